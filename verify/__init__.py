@@ -1,0 +1,1 @@
+"""NumPy linear transformers trained on sampled prompts, compared with closed forms."""
