@@ -1,0 +1,181 @@
+"""Exact population losses of Theorems 3 and 4 restricted to the sets S.
+
+Whitening.  Put x' = Sigma^{-1/2} x, w' = Sigma^{1/2} w* ~ N(0, I) and
+A'_l = Sigma^{1/2} A_l Sigma^{1/2}.  The labels are unchanged (<w*, x> = <w', x'>) and on S
+(A_l = a_l Sigma^{-1}, B_l = b_l I) every layer acts on whitened tokens through
+A'_l = a_l I, so the loss on S does not depend on Sigma.  Let S_hat = (1/n) X X^T be the
+whitened sample covariance of the n context covariates (S_hat = W / n, W ~ Wishart_d(n, I)).
+
+Token recursion, one layer (eq. 4), P = [[P_x, 0], [0, 1]], Q = [[Q_x, 0], [0, 0]], the
+x-parts X_l = G_l X_0 and the context labels Y_l M = u_l^T X_0 M:
+
+    G_{l+1} = (I + P_x S_l Q_x) G_l,           S_l = (1/n) X_l M X_l^T = G_l S_hat G_l^T,
+    u_{l+1} = (I + G_l^T Q_x^T G_l S_hat) u_l,  u_0 = w',
+    [Z_L]_{d+1,n+1} + <w*, x_q> = <u_L, x_q>,   so f = E ||u_L||^2.
+
+On S all factors are polynomials in S_hat and commute, so u_L = p(S_hat) w' with a scalar
+polynomial p and
+
+    phi_L = E tr p(S_hat)^2 = sum_k c_k E tr W^k / n^k,   p(s)^2 = sum_k c_k s^k.
+
+Family (8) (P_x = 0, Q_x = -a_l): p(s) = prod_l (1 - a_l s)  (Lemma 1: L steps of
+preconditioned GD).  Family (11) (P_x = b_l, Q_x = a_l, no minus sign):
+g_0 = 1, g_{l+1} = (1 + a_l b_l g_l^2 s) g_l, p(s) = prod_l (1 + a_l g_l(s)^2 s); p does
+not involve b_{L-1}.  With b = 0 the families coincide under a -> -a.
+
+p(s) is derived below by running the scalar (spectral) form of this recursion in sympy,
+never typed in by hand.  Paper reference: Theorems 3, 4 (eqs. 8-12), Lemma 1.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import numpy as np
+import sympy
+
+from theory.wishart import D_SYMBOL, N_SYMBOL, mixed_moment, sample_cov_moment
+
+__all__ = [
+    "FAMILIES",
+    "S_SYMBOL",
+    "parameter_symbols",
+    "residual_polynomial",
+    "phi",
+    "RestrictedLoss",
+]
+
+FAMILIES = ("8", "11")
+S_SYMBOL = sympy.Symbol("s", nonnegative=True)
+
+
+def _check_family_L(family: str, L: int) -> str:
+    family = str(family)
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
+    if not isinstance(L, int) or L < 1:
+        raise ValueError(f"L must be a positive int; got {L!r}")
+    return family
+
+
+def parameter_symbols(family: str, L: int) -> tuple[tuple[sympy.Symbol, ...], tuple[sympy.Symbol, ...]]:
+    """Symbols (a_0..a_{L-1}) and (b_0..b_{L-1}); b is empty for family (8)."""
+    family = _check_family_L(family, L)
+    a = sympy.symbols(f"a_0:{L}", real=True)
+    b = sympy.symbols(f"b_0:{L}", real=True) if family == "11" else ()
+    return tuple(a), tuple(b)
+
+
+def _layer_blocks(family: str, L: int):
+    """Scalar x-blocks (P_x, Q_x) of each layer on S, in whitened coordinates."""
+    a, b = parameter_symbols(family, L)
+    if family == "8":
+        return [(sympy.Integer(0), -a[l]) for l in range(L)]
+    return [(b[l], a[l]) for l in range(L)]
+
+
+@functools.lru_cache(maxsize=None)
+def residual_polynomial(family: str, L: int) -> sympy.Expr:
+    """p(s) with u_L = p(S_hat) w', from the spectral token recursion (module docstring).
+
+    Returns a sympy polynomial expression in S_SYMBOL and the parameter symbols.
+    Family (8): prod (1 - a_l s).  Family (11): prod (1 + a_l g_l^2 s).  Theorems 3, 4.
+    """
+    family = _check_family_L(family, L)
+    s = S_SYMBOL
+    g, u = sympy.Integer(1), sympy.Integer(1)
+    for P_x, Q_x in _layer_blocks(family, L):
+        S_l = g * s * g  # G_l S_hat G_l^T on one eigen-direction of S_hat
+        g, u = sympy.expand((1 + P_x * S_l * Q_x) * g), sympy.expand((1 + g * Q_x * g * s) * u)
+    return u
+
+
+@functools.lru_cache(maxsize=None)
+def _square_coefficients(family: str, L: int) -> tuple[sympy.Expr, ...]:
+    """Coefficients c_k of p(s)^2 = sum_k c_k s^k as polynomials in the parameters."""
+    poly = sympy.Poly(sympy.expand(residual_polynomial(family, L) ** 2), S_SYMBOL)
+    return tuple(reversed(poly.all_coeffs()))
+
+
+def phi(family: str, L: int, n=N_SYMBOL, d=D_SYMBOL) -> sympy.Expr:
+    """Exact restricted loss phi_L = sum_k c_k(a, b) E tr W^k / n^k (Theorems 3, 4).
+
+    ``n``, ``d``: ints (coefficients become rationals) or sympy symbols/expressions
+    (coefficients rational functions in n, d).  Returns a sympy expression in the symbols of
+    :func:`parameter_symbols`.
+    """
+    family = _check_family_L(family, L)
+    coeffs = _square_coefficients(family, L)
+    return sum(c * mixed_moment((k,), n, d) / sympy.sympify(n) ** k for k, c in enumerate(coeffs))
+
+
+class RestrictedLoss:
+    """Fast numeric phi_L, its gradient and Hessian at fixed integers (n, d).
+
+    phi = <p, p>, d phi / d t_i = 2 <p, p_i>, d^2 phi / d t_i d t_j = 2 <p_i, p_j> + 2 <p, p_ij>
+    with <f, g> = sum_k (f g)_k E tr S^k.  Parameters t = (a_0..a_{L-1}) for family (8),
+    t = (a_0..a_{L-1}, b_0..b_{L-1}) for family (11).  Coefficients of p and its parameter
+    derivatives come from sympy (lambdified); moments are exact Fractions.
+    ``backend`` "mpmath" (at the caller's working precision) or "numpy" (float64).
+    """
+
+    def __init__(self, family: str, L: int, n: int, d: int):
+        self.family = _check_family_L(family, L)
+        if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
+            raise ValueError(f"RestrictedLoss needs positive integers n, d; got n={n!r}, d={d!r}")
+        self.L, self.n, self.d = L, n, d
+        a, b = parameter_symbols(family, L)
+        self.params = a + b
+        p = sympy.Poly(residual_polynomial(family, L), S_SYMBOL)
+        self.degree = p.degree()
+        self.moments = [sample_cov_moment((k,), n, d) for k in range(2 * self.degree + 1)]
+        coeffs = list(reversed(p.all_coeffs()))
+        grads = [[sympy.diff(c, t) for c in coeffs] for t in self.params]
+        hess = [[[sympy.diff(c, t1, t2) for c in coeffs] for t2 in self.params] for t1 in self.params]
+        self._f = sympy.lambdify([self.params], [coeffs, grads, hess], modules="mpmath")
+
+    def _split(self, t):
+        t = list(t)
+        if len(t) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} parameters {self.params}; got {len(t)}")
+        return t
+
+    def _pair(self, f, g, m):
+        prod = np.convolve(np.asarray(f, dtype=object), np.asarray(g, dtype=object))
+        return sum(c * mk for c, mk in zip(prod, m))
+
+    def evaluate(self, t, order: int = 2, backend: str = "mpmath"):
+        """(phi, gradient, Hessian) at parameters t; lower orders only if order < 2."""
+        t = self._split(t)
+        if backend == "mpmath":
+            t = [mpmath.mpf(x) for x in t]
+            m = [mpmath.mpf(x.numerator) / x.denominator for x in self.moments]
+        elif backend == "numpy":
+            t = [float(x) for x in t]
+            m = [float(x) for x in self.moments]
+        else:
+            raise ValueError(f"backend must be 'mpmath' or 'numpy'; got {backend!r}")
+        coeffs, grads, hess = self._f(t)
+        if backend == "numpy":
+            coeffs = [float(c) for c in coeffs]
+            grads = [[float(c) for c in g] for g in grads]
+            hess = [[[float(c) for c in h] for h in row] for row in hess]
+        P = len(t)
+        val = self._pair(coeffs, coeffs, m)
+        if order == 0:
+            return val
+        grad = [2 * self._pair(coeffs, grads[i], m) for i in range(P)]
+        if order == 1:
+            return val, grad
+        H = [[2 * self._pair(grads[i], grads[j], m) + 2 * self._pair(coeffs, hess[i][j], m)
+              for j in range(P)] for i in range(P)]
+        return val, grad, H
+
+    def value(self, t, backend: str = "mpmath"):
+        """phi_L(t)."""
+        return self.evaluate(t, order=0, backend=backend)
+
+    def gradient(self, t, backend: str = "mpmath"):
+        """grad phi_L(t) as a list."""
+        return self.evaluate(t, order=1, backend=backend)[1]
