@@ -1,0 +1,186 @@
+"""Fast single-layer trainers: the same empirical losses as the transformer, solved faster.
+
+Each function here minimises exactly the empirical loss of :func:`verify.model.loss_and_grad`
+on a fixed sample (``tests/test_fast.py`` checks the losses and predictions agree with the
+model's to round-off).  None of them is given a closed form or starts near one.
+
+* :func:`fit_gd_layer` -- family (8), one layer: the prediction
+  ``TF = (1/n) x_q^T A^T X y = h^T A x_q`` (h = X y / n) is linear in A, so the empirical
+  loss is an exact quadratic; its minimiser solves the normal equations (what any convergent
+  optimiser reaches, computed to round-off).  Several queries per context share a context.
+* :class:`OneLayerStats` + :func:`fit_unconstrained_layer` -- all (P, Q), one linear layer.
+  The read-out sees P only through its last row p and Q only through its first d columns Q'
+  (PAPER.md), and ``[Z_1]_{d+1,n+1} = (1/n) p^T K_b Q' x_q`` with ``K_b = Z_0 M Z_0^T``.
+  The empirical loss is therefore a quartic in (p, Q') whose coefficients are the sample
+  moments ``mean_b vec(K_b x_q^T) vec(K_b x_q^T)^T``: computed once, every later loss
+  evaluation costs O((d+1)^4 d^2) instead of O(B).  L-BFGS from a small random start.
+* :func:`fit_relu_layer` -- Theorem 5's ReLU layer (Q's last row zero): damped Gauss-Newton
+  (Levenberg-Marquardt) on the residuals of the empirical loss.  For a fixed ReLU pattern
+  the prediction is bilinear in (p, B); Gauss-Newton is the standard method for least
+  squares of this kind and converges in tens of iterations where first-order methods need
+  thousands.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+__all__ = ["gd_features", "fit_gd_layer", "OneLayerStats", "fit_unconstrained_layer",
+           "relu_residuals", "fit_relu_layer"]
+
+
+def gd_features(X, y, Xq):
+    """Features of the one-layer family-(8) prediction: ``Phi[b, k, i*d+j] = h_i x_q,j``.
+
+    ``X`` (B, n, d), ``y`` (B, n), ``Xq`` (B, K, d) -> Phi (B*K, d*d).
+    """
+    B, n, d = X.shape
+    h = np.einsum("bid,bi->bd", X, y) / n  # (B, d)
+    return (h[:, None, :, None] * Xq[:, :, None, :]).reshape(-1, d * d)
+
+
+def fit_gd_layer(tasks) -> tuple[np.ndarray, float]:
+    """Exact minimiser of the one-layer family-(8) empirical loss; returns (A_hat, cond).
+
+    ``tasks`` = (X, y, w, Xq) from :func:`verify.sampling.sample_tasks`.  ``cond`` is the
+    condition number of the normal matrix (for the floating-point error bound).
+    """
+    X, y, w, Xq = tasks
+    d = X.shape[2]
+    Phi = gd_features(X, y, Xq)
+    t = np.einsum("bkd,bd->bk", Xq, w).ravel()  # (B*K,)
+    G = Phi.T @ Phi
+    A = np.linalg.solve(G, Phi.T @ t)
+    return A.reshape(d, d), float(np.linalg.cond(G))
+
+
+@dataclass
+class OneLayerStats:
+    """Sample moments that determine the one-layer empirical loss over all (P, Q).
+
+    ``T`` ((D*D*d), (D*D*d)): mean of f f^T with ``f = vec(K_b x_q^T)``; ``U`` (D*D*d,): mean
+    of t_b f; ``tt``: mean t_b^2; D = d + 1.  Loss(p, Q') =
+    ``(1/n^2) u^T T u + (2/n) U.u + tt`` with ``u = vec(p (x) Q')``.
+    """
+
+    T: np.ndarray
+    U: np.ndarray
+    tt: float
+    d: int
+    n: int
+    B: int
+
+    @classmethod
+    def from_prompts(cls, prompts, chunk: int = 20000) -> "OneLayerStats":
+        d, n, D = prompts.d, prompts.n, prompts.d + 1
+        m = D * D * d
+        T, U, tt = np.zeros((m, m)), np.zeros(m), 0.0
+        for a in range(0, prompts.B, chunk):
+            K = prompts.K0[a:a + chunk]  # (b, D, D)
+            xq = prompts.Z0[a:a + chunk, :d, -1]  # (b, d)
+            t = prompts.target[a:a + chunk]
+            F = (K[:, :, :, None] * xq[:, None, None, :]).reshape(len(t), m)  # f[i, j, k] = K_ij x_k
+            T += F.T @ F
+            U += t @ F
+            tt += float(t @ t)
+        B = prompts.B
+        return cls(T / B, U / B, tt / B, d, n, B)
+
+    def loss_and_grad(self, theta: np.ndarray):
+        """theta = [p (D), vec(Q') (D*d)] -> (loss, gradient)."""
+        D, d, n = self.d + 1, self.d, self.n
+        p, q = theta[:D], theta[D:]
+        u = np.outer(p, q).ravel()  # (D * D*d,)
+        Tu = (self.T @ u).reshape(D, D * d)
+        Um = self.U.reshape(D, D * d)
+        f = float(u @ (self.T @ u)) / n**2 + 2.0 * float(self.U @ u) / n + self.tt
+        gp = 2.0 * Tu @ q / n**2 + 2.0 * Um @ q / n
+        gq = 2.0 * p @ Tu / n**2 + 2.0 * p @ Um / n
+        return f, np.concatenate([gp, gq])
+
+    @staticmethod
+    def to_PQ(theta: np.ndarray, d: int):
+        """Full (P, Q) of theta; entries the loss never sees are 0."""
+        D = d + 1
+        P, Q = np.zeros((D, D)), np.zeros((D, D))
+        P[-1] = theta[:D]
+        Q[:, :d] = theta[D:].reshape(D, d)
+        return P, Q
+
+
+def fit_unconstrained_layer(stats: OneLayerStats, rng: np.random.Generator, init_std: float = 1e-2,
+                            gtol: float = 1e-12, maxiter: int = 20000):
+    """L-BFGS on the one-layer loss over all (P, Q) from an i.i.d. N(0, init_std^2) start.
+
+    Returns ``(P, Q, info)`` with ``info`` holding the final loss, gradient norm, iterations.
+    """
+    D, d = stats.d + 1, stats.d
+    theta0 = init_std * rng.standard_normal(D + D * d)
+    res = minimize(stats.loss_and_grad, theta0, jac=True, method="L-BFGS-B",
+                   options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 30})
+    f, g = stats.loss_and_grad(res.x)
+    P, Q = OneLayerStats.to_PQ(res.x, d)
+    return P, Q, {"loss": f, "grad_norm": float(np.linalg.norm(g)), "iterations": int(res.nit)}
+
+
+def relu_residuals(theta: np.ndarray, prompts, jacobian: bool = True):
+    """Residuals ``[Z_1]_{d+1,n+1} + t`` of the ReLU layer and their Jacobian.
+
+    theta = [p (D), vec(B) (d*d)]: P's last row and the top-left d x d block of Q (Q's last
+    row is held at 0; its last column multiplies the query's zero label and is never seen).
+    """
+    d, n, D = prompts.d, prompts.n, prompts.d + 1
+    p, Bm = theta[:D], theta[D:].reshape(d, d)
+    Y = prompts.Z0[:, :, :-1]  # (b, D, n) context tokens
+    X = Y[:, :d]  # (b, d, n)
+    xq = prompts.Z0[:, :d, -1]  # (b, d)
+    s = np.einsum("bdi,bd->bi", X, xq @ Bm.T)  # (b, n): x_i^T B x_q
+    act = np.maximum(s, 0.0)
+    pz = np.einsum("d,bdi->bi", p, Y)  # (b, n): p^T z_i
+    r = np.einsum("bi,bi->b", pz, act) / n + prompts.target
+    if not jacobian:
+        return r, None
+    Jp = np.einsum("bdi,bi->bd", Y, act) / n  # (b, D)
+    c = pz * (s > 0)  # (b, n)
+    u = np.einsum("bdi,bi->bd", X, c) / n  # (b, d)
+    JB = (u[:, :, None] * xq[:, None, :]).reshape(len(r), d * d)
+    return r, np.concatenate([Jp, JB], axis=1)
+
+
+def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
+                   maxiter: int = 200, rtol: float = 1e-13):
+    """Levenberg-Marquardt on the ReLU layer's empirical loss from a small random start.
+
+    Stopping rule: relative loss decrease below ``rtol`` on an accepted step, or ``maxiter``.
+    Returns ``(P, Q, info)``; ``info['last_step']`` is the norm of the final accepted step.
+    """
+    d, D = prompts.d, prompts.d + 1
+    theta = init_std * rng.standard_normal(D + d * d)
+    r, J = relu_residuals(theta, prompts)
+    f = float(r @ r) / len(r)
+    mu, last_step, it = 1e-3, np.inf, 0
+    for it in range(1, maxiter + 1):
+        JtJ = J.T @ J
+        g = J.T @ r
+        step = -np.linalg.solve(JtJ + mu * (np.diag(np.diag(JtJ)) + 1e-12 * np.eye(len(theta))), g)
+        r_new, J_new = relu_residuals(theta + step, prompts)
+        f_new = float(r_new @ r_new) / len(r_new)
+        if f_new < f:
+            done = (f - f_new) <= rtol * f
+            theta, r, J, last_step = theta + step, r_new, J_new, float(np.linalg.norm(step))
+            f = f_new
+            mu = max(mu / 3.0, 1e-12)
+            if done:
+                break
+        else:
+            mu *= 4.0
+            if mu > 1e12:
+                break
+    P, Q = np.zeros((D, D)), np.zeros((D, D))
+    P[-1] = theta[:D]
+    Q[:d, :d] = theta[D:].reshape(d, d)
+    grad = 2.0 * J.T @ r / len(r)
+    return P, Q, {"loss": f, "grad_norm": float(np.linalg.norm(grad)), "iterations": it,
+                  "last_step": last_step}

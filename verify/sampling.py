@@ -1,0 +1,97 @@
+"""Prompt sampling (PAPER.md section 1) and the covariance construction of Section 4.3.
+
+All randomness flows from an explicit ``numpy.random.Generator``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .model import Prompts
+
+__all__ = ["PAPER_SPECTRUM", "random_rotation", "make_sigma", "sample_tasks", "prompts_from_tasks",
+           "sample_prompts", "sqrtm_psd"]
+
+#: The paper's spectrum D = diag(1, 1, 0.25, 0.0625, 1) (Section 4.3), the package default.
+PAPER_SPECTRUM = (1.0, 1.0, 0.25, 0.0625, 1.0)
+
+
+def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-distributed orthogonal d x d matrix (QR of a Gaussian matrix, sign-fixed)."""
+    G = rng.standard_normal((d, d))
+    Qm, R = np.linalg.qr(G)
+    return Qm * np.sign(np.diag(R))
+
+
+def make_sigma(spectrum, rng: np.random.Generator | None = None, rotate: bool = True) -> np.ndarray:
+    """``Sigma = U^T diag(spectrum) U`` with U Haar-random (Section 4.3), or diagonal.
+
+    ``spectrum``: sequence of d positive eigenvalues.  Returns a symmetric (d, d) array.
+    """
+    lam = np.asarray(spectrum, dtype=float)
+    if lam.ndim != 1 or lam.size < 1:
+        raise ValueError(f"spectrum must be a non-empty list of eigenvalues; got shape {lam.shape}")
+    if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
+        raise ValueError(f"Sigma must be positive definite: every eigenvalue must be > 0; got {lam.tolist()}")
+    if not rotate:
+        return np.diag(lam)
+    if rng is None:
+        raise ValueError("a numpy.random.Generator is required for a random rotation")
+    U = random_rotation(lam.size, rng)
+    S = U.T @ np.diag(lam) @ U
+    return (S + S.T) / 2
+
+
+def sqrtm_psd(S: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric positive semi-definite matrix."""
+    lam, V = np.linalg.eigh(S)
+    return (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
+
+
+def sample_tasks(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
+                 omega: np.ndarray | None = None, noise: float = 0.0, queries: int = 1):
+    """Sample B in-context regression tasks, each with ``queries`` query points.
+
+    x ~ N(0, Sigma), w* ~ N(0, Omega), context labels y_i = <w*, x_i> + eps_i with
+    eps_i ~ N(0, noise).  Returns ``X`` (B, n, d) context covariates, ``y`` (B, n) context
+    labels, ``w`` (B, d) task vectors and ``Xq`` (B, queries, d) query covariates.  Several
+    queries per context are several valid prompts that share a context.
+    """
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
+        raise ValueError(f"sigma must be a square matrix; got shape {sigma.shape}")
+    d = sigma.shape[0]
+    if B < 1 or n < 1 or queries < 1:
+        raise ValueError(f"need B >= 1 prompts, n >= 1 context examples and >= 1 query; "
+                         f"got B={B}, n={n}, queries={queries}")
+    if noise < 0:
+        raise ValueError(f"noise is a variance and must be >= 0; got {noise}")
+    Ls = sqrtm_psd(sigma)
+    X = rng.standard_normal((B, n + queries, d)) @ Ls  # (B, n+K, d), rows are x^(i)
+    Lw = np.eye(d) if omega is None else sqrtm_psd(omega)
+    w = rng.standard_normal((B, d)) @ Lw  # (B, d)
+    y = np.einsum("bid,bd->bi", X[:, :n], w)  # (B, n)
+    if noise > 0:
+        y += np.sqrt(noise) * rng.standard_normal((B, n))
+    return X[:, :n], y, w, X[:, n:]
+
+
+def prompts_from_tasks(X, y, w, Xq) -> Prompts:
+    """Materialise the prompts Z_0 (eq. 1) of tasks with one query each: (B, d+1, n+1)."""
+    if Xq.shape[1] != 1:
+        raise ValueError(f"prompts need exactly one query per context; got {Xq.shape[1]}")
+    B, n, d = X.shape
+    Z0 = np.zeros((B, d + 1, n + 1))
+    Z0[:, :d, :n] = X.transpose(0, 2, 1)
+    Z0[:, d, :n] = y
+    Z0[:, :d, n] = Xq[:, 0]
+    target = np.einsum("bd,bd->b", Xq[:, 0], w)
+    return Prompts(Z0, target)
+
+
+def sample_prompts(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
+                   omega: np.ndarray | None = None, noise: float = 0.0) -> Prompts:
+    """Sample B prompts (eq. 1): ``Z0`` (B, d+1, n+1) and targets ``<w*, x^(n+1)>`` (B,).
+
+    The query label is the noiseless ``<w*, x^(n+1)>``; the query token carries 0.
+    """
+    return prompts_from_tasks(*sample_tasks(B, n, sigma, rng, omega, noise, queries=1))

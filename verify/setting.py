@@ -1,0 +1,107 @@
+"""The setting of a verification run: dimensions, data distribution, seed, effort.
+
+Randomness: every consumer draws from its own ``numpy.random.Generator`` derived from
+``(seed, stream name)``, so adding a consumer never shifts another one's numbers.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sampling import PAPER_SPECTRUM, make_sigma
+
+__all__ = ["Setting", "parse_spectrum"]
+
+PRIORS = ("identity", "inverse")
+
+
+def parse_spectrum(text: str) -> tuple:
+    """Parse ``"l1,...,ld"`` into positive floats; ValueError names what was wrong."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(p == "" for p in parts):
+        raise ValueError(f"--spectrum must be a comma-separated list of numbers like 1,0.5,0.25; got {text!r}")
+    vals = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            raise ValueError(f"--spectrum entries must be numbers; {p!r} in {text!r} is not") from None
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"--spectrum entries are eigenvalues of Sigma and must be finite and > 0; got {p!r}")
+        vals.append(v)
+    return tuple(vals)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One verification setting (PAPER.md section 1 conventions).
+
+    ``spectrum``: eigenvalues of Sigma (length d); default the paper's (1, 1, 0.25, 0.0625, 1)
+    cycled to length d.  ``prior``: ``identity`` (w* ~ N(0, I)) or ``inverse``
+    (w* ~ N(0, Sigma^{-1})).  ``noise``: variance of the context-label noise.
+    """
+
+    d: int = 5
+    n: int = 20
+    spectrum: tuple | None = None
+    rotate: bool = True
+    prior: str = "identity"
+    noise: float = 0.0
+    seed: int = 0
+    quick: bool = False
+    layers: int | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        for name in ("d", "n", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer; got {v!r}")
+        if self.d < 1:
+            raise ValueError(f"d (covariate dimension) must be >= 1; got {self.d}")
+        if self.n < 1:
+            raise ValueError(f"n (number of context examples) must be >= 1; got {self.n}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0; got {self.seed}")
+        if self.spectrum is not None:
+            lam = tuple(float(v) for v in self.spectrum)
+            if len(lam) != self.d:
+                raise ValueError(f"spectrum must have d = {self.d} eigenvalues; got {len(lam)}: {list(lam)}")
+            if any((not math.isfinite(v)) or v <= 0 for v in lam):
+                raise ValueError(f"Sigma must be positive definite: eigenvalues must be > 0; got {list(lam)}")
+            object.__setattr__(self, "spectrum", lam)
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}; got {self.prior!r}")
+        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"noise is a variance and must be a finite number >= 0; got {self.noise!r}")
+        if self.layers is not None and (not isinstance(self.layers, (int, np.integer)) or self.layers < 1):
+            raise ValueError(f"layers must be an integer >= 1; got {self.layers!r}")
+
+    @property
+    def eigenvalues(self) -> tuple:
+        if self.spectrum is not None:
+            return self.spectrum
+        return tuple(PAPER_SPECTRUM[i % len(PAPER_SPECTRUM)] for i in range(self.d))
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """An independent generator for the named stream of this seed."""
+        return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return make_sigma(self.eigenvalues, self.rng("sigma"), rotate=self.rotate)
+
+    def omega(self, sigma: np.ndarray) -> np.ndarray:
+        """Covariance of w*: I or Sigma^{-1}."""
+        return np.eye(self.d) if self.prior == "identity" else np.linalg.inv(sigma)
+
+    def describe(self, sigma: np.ndarray) -> dict:
+        out = {"d": self.d, "n": self.n, "spectrum": list(self.eigenvalues), "rotation": self.rotate,
+               "prior": self.prior, "noise": self.noise, "seed": self.seed, "quick": self.quick}
+        if self.layers is not None:
+            out["layers"] = self.layers
+        out["sigma"] = sigma
+        return out

@@ -1,0 +1,174 @@
+"""Training on sampled prompts, independent of the theory.
+
+Three trainers, none of which sees a closed form:
+
+* :func:`train_adam` -- the paper's protocol (Section 4.3 and the official notebook):
+  Adam(W) on fresh minibatches resampled every ``resample_every`` steps, per-matrix
+  gradient clipping, step size halved on a schedule, small Gaussian initialisation.
+* :func:`train_lbfgs` -- the package's fast trainer: a large FIXED sample and scipy's
+  L-BFGS-B quasi-Newton method run to a gradient-norm stopping rule.  A fair stand-in for
+  training because it minimises the very same empirical loss that SGD/Adam estimate
+  stochastically, from the same kind of small random start, and reports the final gradient
+  norm, from which the optimisation error is bounded.  The fixed sample is the only
+  difference: its sampling error is measured (independent replicas) and enters the
+  tolerance.
+* :func:`fit_gd_one_layer` -- for one layer of family (8) the prediction is linear in A,
+  so the empirical loss is an exact quadratic and its minimiser solves the normal
+  equations; this is what any convergent optimiser would reach, computed to floating-point
+  accuracy instead of to a stopping rule.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .model import IDENTITY, Activation, Prompts, loss_and_grad
+
+__all__ = ["Objective", "TrainResult", "train_lbfgs", "train_adam", "fit_gd_one_layer", "small_init"]
+
+
+@dataclass
+class Objective:
+    """Empirical loss of a parameter family on a fixed batch of prompts."""
+
+    family: object
+    prompts: Prompts
+    act: Activation = IDENTITY
+
+    def __call__(self, theta: np.ndarray):
+        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, self.act)
+        return f, self.family.pullback(grads)
+
+
+@dataclass
+class TrainResult:
+    theta: np.ndarray
+    loss: float
+    grad_norm: float
+    steps: int
+    prompts_seen: int
+    history: list
+
+
+def small_init(family, rng: np.random.Generator, std: float) -> np.ndarray:
+    """I.i.d. N(0, std^2) initialisation of every trainable entry (never a closed form)."""
+    return std * rng.standard_normal(family.size)
+
+
+def train_lbfgs(family, prompts: Prompts, theta0: np.ndarray, act: Activation = IDENTITY,
+                gtol: float = 1e-10, maxiter: int = 5000) -> TrainResult:
+    """Minimise the empirical loss on ``prompts`` with L-BFGS-B from ``theta0``.
+
+    Stopping rule: projected gradient max-norm below ``gtol`` or ``maxiter`` iterations.
+    """
+    obj = Objective(family, prompts, act)
+    history = []
+    res = minimize(obj, theta0, jac=True, method="L-BFGS-B",
+                   callback=lambda xk: None,
+                   options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 30})
+    f, g = obj(res.x)
+    history.append(f)
+    return TrainResult(res.x, f, float(np.linalg.norm(g)), int(res.nit), prompts.B, history)
+
+
+def _progress(msg: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{msg}", end="", file=sys.stderr, flush=True)
+
+
+def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
+               act: Activation = IDENTITY, steps: int = 30000, batch: int = 20000,
+               resample_every: int = 100, lr: float = 0.02, halve_every: int = 2000,
+               betas=(0.99, 0.9), clip: float = 0.01, eps: float = 1e-8,
+               weight_decay: float = 0.0, record_every: int = 100, callback=None) -> TrainResult:
+    """The paper's protocol: Adam(W) on minibatches ``sampler(batch, rng)``.
+
+    Per-matrix clipping: the gradient block of each P_l / Q_l entry group is rescaled to
+    norm at most ``clip`` (the family's blocks are clipped as one vector per layer matrix,
+    see :func:`_clip_blocks`).  ``callback(step, theta, loss)`` is called every
+    ``record_every`` steps.
+    """
+    theta = theta0.astype(float).copy()
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    b1, b2 = betas
+    history = []
+    prompts = None
+    f = float("nan")
+    blocks = _blocks(family)
+    for t in range(1, steps + 1):
+        if prompts is None or (t - 1) % resample_every == 0:
+            prompts = sampler(batch, rng)
+        f, g = Objective(family, prompts, act)(theta)
+        g = _clip_blocks(g, blocks, clip)
+        step_lr = lr * 0.5 ** ((t - 1) // halve_every) if halve_every else lr
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        mhat = m / (1 - b1 ** t)
+        vhat = v / (1 - b2 ** t)
+        theta -= step_lr * (mhat / (np.sqrt(vhat) + eps) + weight_decay * theta)
+        if t % record_every == 0 or t == steps:
+            history.append((t, f))
+            if callback is not None:
+                callback(t, theta, f)
+            _progress(f"adam step {t}/{steps} loss {f:.3e}")
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    gnorm = float(np.linalg.norm(Objective(family, prompts, act)(theta)[1]))
+    return TrainResult(theta, f, gnorm, steps, steps // resample_every * batch, history)
+
+
+def _blocks(family):
+    """Index ranges of the per-matrix blocks of theta (one per A_l, B_l, P_l or Q_l)."""
+    sizes = []
+    d, L = family.d, family.L
+    if family.name == "unconstrained":
+        D = d + 1
+        r = d if getattr(family, "q_last_row_zero", False) else D
+        sizes = [D * D, r * D] * L
+    elif family.name == "gd":
+        sizes = [d * d] * L
+    else:
+        sizes = [d * d] * (2 * L)
+    edges = np.cumsum([0] + sizes)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _clip_blocks(g: np.ndarray, blocks, clip: float) -> np.ndarray:
+    if not clip:
+        return g
+    g = g.copy()
+    for a, b in blocks:
+        nrm = np.linalg.norm(g[a:b])
+        if nrm > clip:
+            g[a:b] *= clip / nrm
+    return g
+
+
+def gd_one_layer_features(prompts: Prompts):
+    """Features of the one-layer family-(8) prediction, linear in A.
+
+    ``TF = (1/n) x_q^T A^T X y = sum_ij A_ij h_i x_q,j`` with ``h = (1/n) X y``; returns
+    ``Phi`` of shape (B, d*d) with ``Phi[b, i*d+j] = h_i x_q,j`` and targets (B,).
+    """
+    Z = prompts.Z0
+    X, y, xq = Z[:, :-1, :-1], Z[:, -1, :-1], Z[:, :-1, -1]  # (B,d,n), (B,n), (B,d)
+    h = np.einsum("bdi,bi->bd", X, y) / prompts.n  # (B, d)
+    Phi = (h[:, :, None] * xq[:, None, :]).reshape(prompts.B, -1)
+    return Phi, prompts.target
+
+
+def fit_gd_one_layer(prompts: Prompts) -> tuple[np.ndarray, float]:
+    """Exact empirical-loss minimiser of one family-(8) layer; returns (A_hat (d, d), cond).
+
+    ``cond`` is the condition number of the normal matrix, for the floating-point bound.
+    """
+    Phi, t = gd_one_layer_features(prompts)
+    G = Phi.T @ Phi
+    rhs = Phi.T @ t
+    A = np.linalg.solve(G, rhs)
+    d = prompts.d
+    return A.reshape(d, d), float(np.linalg.cond(G))
