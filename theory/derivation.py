@@ -47,13 +47,23 @@ def is_zero(expr) -> bool:
     """True when a sympy scalar or matrix simplifies to exactly zero."""
     if isinstance(expr, sp.MatrixBase):
         return all(is_zero(entry) for entry in expr)
-    return sp.simplify(sp.together(sp.expand(expr))) == 0
+    # cancel() decides rational-function identities quickly; simplify() catches the rest
+    # (square roots, trigonometric terms) and is only reached when cancel() leaves a residue.
+    if sp.cancel(sp.together(expr)) == 0:
+        return True
+    return sp.simplify(expr) == 0
 
 
-def identity_step(title: str, lhs, rhs, detail: str = "", method: str = EXACT) -> Step:
-    """A step asserting ``lhs = rhs``, checked by simplifying ``lhs - rhs`` to zero."""
+def identity_step(title: str, lhs, rhs, detail: str = "", method: str = EXACT,
+                  latex: str | None = None) -> Step:
+    """A step asserting ``lhs = rhs``, checked by simplifying ``lhs - rhs`` to zero.
+
+    ``latex`` overrides the displayed formula when the expanded expressions are too long
+    to read; the check is always made on ``lhs - rhs`` itself.
+    """
     holds = is_zero(lhs - rhs)
-    return Step(title, sp.latex(sp.Eq(lhs, rhs, evaluate=False)), method, holds, detail)
+    shown = latex if latex is not None else sp.latex(sp.Eq(lhs, rhs, evaluate=False))
+    return Step(title, shown, method, holds, detail)
 
 
 def fact_step(title: str, statement, holds: bool, method: str, detail: str = "") -> Step:
