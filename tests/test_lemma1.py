@@ -10,14 +10,17 @@ from theory.lemma1 import check_last_row_recursion, check_lemma1_symbolic, deriv
 EPS = np.finfo(float).eps
 
 
-@pytest.mark.parametrize("d, n, L", [(2, 2, 1), (2, 2, 2), (2, 3, 1), (3, 2, 2)])
+SIZES = [(2, 2, 1), (2, 2, 2), (2, 3, 1), pytest.param(3, 2, 2, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("d, n, L", SIZES)
 def test_printed_recursion_holds_for_symmetric_preconditioners(d, n, L):
     check = check_lemma1_symbolic(d, n, L, symmetric=True)
     assert check.printed_holds and check.transposed_holds
     assert check.columns_checked == n + 1
 
 
-@pytest.mark.parametrize("d, n, L", [(2, 2, 1), (2, 2, 2), (2, 3, 1), (3, 2, 2)])
+@pytest.mark.parametrize("d, n, L", SIZES)
 def test_printed_recursion_fails_for_general_preconditioners_but_transposed_holds(d, n, L):
     check = check_lemma1_symbolic(d, n, L, symmetric=False)
     assert not check.printed_holds

@@ -173,7 +173,13 @@ def optimal_preconditioner_mp(sigma, n, omega=None, noise=0.0, dps: int = 50) ->
     with mpmath.workdps(dps):
         S, W = _mp(sigma), _mp(omega)
         H = _h_mp(S, n, W, noise)
-        return mpmath.lu_solve(H, S * W)
+        rhs = S * W
+        A = mpmath.matrix(S.rows, S.cols)
+        for j in range(S.cols):  # lu_solve takes one right-hand side at a time
+            column = mpmath.lu_solve(H, rhs.column(j))
+            for i in range(S.rows):
+                A[i, j] = column[i]
+        return A
 
 
 def _h_mp(S, n, W, noise):
