@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EPS", "rel_fro", "dist_identity", "whiten", "quadratic_form_floor"]
+__all__ = ["EPS", "rel_fro", "dist_identity", "dist_tolerance", "whiten", "quadratic_form_floor"]
 
 EPS = float(np.finfo(float).eps)
 
@@ -38,3 +38,13 @@ def quadratic_form_floor(d: int, cond: float) -> float:
     standard forward-error bound.
     """
     return 64.0 * d * d * EPS * cond * cond
+
+
+def dist_tolerance(C: np.ndarray, tau: float) -> float:
+    """Tolerance on |Dist(M) - Dist(C)| implied by ||M - C||_F <= tau ||C||_F.
+
+    The traceless projection has norm 1, so |Dist(M) - Dist(C)| <= (1 + Dist(C)) tau / (1 - tau):
+    Dist is compared through its mean estimate, never through a mean of Dists (biased when
+    Dist(C) = 0).
+    """
+    return float((1.0 + dist_identity(C)) * tau / (1.0 - tau)) if tau < 1 else float("inf")

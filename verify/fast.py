@@ -180,7 +180,7 @@ def relu_residuals(theta: np.ndarray, prompts, jacobian: bool = True):
 
 
 def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
-                   maxiter: int = 200, rtol: float = 1e-10):
+                   maxiter: int = 200, rtol: float = 1e-7):
     """Levenberg-Marquardt on the ReLU layer's empirical loss from a small random start.
 
     Stopping rule: relative loss decrease below ``rtol`` on an accepted step, or ``maxiter``.
@@ -191,9 +191,9 @@ def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
     # Warm-up on the first 1/16 of the sample (a cheaper problem with the same minimiser up
     # to sampling error), then the full sample: the same small random start, fewer
     # expensive iterations.
-    if prompts.B >= 16000:
-        warm = prompts.subset(slice(0, prompts.B // 16))
-        theta = _lm(theta, warm, maxiter, 1e-8)[0]
+    for frac in (16, 4):
+        if prompts.B >= 1000 * frac:
+            theta = _lm(theta, prompts.subset(slice(0, prompts.B // frac)), maxiter, 1e-6)[0]
     theta, f, r, J, it, last_step = _lm(theta, prompts, maxiter, rtol)
     P, Q = np.zeros((D, D)), np.zeros((D, D))
     P[-1] = theta[:D]
@@ -212,18 +212,18 @@ def _lm(theta, prompts, maxiter, rtol):
     """Levenberg-Marquardt iterations; returns (theta, f, r, J, iterations, last step)."""
     r, J = relu_residuals(theta, prompts)
     f = float(r @ r) / len(r)
-    mu, last_step, it = 1e-3, np.inf, 0
+    JtJ, g = J.T @ J, J.T @ r
+    mu, last_step, it = 1e-6, np.inf, 0
     for it in range(1, maxiter + 1):
-        JtJ = J.T @ J
-        g = J.T @ r
         step = -np.linalg.solve(JtJ + mu * (np.diag(np.diag(JtJ)) + 1e-12 * np.eye(len(theta))), g)
-        r_new, J_new = relu_residuals(theta + step, prompts)
+        r_new, _ = relu_residuals(theta + step, prompts, jacobian=False)
         f_new = float(r_new @ r_new) / len(r_new)
         if f_new < f:
             done = (f - f_new) <= rtol * f
-            theta, r, J, last_step = theta + step, r_new, J_new, float(np.linalg.norm(step))
-            f = f_new
-            mu = max(mu / 3.0, 1e-12)
+            theta, last_step, f = theta + step, float(np.linalg.norm(step)), f_new
+            r, J = relu_residuals(theta, prompts)
+            JtJ, g = J.T @ J, J.T @ r
+            mu = max(mu / 10.0, 1e-12)
             if done:
                 break
         else:

@@ -25,7 +25,7 @@ from theory.single_layer_reduction import derive_reduction, effective_preconditi
 from theory.single_layer_symbolic import derive_general, derive_theorem1
 
 from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
-from ..compare import EPS, dist_identity, quadratic_form_floor, rel_fro, whiten
+from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro, whiten
 from ..families import GD
 from ..fast import OneLayerStats, fit_gd_layer, fit_unconstrained_layer
 from ..model import predict
@@ -121,11 +121,13 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
             rel_fro(ev.A_full.mean(0), C), replica_tolerance(ev.A_full, nC) + ev.full_opt,
             f"{samp} + optimisation error {ev.full_opt:.1e} (size of the next Newton step after L-BFGS)"),
     ]
-    dists = np.array([dist_identity(whiten(A, sig_half)) for A in ev.A_gd])
+    W = np.array([whiten(A, sig_half) for A in ev.A_gd])
+    Cw = whiten(C, sig_half)
+    tau = replica_tolerance(W, max(np.linalg.norm(Cw), EPS))
     checks.append(check_at_most(
         "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form", "sampling",
-        abs(dists.mean() - dist_identity(whiten(C, sig_half))), replica_tolerance(dists, 1.0),
-        samp))
+        abs(dist_identity(W.mean(0)) - dist_identity(Cw)), dist_tolerance(Cw, tau),
+        f"{samp} of Sigma^1/2 A Sigma^1/2, propagated through Dist's Lipschitz bound"))
     fam = GD(d, 1)
     pred_C = predict(fam.unpack(np.asarray(C, float).ravel()), ev.test)
     nP = max(np.linalg.norm(pred_C), EPS)

@@ -17,7 +17,7 @@ import numpy as np
 from theory import relu as tr
 
 from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
-from ..compare import EPS, dist_identity, quadratic_form_floor, rel_fro
+from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro
 from ..fast import fit_relu_layer
 from ..model import RELU, predict
 from ..progress import Progress
@@ -111,10 +111,11 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
         "trained B_eff = p_y Q11 vs closed form (rel. Frobenius)", "sampling",
         rel_fro(ev.B_eff.mean(0), C), replica_tolerance(ev.B_eff, nC) + ev.opt,
         f"{samp} + optimisation error {ev.opt:.1e} (next Gauss-Newton step after the stopping rule)")]
-    dists = np.array([dist_identity(B) for B in ev.B_eff])
+    tau = replica_tolerance(ev.B_eff, nC)
     checks.append(check_at_most(
         "Dist(B_eff, I): trained vs closed form", "sampling",
-        abs(dists.mean() - dist_identity(C)), replica_tolerance(dists, 1.0), samp))
+        abs(dist_identity(ev.B_eff.mean(0)) - dist_identity(C)), dist_tolerance(C, tau),
+        f"{samp}, propagated through Dist's Lipschitz bound"))
     pred_C = np.array([predict([_closed_form_params(C, sg)], ev.test, RELU) for sg in ev.signs])
     diff = ev.test_pred - pred_C  # (R, B_test)
     nP = max(np.linalg.norm(pred_C[0]), EPS)
