@@ -81,3 +81,16 @@ def test_float_forward_pass_follows_transposed_recursion_not_printed_one():
 def test_lemma1_check_refuses_invalid_sizes(kwargs):
     with pytest.raises(ValueError, match="requires"):
         check_lemma1_symbolic(**kwargs)
+
+
+# --- verification: the NumPy model -------------------------------------------------------
+
+from verify import verify_theorem  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_lemma1_verdict_passes_and_reports_the_transpose_erratum(seed):
+    v = verify_theorem("lemma1", seed=seed, controls=True)
+    assert v.passed
+    assert any(c.kind == "erratum" and c.passed for c in v.checks)
+    assert all(c["rejected"] for c in v.controls)

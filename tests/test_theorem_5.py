@@ -160,3 +160,33 @@ def test_covariate_row_in_P_only_adds_loss():
 def test_evaluators_refuse_invalid_inputs_with_a_reason(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- verification: trained models ------------------------------------------------------
+
+from verify import verify_theorem  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_verdict():
+    return verify_theorem("5", quick=True, seed=4, controls=True)
+
+
+def test_trained_relu_layers_support_the_papers_optimum_at_the_quick_setting(quick_verdict):
+    assert quick_verdict.passed, [c for c in quick_verdict.checks if not c.passed]
+
+
+def test_every_wrong_relu_scale_is_rejected(quick_verdict):
+    assert len(quick_verdict.controls) >= 5
+    assert all(c["rejected"] for c in quick_verdict.controls)
+
+
+def test_non_isotropic_data_violates_theorem5_hypotheses():
+    with pytest.raises(ValueError, match="Theorem 5 assumes"):
+        verify_theorem("5", spectrum=(1.0, 2.0), quick=True)
+
+
+@pytest.mark.slow
+def test_relu_default_setting_passes_and_rejects_every_control():
+    v = verify_theorem("5", seed=9, controls=True)
+    assert v.passed and all(c["rejected"] for c in v.controls)

@@ -193,6 +193,8 @@ def base_checks(ev: Evidence, s: Setting) -> list:
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
     """Verify Theorem 1 (or its generalisation) at setting ``s``; see the module docstring."""
     t0 = time.perf_counter()
+    # A candidate is evaluated (and validated) before any training is spent on it.
+    target = None if candidate is None else candidate(sigma=s.sigma, n=s.n)
     ev = gather(s, progress)
     om = None if s.prior == "identity" else ev.omega
     A_star = sl.optimal_preconditioner(ev.sigma, s.n, om, s.noise)
@@ -211,9 +213,9 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         notes.append(f"eq. (6) does not apply (prior {s.prior}, noise {s.noise}): Gamma^{{-1}} differs "
                      f"from the derived optimum by {rel_fro(G_inv, A_star):.3g} (rel. Frobenius); "
                      "the generalised optimum H^{-1} Sigma Omega is verified instead")
-    target = A_star
-    if candidate is not None:
-        target = candidate(sigma=ev.sigma.copy(), n=s.n)
+    if target is None:
+        target = A_star
+    else:
         closed["candidate"] = target
     checks += closed_form_checks(target, ev, s)
     verdict = Verdict("1", s.describe(ev.sigma), closed, checks, notes=notes)

@@ -152,6 +152,9 @@ def controls(s: Setting) -> list:
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
     t0 = time.perf_counter()
+    require_hypotheses(s)
+    # A candidate is evaluated (and validated) before any training is spent on it.
+    cand = None if candidate is None else -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
     ev = gather(s, progress)
     c = tr.optimal_scale(s.n, s.d)
     C = -c * np.eye(s.d)
@@ -163,10 +166,9 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
               check_at_most("trained layers: p_x / p_y vanishes", "sampling",
                             float(np.linalg.norm(ev.vanish.mean(0))), replica_tolerance(ev.vanish, 1.0),
                             f"sampling: {K_SIGMA:g} standard errors of the mean of {REPLICAS} replicas")]
-    target = C
-    if candidate is not None:
-        target = -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
-        closed["candidate"] = target
+    target = C if cand is None else cand
+    if cand is not None:
+        closed["candidate"] = -cand
     checks += closed_form_checks(target, ev, s)
     branches = {"p_y > 0": int(np.sum(ev.signs > 0)), "p_y < 0": int(np.sum(ev.signs < 0))}
     notes = [f"rescaling branches reached by training: {branches}; the g < 0 branch has the same loss "
