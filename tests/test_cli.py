@@ -1,0 +1,90 @@
+"""The verify-theorem command line: exit codes, one-line errors, JSON shape, determinism."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from verify.cli import main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["7"], "unknown claim"),
+    (["1", "--spectrum", "1,-1,2,1,1"], "> 0"),
+    (["1", "--spectrum", "1,0,2,1,1"], "> 0"),
+    (["1", "--spectrum", "1,x,2"], "numbers"),
+    (["1", "--spectrum", "1,,2"], "comma-separated"),
+    (["1", "--d", "3", "--spectrum", "1,2"], "d = 3"),
+    (["1", "--n", "0"], ">= 1"),
+    (["1", "--n", "2.5"], "integer"),
+    (["1", "--d", "-1"], ">= 1"),
+    (["1", "--noise", "-0.1"], "variance"),
+    (["1", "--noise", "nan"], "variance"),
+    (["1", "--seed", "-3"], ">= 0"),
+    (["1", "--prior", "flat"], "invalid choice"),
+    (["5", "--spectrum", "1,2,1,1,1"], "Theorem 5 assumes"),
+    (["5", "--noise", "0.5"], "Theorem 5 assumes"),
+    (["lemma1", "--candidate", "math:sqrt"], "takes no candidate"),
+    (["1", "--candidate", "os;rm -rf"], "package.module:function"),
+    (["1", "--candidate", "no_such_module_xyz:f"], "cannot import"),
+    (["1", "--candidate", "math:no_such_fn"], "no callable"),
+    (["1", "--candidate", "math:sqrt"], "candidate raised"),
+])
+def test_bad_input_exits_2_with_a_one_line_message(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_input_from_a_real_process_has_no_traceback():
+    r = subprocess.run([sys.executable, "-m", "verify.cli", "1", "--spectrum", "1,-2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_json_output_has_the_documented_keys_and_is_byte_identical_for_a_seed(capsys):
+    assert main(["lemma1", "--format", "json", "--seed", "4"]) == 0
+    first = capsys.readouterr().out
+    assert main(["lemma1", "--format", "json", "--seed", "4"]) == 0
+    assert capsys.readouterr().out == first
+    data = json.loads(first)
+    assert set(data) >= {"claim", "setting", "closed_form", "checks", "verdict"}
+    assert data["setting"]["seed"] == 4 and len(data["setting"]["sigma"]) == 5
+    for c in data["checks"]:
+        assert set(c) == {"name", "kind", "observed", "tolerance", "basis", "status", "reason"}
+    assert data["verdict"] == "passed"
+
+
+def test_theorem5_json_is_deterministic_and_names_the_preconditioner(capsys):
+    argv = ["5", "--quick", "--format", "json", "--seed", "2"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first
+    pre = json.loads(first)["closed_form"]["preconditioner"]
+    assert len(pre) == 5 and pre[0][0] > 0 and pre[0][1] == 0
+
+
+def test_user_candidate_module_is_imported_and_judged(tmp_path, monkeypatch, capsys):
+    (tmp_path / "mycand.py").write_text(textwrap.dedent("""
+        import numpy as np
+        def right(sigma, n):
+            return 2 * n / (n - 1 + 2 * (sigma.shape[0] + 2)) * np.eye(sigma.shape[0])
+        def wrong(sigma, n):
+            return n / (n + sigma.shape[0] + 1) * np.eye(sigma.shape[0])
+    """))
+    monkeypatch.chdir(tmp_path)
+    assert main(["5", "--quick", "--candidate", "mycand:right"]) == 0
+    assert main(["5", "--quick", "--candidate", "mycand:wrong"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out
+
+
+@pytest.mark.slow
+def test_theorem1_default_json_is_byte_identical_for_a_seed():
+    cmd = [sys.executable, "-m", "verify.cli", "1", "--format", "json", "--seed", "3"]
+    a = subprocess.run(cmd, capture_output=True, text=True)
+    b = subprocess.run(cmd, capture_output=True, text=True)
+    assert a.returncode == 0 and a.stdout == b.stdout
+    assert "preconditioner" in json.loads(a.stdout)["closed_form"]
