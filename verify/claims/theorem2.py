@@ -251,13 +251,14 @@ def controls(s: Setting, a_star, equal) -> list:
     I = np.eye(d)
     c1 = n / (n + d + 1)
     a0, a1 = float(a_star[0]), float(a_star[1])
-    E = np.zeros((d, d))
-    E[0, 1] = E[1, 0] = 0.01 * a0
     out = [
         ("single-layer optimum n/(n+d+1) I in both layers", c1 * I, c1 * I),
         ("one GD step: n/(n+d+1) I, then A_1 = 0", c1 * I, 0 * I),
-        ("non-diagonal perturbation of a*: A_0 = a*_0 I + 0.01 a*_0 (E_12 + E_21)", a0 * I + E, a1 * I),
     ]
+    if d >= 2:  # d = 1 has no off-diagonal entry
+        E = np.zeros((d, d))
+        E[0, 1] = E[1, 0] = 0.01 * a0
+        out.append(("non-diagonal perturbation of a*: A_0 = a*_0 I + 0.01 a*_0 (E_12 + E_21)", a0 * I + E, a1 * I))
     if equal is not None:
         c = float(equal.a[0])
         out.insert(1, (f"best equal step sizes a_0 = a_1 = {c:.6g} (the saddle of phi_2)", c * I, c * I))
