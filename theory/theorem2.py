@@ -384,11 +384,3 @@ def sym_gradient(G0, G1) -> np.ndarray:
         v[off] += G.T[iu][off]
         out.append(v)
     return np.concatenate(out)
-
-
-def layer_swap(A0, A1):
-    """The other layer order; for commuting A_0, A_1 (e.g. multiples of I) f is unchanged (Lemma 4)."""
-    return A1, A0
-
-
-ALL_SWAPS = tuple(itertools.permutations(range(2)))

@@ -25,7 +25,7 @@ import numpy as np
 
 from theory.critical import critical_points, global_minimum_value_family8
 from theory.restricted import RestrictedLoss
-from theory.theorem2 import exact_loss, sym_gradient, sym_pack, wick_moment
+from theory.theorem2 import exact_loss, wick_moment
 from theory.theorem2_search import dist_identity, hessian, offdiag_ratio, search, swap_distance
 from theory.wishart import mixed_moment
 
