@@ -180,8 +180,9 @@ def full_gradient_trace(family: str, a, b, n: int, d: int):
     Equals (1/sqrt d) d phi / d a_l (resp. b_l); the traceless parts of the gradient vanish
     identically by O(d) invariance (see module docstring).  Uses mpmath at the caller's dps.
     """
-    b = list(b) if family == "11" else []
+    b = [mpmath.mpf(x) for x in b] if family == "11" else []
     _check(family, a, b, n, d, "trace")
+    a = [mpmath.mpf(x) for x in a]
     P = len(a) + len(b)
     cache: dict = {}
     return [_quadratic(family, a, b, [1 if i == j else 0 for j in range(P)], "trace", n, d, cache)[1]

@@ -1,0 +1,211 @@
+"""Critical points on S (theory/critical.py) and full-matrix Hessians (theory/hessian.py)."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from scipy.optimize import root
+
+from theory.critical import critical_points, derive_critical_points, global_minimum_value_family8, partitions
+from theory.hessian import full_gradient_trace, hessian_block
+from theory.restricted import RestrictedLoss
+
+N, D = 20, 5  # the paper's Figs. 1-2 setting
+
+# Gradients at polished points: computed at dps + 20 = 60 digits; 1e-30 leaves 30 digits of
+# margin for the O(1e15) cancellation of the monomial form at L = 4.
+GRAD_TOL = mpmath.mpf(10) ** -30
+
+
+@pytest.fixture(scope="module")
+def family8_points():
+    return {L: critical_points("8", L, N, D) for L in (1, 2, 3, 4)}
+
+
+@pytest.mark.parametrize("L", [1, 2, 3, 4])
+def test_family8_listed_points_are_critical_to_30_digits(family8_points, L):
+    with mpmath.workdps(60):
+        R = RestrictedLoss("8", L, N, D)
+        for p in family8_points[L]:
+            assert max(abs(g) for g in R.gradient(list(p.a))) < GRAD_TOL
+
+
+def test_family8_global_minimum_equals_hankel_closed_form(family8_points):
+    for L, pts in family8_points.items():
+        exact = global_minimum_value_family8(L, N, D)
+        with mpmath.workdps(60):
+            # 1e-35: values carry >= 50 correct digits at 60-digit working precision.
+            assert abs(pts[0].loss - mpmath.mpf(exact.p) / exact.q) < mpmath.mpf(10) ** -35
+        assert pts[0].is_global_minimum_on_S and pts[0].kind == "minimum"
+        assert len(set(pts[0].a)) == L and min(pts[0].a) > 0  # distinct positive step sizes
+
+
+def test_family8_reference_kinds_at_paper_setting(family8_points):
+    kinds = {L: [p.kind for p in pts] for L, pts in family8_points.items()}
+    assert kinds == {1: ["minimum"], 2: ["minimum", "saddle"], 3: ["minimum"] + ["saddle"] * 3,
+                     4: ["minimum"] + ["saddle"] * 7}
+
+
+def test_family8_no_critical_point_has_a_zero_step_size():
+    # Lemma A: d phi / d a_j = -2 d int s q^2 dmu < 0 whenever a_j = 0.
+    rng = np.random.default_rng(0)
+    R = RestrictedLoss("8", 3, 9, 4)
+    for _ in range(20):
+        a = list(rng.normal(size=3) * 2)
+        a[rng.integers(3)] = 0.0
+        j = a.index(0.0)
+        with mpmath.workdps(30):
+            assert R.gradient(a)[j] < 0
+
+
+@pytest.mark.parametrize("n,d", [(7, 3), (4, 6), (30, 2)])
+def test_family8_exact_list_matches_independent_multistart_search(n, d):
+    # Completeness cross-check: 300 random Newton starts find nothing outside the exact list.
+    L = 3
+    exact = critical_points("8", L, n, d)
+    R = RestrictedLoss("8", L, n, d)
+    rng = np.random.default_rng(n * d)
+    grad = lambda a: np.array(R.gradient(list(a), backend="numpy"), dtype=float)
+    listed = [np.array([float(x) for x in p.a]) for p in exact]
+    for _ in range(300):
+        sol = root(grad, rng.uniform(-0.5, 4.0, size=L), method="hybr")
+        if not sol.success or np.max(np.abs(grad(sol.x))) > 1e-9:
+            continue
+        # 1e-6: hybr stops at xtol 1.5e-8 relative; points in the list are >= 1e-2 apart.
+        assert min(np.max(np.abs(np.sort(sol.x) - q)) for q in listed) < 1e-6, sol.x
+
+
+def test_partitions_enumerate_multiplicity_patterns():
+    assert partitions(4) == [(4,), (3, 1), (2, 2), (2, 1, 1), (1, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("family,L,t", [("8", 3, [0.4, 0.7, 1.6]), ("11", 2, [-0.5, -3.4, 0.87, 0.2])])
+def test_trace_block_of_full_hessian_equals_restricted_hessian_over_d(family, L, t):
+    with mpmath.workdps(40):
+        _, g, H = RestrictedLoss(family, L, N, D).evaluate(t)
+        a, b = t[:L], t[L:]
+        Ht = hessian_block(family, a, b, N, D, "trace")
+        gt = full_gradient_trace(family, a, b, N, D)
+        scale = 1 + max(abs(x) for row in H for x in row)
+        # 1e-25: two independent 40-digit computations, cancellation < 15 digits.
+        assert max(abs(Ht[i][j] - H[i][j] / D) for i in range(len(t)) for j in range(len(t))) < 1e-25 * scale
+        assert max(abs(gt[i] - g[i] / mpmath.sqrt(D)) for i in range(len(t))) < 1e-25 * scale
+
+
+def _sampled_second_difference(family, a, b, E, theta_a, theta_b, d, n, prompts, rng, h=1e-3):
+    """Per-prompt (f(h) - 2 f(0) + f(-h)) / h^2 with A_l = a_l I + eps theta_l E (Sigma = I)."""
+    L = len(a)
+    X = rng.standard_normal((prompts, n + 1, d))  # (B, n+1, d)
+    w = rng.standard_normal((prompts, d))  # (B, d)
+    y = np.einsum("bid,bd->bi", X, w)  # (B, n+1)
+    Z0 = np.concatenate([X.transpose(0, 2, 1), y[:, None, :]], axis=1)  # (B, d+1, n+1)
+    Z0[:, d, n] = 0.0
+
+    def loss(eps):
+        Z = Z0.copy()
+        for l in range(L):
+            P = np.zeros((d + 1, d + 1))
+            Q = np.zeros((d + 1, d + 1))
+            P[d, d] = 1.0
+            A = a[l] * np.eye(d) + eps * theta_a[l] * E
+            if family == "8":
+                Q[:d, :d] = -A
+            else:
+                P[:d, :d] = b[l] * np.eye(d) + eps * theta_b[l] * E
+                Q[:d, :d] = A
+            ctx = Z[:, :, :n]  # (B, d+1, n): mask removes the query column
+            Z = Z + (P @ (ctx @ ctx.transpose(0, 2, 1)) @ Q) @ Z / n  # (B, d+1, n+1)
+        return (Z[:, d, n] + np.einsum("bd,bd->b", X[:, n, :], w)) ** 2
+
+    return (loss(h) - 2 * loss(0.0) + loss(-h)) / h**2
+
+
+@pytest.mark.parametrize("kind", ["sym", "antisym"])
+@pytest.mark.parametrize("family", ["8", "11"])
+def test_traceless_hessian_blocks_match_sampled_second_differences(family, kind):
+    d, n, L = 3, 10, 2
+    rng = np.random.default_rng(11 if family == "8" else 12)
+    pts = critical_points(family, L, n, d, starts=60)
+    p = pts[-1] if family == "8" else pts[0]  # family 8: the saddle; family 11: the best minimum
+    a = [float(x) for x in p.a]
+    b = [float(x) for x in p.b] if family == "11" else [0.0] * L
+    M = rng.standard_normal((d, d))
+    E = (M + M.T) / 2 - np.trace(M) / d * np.eye(d) if kind == "sym" else (M - M.T) / 2
+    E /= np.linalg.norm(E)  # unit Frobenius norm
+    theta = rng.standard_normal(2 * L)
+    ta, tb = theta[:L], (theta[L:] if family == "11" else np.zeros(L))
+    samples = _sampled_second_difference(family, a, b, E, ta, tb, d, n, 200_000, rng)
+    with mpmath.workdps(30):
+        H = hessian_block(family, a, b if family == "11" else [], n, d, kind)
+        Ht = hessian_block(family, a, b if family == "11" else [], n, d, "trace")
+    vec = list(ta) + (list(tb) if family == "11" else [])
+    exact = float(sum(vec[i] * H[i][j] * vec[j] for i in range(len(vec)) for j in range(len(vec))))
+    wrong = float(sum(vec[i] * Ht[i][j] * vec[j] for i in range(len(vec)) for j in range(len(vec))))
+    se = samples.std(ddof=1) / math.sqrt(samples.size)
+    # 5 SE (CLT, false alarm < 1e-6); finite-difference bias O(h^2) = O(1e-6) << SE.
+    assert abs(samples.mean() - exact) < 5 * se, (samples.mean(), exact, se)
+    # Negative control: the commuting (trace-block) value is rejected by the same check.
+    assert abs(samples.mean() - wrong) > 5 * se, (samples.mean(), wrong, se)
+
+
+@pytest.fixture(scope="module")
+def family11_two_layer_points():
+    # 40 starts hit every point of the 4000-start reference run (7 points) at seed 0.
+    return critical_points("11", 2, N, D, starts=40)
+
+
+def test_family11_two_layers_search_finds_embedded_one_layer_point(family11_two_layer_points):
+    # A layer with a_0 = 0 does nothing; the remaining layer is then the L = 1 optimum
+    # a_1 = -n/(n+d+1) and stationarity in a_0 fixes b_0 (= -1/2 here).
+    pts = family11_two_layer_points
+    emb = [p for p in pts if p.a[0] == 0]
+    assert len(emb) == 1
+    with mpmath.workdps(40):
+        assert abs(emb[0].a[1] + mpmath.mpf(N) / (N + D + 1)) < mpmath.mpf(10) ** -30
+    assert emb[0].kind == "saddle"
+    best = pts[0]
+    assert best.kind == "minimum" and best.global_status.startswith("lowest loss found")
+    assert all(p.zero_directions for p in pts)
+
+
+def test_family11_minimum_is_degenerate_only_along_last_B(family11_two_layer_points):
+    pts = family11_two_layer_points
+    with mpmath.workdps(40):
+        H = hessian_block("11", pts[0].a, pts[0].b, N, D, "sym")
+    # The B_{L-1} row and column vanish exactly (f does not depend on B_{L-1}).
+    assert all(H[3][j] == 0 for j in range(4))
+    assert min(min(ev) for ev, _ in pts[0].blocks.values()) > 0
+
+
+def test_derivation_for_family8_holds_and_says_complete():
+    D_ = derive_critical_points("8", 2, N, D)
+    assert D_.all_hold and any("complete" in s.title for s in D_.steps)
+
+
+def test_paper_figure2_values_are_near_the_family8_minimum_at_n20():
+    # Fig. 2: Sigma^{1/2} A_l Sigma^{1/2} ~ 0.69, 0.42, 1.71 (two printed digits).
+    R = RestrictedLoss("8", 3, N, D)
+    best = critical_points("8", 3, N, D)[0]
+    paper = R.value([0.69, 0.42, 1.71])
+    # Rounding to 2 digits moves phi by O(|Hess| * 0.005^2) ~ 1e-4 at most.
+    assert 0 <= paper - best.loss < 1e-4
+    assert R.value([0.42, 0.69, 1.71]) == pytest.approx(float(paper), rel=1e-12)  # Lemma 4
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match="1 <= L <= 4"):
+        critical_points("8", 5, 20, 5)
+    with pytest.raises(ValueError, match="family must be"):
+        critical_points("12", 2, 20, 5)
+
+
+@pytest.mark.slow
+def test_family11_three_layers_best_point_is_a_full_minimum():
+    pts = critical_points("11", 3, N, D, starts=300)
+    best = pts[0]
+    assert best.kind == "minimum"
+    with mpmath.workdps(60):
+        assert best.gradient_residual < GRAD_TOL
