@@ -1,5 +1,9 @@
 """``verify-theorem CLAIM [options]``: print a verdict table; exit 0 iff every check passed.
 
+``CLAIM`` may be ``all`` (every registered claim).  ``--report DIR`` writes a Markdown report
+per claim (and, for ``all``, the index ``DIR/README.md``) with figures beside it; the
+negative controls are always run for a report.
+
 Exit codes: 0 all checks passed, 1 some check failed, 2 bad usage or a violated assumption
 (one-line message on stderr, no traceback).
 """
@@ -68,7 +72,7 @@ def _spectrum(text):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="verify-theorem", description=__doc__.splitlines()[0])
-    p.add_argument("claim", help=f"claim id: {', '.join(CLAIMS)}")
+    p.add_argument("claim", help=f"claim id: {', '.join(CLAIMS)}, or all")
     p.add_argument("--d", type=_positive_int("d"), help="covariate dimension (default 5)")
     p.add_argument("--n", type=_positive_int("n"), help="context examples per prompt (default 20)")
     p.add_argument("--spectrum", type=_spectrum, help="eigenvalues of Sigma, l1,...,ld "
@@ -83,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", action="store_true", help="also run the negative controls")
     p.add_argument("--candidate", metavar="MODULE:FUNCTION",
                    help="check your own closed form: FUNCTION(sigma=..., n=...) -> d x d preconditioner")
+    p.add_argument("--report", metavar="DIR", help="write Markdown reports and figures to DIR "
+                   "(negative controls on; with claim 'all' also DIR/README.md)")
+    p.add_argument("--no-figures", action="store_true", help="with --report: skip the figures (no training runs)")
     return p
 
 
@@ -104,6 +111,41 @@ def load_candidate(spec: str):
     return fn
 
 
+ALL = "all"
+
+
+def _claim_ids(claim: str) -> list:
+    from .claims import get_claim
+    return list(CLAIMS) if claim.strip().lower() == ALL else [get_claim(claim).id]
+
+
+def _report(args, options) -> int:
+    from .report import write_reports
+    if args.candidate:
+        raise UsageError("--report writes the reports of the paper's closed forms; it cannot be combined with --candidate")
+    ids = _claim_ids(args.claim)
+    options.pop("progress").done()
+    verdicts = write_reports(ids, args.report, index=args.claim.strip().lower() == ALL,
+                             figures=not args.no_figures,
+                             progress_factory=lambda cid: Progress(sys.stderr, f"claim {cid} "), **options)
+    for cid, v in zip(ids, verdicts):
+        ok = sum(c.passed for c in v.checks)
+        print(f"claim {cid}: {'PASSED' if v.passed else 'FAILED'} ({ok}/{len(v.checks)} checks) -> {cid}.md")
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+def _all(args, options) -> int:
+    if args.candidate:
+        raise UsageError("--candidate checks one claim's closed form; name the claim instead of 'all'")
+    verdicts = []
+    for cid in list(CLAIMS):
+        options["progress"] = Progress(sys.stderr, f"claim {cid} ")
+        verdicts.append(verify_theorem(cid, **options))
+        options["progress"].done()
+    print("\n\n".join(v.render(args.format) for v in verdicts))
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -112,6 +154,12 @@ def main(argv=None) -> int:
                    "controls": args.controls, "progress": Progress(sys.stderr, f"claim {args.claim} ")}
         if args.no_rotation:
             options["rotate"] = False
+        if args.no_figures and args.report is None:
+            raise UsageError("--no-figures applies only with --report DIR")
+        if args.report is not None:
+            return _report(args, options)
+        if args.claim.strip().lower() == ALL:
+            return _all(args, options)
         if args.candidate:
             verdict = check_candidate(args.claim, load_candidate(args.candidate), **options)
         else:

@@ -1,0 +1,82 @@
+"""Reports: ``verify-theorem CLAIM --report DIR`` and ``verify-theorem all --report DIR``.
+
+For each claim: run the verification (negative controls on), compute the claim's
+derivations (:mod:`.derivations`), train and draw its figures (:mod:`.gallery`), and write
+``DIR/<claim>.md`` beside the PNGs; ``all`` also writes the index ``DIR/README.md``.
+Every file is written atomically (:mod:`.io`) and is a function of the seed alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..api import _setting, verify_theorem
+from ..claims import CLAIMS, get_claim
+from .derivations import ERRATA, HYPOTHESES, derivations_for
+from .experiments import Budget
+from .io import atomic_write_text
+from .render import render_derivations, render_index, render_report, summary_line
+
+__all__ = ["write_report", "write_reports", "claim_derivations", "render_derivations"]
+
+
+def claim_derivations(claim_id: str, setting) -> list:
+    """The claim's Derivation records at ``setting`` (exact, no training)."""
+    return [derive(setting) for derive in derivations_for(claim_id)]
+
+
+def _command(claim_id: str, options: dict) -> str:
+    parts = ["verify-theorem", claim_id, "--report", "docs/"]
+    for key in ("d", "n", "layers", "prior", "noise", "seed"):
+        v = options.get(key)
+        if v is not None and not (key == "seed" and v == 0):
+            parts += [f"--{key}", str(v)]
+    if options.get("spectrum"):
+        parts += ["--spectrum", ",".join(f"{x:g}" for x in options["spectrum"])]
+    if options.get("rotate") is False:
+        parts.append("--no-rotation")
+    if options.get("quick"):
+        parts.append("--quick")
+    return " ".join(parts)
+
+
+def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None, **options):
+    """Verify one claim and write ``out_dir/<claim>.md`` (+ figures); returns (claim, verdict, n_errata)."""
+    claim = get_claim(claim_id)
+    options = {k: v for k, v in options.items() if k != "controls"}
+    setting = _setting(claim, options)
+    verdict = verify_theorem(claim.id, controls=True, progress=progress, **options)
+    if progress is not None:
+        progress.update("derivations")
+    derivations = claim_derivations(claim.id, setting)
+    figs = []
+    if figures:
+        if progress is not None:
+            progress.update("figures")
+        from .gallery import build_figures
+        budget = Budget.quick() if setting.quick else Budget()
+        figs = build_figures(claim.id, verdict, setting, Path(out_dir), budget)
+    errata = ERRATA.get(claim.id, ())
+    text = render_report(claim, verdict, derivations, hypotheses=HYPOTHESES.get(claim.id, ()),
+                         errata=errata, figures=figs, command=_command(claim.id, options))
+    atomic_write_text(Path(out_dir) / f"{claim.id}.md", text)
+    return claim, verdict, len(errata)
+
+
+def write_reports(claim_ids, out_dir, *, index: bool = False, figures: bool = True, progress_factory=None,
+                  **options) -> list:
+    """Write the reports of ``claim_ids`` (and the index if ``index``); returns the verdicts."""
+    rows = []
+    for cid in claim_ids:
+        progress = progress_factory(cid) if progress_factory else None
+        claim, verdict, n_errata = write_report(cid, out_dir, figures=figures, progress=progress, **options)
+        if progress is not None:
+            progress.done()
+        rows.append((claim, verdict, summary_line(claim, verdict, n_errata)))
+    if index:
+        atomic_write_text(Path(out_dir) / "README.md", render_index(rows))
+    return [v for _, v, _ in rows]
+
+
+def all_claims() -> list:
+    """Every registered claim id, in registry order."""
+    return list(CLAIMS)

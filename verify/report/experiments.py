@@ -1,0 +1,211 @@
+"""Training runs behind the report figures, scaled to a CPU (sizes in :class:`Budget`).
+
+Two kinds of experiment, both drawing from explicit generators only:
+
+* :func:`trajectory` -- one model trained with the paper's Adam protocol
+  (:func:`verify.train.train_adam`, scaled down), optionally continued by L-BFGS on a fixed
+  sample (the multi-layer families, through the exact fast forward pass of
+  :mod:`verify.multilayer`).  Every ``record_every`` steps it records the loss on held-out
+  prompts and the layer matrices, from which the figures take Dist(., I) and heat maps.
+* :func:`sweep` -- Figs. 6 and 7: test losses of the trained family-(8) transformer, L steps
+  of GD, L steps of Sigma^{-1}-preconditioned GD (each with its step size tuned by grid
+  search on the training sample) and OLS, over a range of n or of L.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ..families import GD, GDPlusPlus, Unconstrained
+from ..model import IDENTITY, RELU, predict
+from ..sampling import sample_prompts
+from ..train import small_init, train_adam
+
+__all__ = ["Budget", "Trajectory", "trajectory", "sweep", "Sweep", "STEP_GRID"]
+
+#: Step sizes tried by the grid search of GD and preconditioned GD (log-spaced).
+STEP_GRID = np.geomspace(1e-3, 4.0, 121)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Scaled sizes.  The paper: 30000 (Figs. 1-2) or 100000 (Figs. 3-5) Adam steps on
+    minibatches of 20000 resampled every 100 steps, step size halved every 2000 steps."""
+
+    adam_steps: int = 1500
+    adam_batch: int = 1000
+    halve_every: int = 500
+    record_every: int = 25
+    lbfgs_prompts: int = 20000
+    lbfgs_iterations: int = 400
+    test_prompts: int = 20000
+    sweep_prompts: int = 8000
+    quick_mode: bool = False
+
+    @classmethod
+    def quick(cls) -> "Budget":
+        return cls(200, 500, 100, 20, 4000, 60, 4000, 1500, True)
+
+    def scaled(self, steps: float, batch: float, halve: float) -> "Budget":
+        """Cheaper models (one layer) afford more Adam steps and larger minibatches."""
+        return replace(self, adam_steps=int(self.adam_steps * steps), adam_batch=int(self.adam_batch * batch),
+                       halve_every=int(self.halve_every * halve))
+
+    def describe(self, lbfgs: bool) -> str:
+        s = (f"Adam (the paper's betas (0.99, 0.9), per-matrix clipping 0.01, minibatches resampled "
+             f"every 100 steps) for {self.adam_steps} steps on minibatches of {self.adam_batch} "
+             f"(paper: 30000-100000 steps of 20000), step size 0.02 halved every {self.halve_every} "
+             f"steps (paper: every 2000)")
+        if lbfgs:
+            s += (f", then up to {self.lbfgs_iterations} L-BFGS iterations on a fixed sample of "
+                  f"{self.lbfgs_prompts} prompts (marked by the dotted vertical line)")
+        return s + f"; losses are measured on {self.test_prompts} held-out prompts."
+
+
+@dataclass
+class Trajectory:
+    """Held-out losses and layer matrices along training.
+
+    ``steps`` (K,), ``loss`` (K,), ``mats``: K snapshots, each a dict name -> list of (d, d)
+    matrices (``A`` and, for family (11), ``B``; ``A_eff`` for one unconstrained layer).
+    ``switch``: first L-BFGS record (None without that phase).
+    """
+
+    steps: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    mats: list = field(default_factory=list)
+    switch: int | None = None
+
+
+def _family(kind: str, d: int, L: int):
+    return {"gd": GD(d, L), "gdpp": GDPlusPlus(d, L), "unconstrained": Unconstrained(d, L),
+            "relu": Unconstrained(d, L, q_last_row_zero=True)}[kind]
+
+
+def _matrices(kind: str, fam, theta) -> dict:
+    if kind == "gd":
+        return {"A": [M.copy() for M in fam.matrices(theta)]}
+    if kind == "gdpp":
+        A, B = fam.matrices(theta)
+        return {"A": [M.copy() for M in A], "B": [M.copy() for M in B]}
+    from theory.single_layer_reduction import effective_preconditioner
+    (P, Q), = fam.unpack(theta)
+    d = fam.d
+    if kind == "relu":  # B_eff = p_y Q11, invariant under (gP, Q/g)
+        return {"B_eff": [P[d, d] * Q[:d, :d]]}
+    return {"A_eff": [effective_preconditioner(P, Q)]}
+
+
+def _evaluator(kind: str, fam, test):
+    """theta -> mean squared error on the held-out prompts."""
+    if kind in ("gd", "gdpp"):
+        from ..multilayer import FamilyObjective, Summaries
+        obj = FamilyObjective(kind, fam.L, Summaries.from_prompts(test))
+        return lambda theta: obj(theta)[0]
+    act = RELU if kind == "relu" else IDENTITY
+    return lambda theta: float(np.mean((predict(fam.unpack(theta), test, act) - test.target) ** 2))
+
+
+def trajectory(kind: str, L: int, n: int, sigma, omega, rng: np.random.Generator, budget: Budget,
+               init_std: float = 1e-4, lbfgs: bool = True) -> Trajectory:
+    """Train one model of family ``kind`` ('gd', 'gdpp', 'unconstrained', 'relu') and record it.
+
+    Data: x ~ N(0, sigma), w* ~ N(0, omega) (``omega`` None for N(0, I)), n context examples.
+    """
+    d = sigma.shape[0]
+    fam = _family(kind, d, L)
+    act = RELU if kind == "relu" else IDENTITY
+    test = sample_prompts(budget.test_prompts, n, sigma, rng, omega)
+    held_out = _evaluator(kind, fam, test)
+    tr = Trajectory()
+
+    def record(step, theta):
+        tr.steps.append(int(step))
+        tr.loss.append(held_out(theta))
+        tr.mats.append(_matrices(kind, fam, theta))
+
+    theta0 = small_init(fam, rng, init_std)
+    record(0, theta0)
+    sampler = lambda B, r: sample_prompts(B, n, sigma, r, omega)  # noqa: E731
+    res = train_adam(fam, sampler, theta0, rng, act=act, steps=budget.adam_steps, batch=budget.adam_batch,
+                     halve_every=budget.halve_every, record_every=budget.record_every,
+                     callback=lambda t, th, f: record(t, th))
+    if lbfgs and kind in ("gd", "gdpp"):
+        from ..multilayer import FamilyObjective, Summaries
+        obj = FamilyObjective(kind, L, Summaries.from_prompts(sample_prompts(budget.lbfgs_prompts, n, sigma, rng, omega)))
+        tr.switch = budget.adam_steps
+        count = [budget.adam_steps]
+
+        def cb(xk):
+            count[0] += 1
+            if (count[0] - budget.adam_steps) % 5 == 0:
+                record(count[0], xk)
+
+        out = minimize(obj, res.theta, jac=True, method="L-BFGS-B", callback=cb,
+                       options={"gtol": 1e-10, "ftol": 0.0, "maxiter": budget.lbfgs_iterations, "maxcor": 50})
+        if tr.steps[-1] != count[0]:
+            record(count[0], out.x)
+    return tr
+
+
+# --- Figs. 6 and 7 ----------------------------------------------------------------------
+
+@dataclass
+class Sweep:
+    """Test losses over a range of ``x`` (n or L): method name -> list of losses."""
+
+    x: list
+    losses: dict
+    steps: dict  # tuned step size per method and x
+
+
+def _gd_loss(S, u0, xq, target, M, eta, L):
+    """Mean squared error of L steps w <- w - eta M (S w - u0) from w = 0 (Lemma 1)."""
+    w = np.zeros_like(u0)
+    for _ in range(L):
+        grad = np.einsum("bij,bj->bi", S, w) - u0  # (B, d) = grad R(w)
+        w = w - eta * grad @ M.T
+    return float(np.mean((np.einsum("bi,bi->b", w, xq) - target) ** 2))
+
+
+def _tuned(sm_train, sm_test, M, L):
+    """Grid-search the step size on the training sample; return (test loss, step)."""
+    args = lambda sm: (sm.S, sm.u0, sm.xq, sm.target)  # noqa: E731
+    train = [_gd_loss(*args(sm_train), M, eta, L) for eta in STEP_GRID]
+    best = float(STEP_GRID[int(np.nanargmin(train))])
+    return _gd_loss(*args(sm_test), M, best, L), best
+
+
+def _ols_loss(sm) -> float:
+    w = np.einsum("bij,bj->bi", np.linalg.pinv(sm.S, rcond=1e-10, hermitian=True), sm.u0)  # min-norm LS
+    return float(np.mean((np.einsum("bi,bi->b", w, sm.xq) - sm.target) ** 2))
+
+
+def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
+    from ..multilayer import FamilyObjective
+    theta0 = small_init(GD(d, L), rng, 1e-2)
+    res = minimize(FamilyObjective("gd", L, sm_train), theta0, jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-9, "ftol": 0.0, "maxiter": iterations, "maxcor": 50})
+    return FamilyObjective("gd", L, sm_test)(res.x)[0]
+
+
+def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: str) -> Sweep:
+    """Figs. 6/7: ``points`` are (n, L) pairs; ``vary`` ('n' or 'L') names the x-axis."""
+    from ..multilayer import Summaries
+    d = sigma.shape[0]
+    Sinv = np.linalg.inv(sigma)
+    names = ("transformer", "GD", "preconditioned GD", "OLS")
+    out = Sweep([], {k: [] for k in names}, {"GD": [], "preconditioned GD": []})
+    for n, L in points:
+        sm_train = Summaries.from_prompts(sample_prompts(budget.sweep_prompts, n, sigma, rng, omega))
+        sm_test = Summaries.from_prompts(sample_prompts(budget.test_prompts, n, sigma, rng, omega))
+        out.x.append(n if vary == "n" else L)
+        out.losses["transformer"].append(_transformer_loss(L, sm_train, sm_test, rng, d, 4 * budget.lbfgs_iterations))
+        for name, M in (("GD", np.eye(d)), ("preconditioned GD", Sinv)):
+            loss, eta = _tuned(sm_train, sm_test, M, L)
+            out.losses[name].append(loss)
+            out.steps[name].append(eta)
+        out.losses["OLS"].append(_ols_loss(sm_test))
+    return out
