@@ -202,7 +202,7 @@ def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: 
         sm_train = Summaries.from_prompts(sample_prompts(budget.sweep_prompts, n, sigma, rng, omega))
         sm_test = Summaries.from_prompts(sample_prompts(budget.test_prompts, n, sigma, rng, omega))
         out.x.append(n if vary == "n" else L)
-        out.losses["transformer"].append(_transformer_loss(L, sm_train, sm_test, rng, d, 4 * budget.lbfgs_iterations))
+        out.losses["transformer"].append(_transformer_loss(L, sm_train, sm_test, rng, d, budget.lbfgs_iterations))
         for name, M in (("GD", np.eye(d)), ("preconditioned GD", Sinv)):
             loss, eta = _tuned(sm_train, sm_test, M, L)
             out.losses[name].append(loss)

@@ -64,8 +64,9 @@ def heatmaps(rows, title: str, annotate: bool = True) -> bytes:
 
 
 def curves(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=None, logy: bool = False,
-           markers: bool = False) -> bytes:
-    """Line plot.  ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values;
+           markers: bool = False, ylim_bottom=None, integer_x: bool = False) -> bytes:
+    """Line plot.  ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values, a
+    scalar (horizontal line) or a pair (xs, ys) (a curve; style "none" draws stars only);
     ``vline``: x of a phase change (dotted)."""
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.4, 4.0))
@@ -78,11 +79,17 @@ def curves(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=Non
                 ax.axhline(float(y), color=colors[k % 3], linestyle=style, linewidth=1.2, label=label)
             else:
                 xs, ys = y
-                ax.plot(xs, ys, color=colors[k % 3], linestyle=style, linewidth=1.6, label=label)
+                ax.plot(xs, ys, color=colors[k % 3], linestyle=style, linewidth=1.6, label=label,
+                        marker="*" if style == "none" else None, markersize=11)
         if vline is not None:
             ax.axvline(vline, color="grey", linestyle=":", linewidth=1)
         if logy:
             ax.set_yscale("log")
+        if ylim_bottom is not None:
+            ax.set_ylim(bottom=ylim_bottom)
+        if integer_x:
+            from matplotlib.ticker import MaxNLocator
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)

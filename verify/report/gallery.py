@@ -86,7 +86,7 @@ def _family8_optimum(L, n, d):
     return [float(x) for x in best.a], float(best.loss)
 
 
-def _family11_optimum(L, n, d, rng, starts=40):
+def _family11_optimum(L, n, d, rng, starts=12):
     """Lowest restricted loss found on S by local search (theory.restricted, exact moments)."""
     from scipy.optimize import minimize
 
@@ -96,7 +96,7 @@ def _family11_optimum(L, n, d, rng, starts=40):
     best = None
     for _ in range(starts):
         t0 = np.concatenate([-rng.uniform(0.1, 3, L), rng.uniform(0, 1.5, L)])
-        res = minimize(fun, t0, jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "maxiter": 2000})
+        res = minimize(fun, t0, jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "maxiter": 500})
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
     return [float(x) for x in best.x[:L]], [float(x) for x in best.x[L:]], float(best.fun)
@@ -113,7 +113,10 @@ def multi_layer(cid, verdict, setting, out_dir, budget, kind, L):
     sigma, omega, d, n = _data(verdict)
     L = int(verdict.setting.get("layers") or L)
     rng = setting.rng(f"report/{kind}")
-    tr = ex.trajectory(kind, L, n, sigma, omega, rng, budget, init_std=1e-4 if kind == "gd" else 1e-2)
+    # Family (11) at small n has heavy-tailed losses (high powers of the sample covariance): a
+    # fixed-sample L-BFGS continuation overfits them, so it is trained by Adam alone.
+    lbfgs = kind == "gd"
+    tr = ex.trajectory(kind, L, n, sigma, omega, rng, budget, init_std=1e-4 if kind == "gd" else 1e-2, lbfgs=lbfgs)
     sh = sqrtm_psd(sigma)
     final = tr.mats[-1]
     W = [whiten(A, sh) for A in final["A"]]
@@ -130,7 +133,7 @@ def multi_layer(cid, verdict, setting, out_dir, budget, kind, L):
         closed_rows = [("closed form a_l I", [(f"a_{l} I = {a[l]:.3f} I", a[l] * np.eye(d)) for l in range(L)]),
                        ("closed form b_l I", [(f"b_{l} I = {bb[l]:.3f} I", bb[l] * np.eye(d)) for l in range(L - 1)])]
         opt_label, note = "lowest loss on S found", ("Bottom: the lowest point of the restricted loss on S found by "
-                                                     "40-start local search on the exact loss (theory.restricted); "
+                                                     "12-start local search on the exact loss (theory.restricted); "
                                                      "B_{L-1} is omitted: the loss does not depend on it.")
     rows = [("trained Sigma^1/2 A_l Sigma^1/2", [(f"layer {l}", W[l]) for l in range(L)])]
     if kind == "gdpp":
@@ -144,12 +147,12 @@ def multi_layer(cid, verdict, setting, out_dir, budget, kind, L):
     figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat), "Learned against closed-form matrices",
                    f"Top rows: trained matrices at the end of training; {note} Trained scalars "
                    f"tr(Sigma^1/2 A_l Sigma^1/2)/d = {', '.join(f'{x:.3f}' for x in scal)}. {sign}",
-                   budget.describe(True))]
+                   budget.describe(lbfgs))]
     dists = [(f"A_{l}", tr.steps, [dist_identity(whiten(m["A"][l], sh)) for m in tr.mats]) for l in range(L)]
     if kind == "gdpp":
         dists += [(f"B_{l}", tr.steps, [dist_identity(m["B"][l]) for m in tr.mats]) for l in range(L - 1)]
     return figs + _loss_and_dist(cid, tr, out_dir, opt, opt_label, dists, [("closed form (a multiple of I)", 0.0, "--")],
-                                 budget, True, f"family {fam}, L = {L}")
+                                 budget, lbfgs, f"family {fam}, L = {L}")
 
 
 def context_and_depth(cid, verdict, setting, out_dir, budget):
@@ -162,9 +165,12 @@ def context_and_depth(cid, verdict, setting, out_dir, budget):
     sw = ex.sweep([(m, L) for m in ns], sigma, omega, setting.rng("report/fig6"), budget, "n")
     exact = [float(global_minimum_value_family8(L, m, d)) for m in ns]
     series = [(k, sw.x, v) for k, v in sw.losses.items()]
+    # Noiseless labels: OLS is exact for n >= d (loss ~1e-28, round-off), which would flatten the
+    # other curves; the axis stops below the smallest other loss.
+    floor = 0.3 * min(min(exact), *(min(v) for k, v in sw.losses.items() if k != "OLS"))
     fig6 = fg.curves(series, f"Fig. 6 (scaled): loss against n, L = {L}, d = {d}", "number of in-context examples n",
                      "test loss (log scale)", hlines=[("exact optimum on S (theory.critical)", (ns, exact), "--")],
-                     logy=True, markers=True)
+                     logy=True, markers=True, ylim_bottom=floor, integer_x=True)
     Ls = [1, 2, 3, 4]
     sw7 = ex.sweep([(n, l) for l in Ls], sigma, omega, setting.rng("report/fig7"), budget, "L")
     exact7 = [float(global_minimum_value_family8(l, n, d)) for l in Ls]
@@ -173,24 +179,28 @@ def context_and_depth(cid, verdict, setting, out_dir, budget):
                      f"Fig. 7 (scaled): loss against depth, n = {n}, d = {d}", "number of layers L",
                      "test loss (log scale)", hlines=[("exact optimum on S (theory.critical)", (Ls, exact7), "--"),
                                                        ("exact one-layer optimum (theory.single_layer)", ([1], [one]), "none")],
-                     logy=True, markers=True)
+                     logy=True, markers=True, integer_x=True)
     steps = "; ".join(f"n = {x}: GD {g:.3g}, preconditioned {p:.3g}" for x, g, p in
                       zip(sw.x, sw.steps["GD"], sw.steps["preconditioned GD"]) if x in (2, 10, 20))
     scaling = (f"each transformer (family (8)) trained by L-BFGS from a small random start on {budget.sweep_prompts} "
                f"prompts; GD step sizes tuned on the same prompts over {len(ex.STEP_GRID)} log-spaced values in "
                f"[{ex.STEP_GRID[0]:g}, {ex.STEP_GRID[-1]:g}]; test losses on {budget.test_prompts} fresh prompts.")
-    gap = max(abs(t - e) / e for t, e in zip(sw7.losses["transformer"], exact7))
+    gap = ", ".join(f"L = {l}: {(t - e) / e:+.3f}" for l, t, e in zip(Ls, sw7.losses["transformer"], exact7))
+    ols = ", ".join(f"{v:.2g}" for x, v in zip(sw.x, sw.losses["OLS"]) if x >= d)
     return [
         Figure(_write(out_dir, f"{cid}_fig6_context.png", fig6), "Loss against the number of in-context examples (Fig. 6)",
                f"Test loss of the trained {L}-layer transformer, {L} steps of GD and of Sigma^-1-preconditioned GD "
                f"(one step size each, tuned by grid search) and OLS (minimum-norm least squares) for n = "
                f"{ns[0]}..{ns[-1]}; dashed: the exact optimum over S, i.e. {L} preconditioned GD steps with "
-               f"individually optimal step sizes. Tuned step sizes: {steps}.", scaling),
+               f"individually optimal step sizes. The labels carry no noise, so OLS is exact once n >= d = {d} (test "
+               f"losses {ols}: round-off), below the axis. Tuned step sizes: {steps}.", scaling),
         Figure(_write(out_dir, f"{cid}_fig7_depth.png", fig7), "Loss against depth (Fig. 7)",
                f"Test loss against L = 1..4 at n = {n}; dashed: exact optimum over S per L; the single marker at "
                f"L = 1 is the exact one-layer optimum over all A (theory.single_layer.optimal_loss), which "
-               f"coincides with the S optimum because A* = n/(n+d+1) Sigma^-1 lies in S. Largest relative gap "
-               f"between the trained transformer and the exact S optimum: {gap:.3g}.", scaling),
+               f"coincides with the S optimum because A* = n/(n+d+1) Sigma^-1 lies in S. Relative gap (test loss of "
+               f"the trained transformer - exact S optimum) / exact S optimum: {gap} (test-sample error and the "
+               f"transformer's freedom outside S both enter; Theorem 3 claims a critical point on S, not a global "
+               f"minimum).", scaling),
     ]
 
 
