@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .checks import Verdict
 from .claims import get_claim
@@ -30,8 +31,9 @@ def verify_theorem(claim, **options) -> Verdict:
     """
     c = get_claim(claim)
     s = _setting(c, options)
-    return c.run(s, with_controls=bool(options.get("controls", False)),
-                 progress=options.get("progress") or Progress(None))
+    with threadpool_limits(limits=1, user_api="blas"):  # see pyproject: small-matrix loops
+        return c.run(s, with_controls=bool(options.get("controls", False)),
+                     progress=options.get("progress") or Progress(None))
 
 
 def _validated(candidate, d: int):
@@ -62,5 +64,6 @@ def check_candidate(claim, candidate, **options) -> Verdict:
     if not c.takes_candidate:
         raise ValueError(f"claim {c.id} takes no candidate closed form; claims that do: 1, 5")
     s = _setting(c, options)
-    return c.run(s, with_controls=bool(options.get("controls", False)), candidate=_validated(candidate, s.d),
-                 progress=options.get("progress") or Progress(None))
+    with threadpool_limits(limits=1, user_api="blas"):
+        return c.run(s, with_controls=bool(options.get("controls", False)),
+                     candidate=_validated(candidate, s.d), progress=options.get("progress") or Progress(None))

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 __all__ = ["gd_features", "fit_gd_layer", "OneLayerStats", "fit_unconstrained_layer",
-           "relu_residuals", "fit_relu_layer"]
+           "relu_residuals", "fit_relu_layer", "levenberg_marquardt", "gauss_newton_step"]
 
 
 def gd_features(X, y, Xq):
@@ -193,14 +193,16 @@ def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
     # expensive iterations.
     for frac in (16, 4):
         if prompts.B >= 1000 * frac:
-            theta = _lm(theta, prompts.subset(slice(0, prompts.B // frac)), maxiter, 1e-6)[0]
-    theta, f, r, J, it, last_step = _lm(theta, prompts, maxiter, rtol)
+            sub = prompts.subset(slice(0, prompts.B // frac))
+            theta = levenberg_marquardt(lambda t, jac: relu_residuals(t, sub, jac), theta, maxiter, 1e-6)[0]
+    theta, f, r, J, it, last_step = levenberg_marquardt(
+        lambda t, jac: relu_residuals(t, prompts, jac), theta, maxiter, rtol)
     P, Q = np.zeros((D, D)), np.zeros((D, D))
     P[-1] = theta[:D]
     Q[:d, :d] = theta[D:].reshape(d, d)
     grad = 2.0 * J.T @ r / len(r)
     # The undamped Gauss-Newton step not taken estimates the remaining optimisation error.
-    nxt = theta + np.linalg.lstsq(J.T @ J, -J.T @ r, rcond=1e-13)[0]
+    nxt = theta + gauss_newton_step(J, r)
     Pn, Qn = np.zeros((D, D)), np.zeros((D, D))
     Pn[-1] = nxt[:D]
     Qn[:d, :d] = nxt[D:].reshape(d, d)
@@ -208,20 +210,24 @@ def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
                   "last_step": last_step, "next_PQ": (Pn, Qn)}
 
 
-def _lm(theta, prompts, maxiter, rtol):
-    """Levenberg-Marquardt iterations; returns (theta, f, r, J, iterations, last step)."""
-    r, J = relu_residuals(theta, prompts)
+def levenberg_marquardt(resjac, theta, maxiter: int = 200, rtol: float = 1e-7):
+    """Levenberg-Marquardt on residuals ``resjac(theta, jacobian) -> (r, J or None)``.
+
+    Stops when an accepted step lowers ``mean r^2`` by less than ``rtol`` relative, or after
+    ``maxiter`` iterations.  Returns ``(theta, f, r, J, iterations, last step norm)``.
+    """
+    r, J = resjac(theta, True)
     f = float(r @ r) / len(r)
     JtJ, g = J.T @ J, J.T @ r
     mu, last_step, it = 1e-6, np.inf, 0
     for it in range(1, maxiter + 1):
         step = -np.linalg.solve(JtJ + mu * (np.diag(np.diag(JtJ)) + 1e-12 * np.eye(len(theta))), g)
-        r_new, _ = relu_residuals(theta + step, prompts, jacobian=False)
+        r_new, _ = resjac(theta + step, False)
         f_new = float(r_new @ r_new) / len(r_new)
         if f_new < f:
             done = (f - f_new) <= rtol * f
             theta, last_step, f = theta + step, float(np.linalg.norm(step)), f_new
-            r, J = relu_residuals(theta, prompts)
+            r, J = resjac(theta, True)
             JtJ, g = J.T @ J, J.T @ r
             mu = max(mu / 10.0, 1e-12)
             if done:
@@ -231,3 +237,8 @@ def _lm(theta, prompts, maxiter, rtol):
             if mu > 1e12:
                 break
     return theta, f, r, J, it, last_step
+
+
+def gauss_newton_step(J: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The undamped Gauss-Newton step (least-squares solve; flat directions get none)."""
+    return np.linalg.lstsq(J.T @ J, -J.T @ r, rcond=1e-13)[0]
