@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..setting import Setting
-from . import lemma1, theorem1, theorem5
+from . import lemma1, theorem1, theorem2, theorem3, theorem5
 
 __all__ = ["Claim", "CLAIMS", "get_claim"]
 
@@ -33,6 +33,14 @@ CLAIMS = {
         "For x ~ N(0, Sigma), w* ~ N(0, I), a global minimiser over all (P, Q) with L = 1 is "
         "P_0 = [[0,0],[0,1]], Q_0 = -[[Gamma^{-1},0],[0,0]], Gamma = ((n+1)/n) Sigma + (tr Sigma/n) I.",
         theorem1.run, takes_candidate=True),
+    "2": Claim(
+        "2", "Theorem 2: diagonal global minimiser of two layers", "Theorem 2",
+        "For x ~ N(0, I), w* ~ N(0, I), L = 2, family (8) with symmetric A_0, A_1: some diagonal "
+        "A_0, A_1 form a global minimiser of f.", theorem2.run, theorem2.default_setting),
+    "3": Claim(
+        "3", "Theorem 3: critical points of family (8) on S", "Theorem 3, eq. (10)",
+        "For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (8): inf over S = {A_l = a_l Sigma^-1} of "
+        "sum_l ||grad_{A_l} f||_F^2 is 0.", theorem3.run, theorem3.default_setting),
     "5": Claim(
         "5", "Theorem 5: the one-layer ReLU-attention optimum", "Theorem 5",
         "For x ~ N(0, I), w* ~ N(0, I), ReLU attention, last row of Q zero: a global minimiser is "

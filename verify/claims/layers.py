@@ -1,0 +1,134 @@
+"""Shared machinery of the multi-layer claims (Theorems 3, 4 and Lemma 4).
+
+Training: R replicas of family (8) or (11), each on its own fresh sample (x ~ N(0, Sigma),
+w* ~ N(0, Sigma^{-1})), with :func:`verify.multilayer.train_family`.  Comparison happens in
+whitened coordinates: ``Sigma^{1/2} A_l Sigma^{1/2}`` against ``a_l I`` and ``B_l`` against
+``b_l I`` (the sets S of eqs. (10), (12)), layers matched up to the permutation of Lemma 4.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import Verdict  # noqa: F401  (re-exported for the claim modules)
+from ..compare import dist_identity
+from ..multilayer import FamilyObjective, Summaries, resjac, train_family
+from ..sampling import sample_prompts, sqrtm_psd
+from ..setting import Setting
+
+REPLICAS = 10
+
+
+class AssumptionError(ValueError):
+    """The setting violates a hypothesis of the claim."""
+
+
+def require_inverse_prior(s: Setting, claim: str) -> None:
+    if s.prior != "inverse" or s.noise != 0:
+        raise AssumptionError(
+            f"{claim} assumes x ~ N(0, Sigma), w* ~ N(0, Sigma^-1) and no label noise: it needs "
+            f"--prior inverse and --noise 0; got prior {s.prior}, noise {s.noise}")
+
+
+@dataclass
+class LayerEvidence:
+    sigma: np.ndarray
+    family: str
+    L: int
+    thetas: np.ndarray  # (R, size)
+    A_white: np.ndarray  # (R, L, d, d) Sigma^1/2 A_l Sigma^1/2 (family (8) sign convention kept)
+    B: np.ndarray  # (R, L, d, d) (zeros for family (8))
+    opt: float  # optimisation error (relative), from the next Gauss-Newton step
+    infos: list
+    test: Summaries
+    test_loss: np.ndarray  # (R,) sampled loss of each replica on the fresh test set
+
+
+def split_theta(theta, family, L, d):
+    mats = np.asarray(theta).reshape(-1, d, d)
+    return mats[:L], (mats[L:2 * L] if family == "gdpp" else np.zeros_like(mats[:L]))
+
+
+def gather(s: Setting, family: str, L: int, prompts_per_replica: int, test_prompts: int,
+           progress=None, shared_start: bool = False) -> LayerEvidence:
+    """Train the replicas; nothing here knows any closed form.
+
+    ``shared_start``: train a pilot model from the random start on the first replica's sample,
+    then start every replica from it (replicas then differ only by their samples, so their
+    spread measures the sampling error inside one basin).
+    """
+    sigma = s.sigma
+    omega = np.linalg.inv(sigma)
+    d = s.d
+    sh = sqrtm_psd(sigma)
+    rng = s.rng(f"{family}/L{L}/train")
+    init_rng = s.rng(f"{family}/L{L}/init")
+    thetas, infos, opts = [], [], []
+    start = None
+    for r in range(REPLICAS):
+        if progress:
+            progress.update(f"family {family} L={L} replica {r + 1}/{REPLICAS}")
+        sm = Summaries.from_prompts(sample_prompts(prompts_per_replica, s.n, sigma, rng, omega))
+        if shared_start and start is None:
+            start, _ = train_family(family, L, sm, init_rng)
+        theta, info = train_family(family, L, sm, init_rng, theta0=start)
+        nxt = info.pop("next_theta")
+        opts.append(float(np.linalg.norm(nxt - theta) / max(np.linalg.norm(theta), 1e-300)))
+        thetas.append(theta)
+        infos.append(info)
+    thetas = np.array(thetas)
+    A_white, B = [], []
+    for th in thetas:
+        A, Bm = split_theta(th, family, L, d)
+        A_white.append(np.array([sh @ a @ sh for a in A]))
+        B.append(Bm)
+    if progress:
+        progress.update("test prompts")
+    test = Summaries.from_prompts(sample_prompts(test_prompts, s.n, sigma, s.rng(f"{family}/L{L}/test"), omega))
+    obj = FamilyObjective(family, L, test)
+    test_loss = np.array([obj(th)[0] for th in thetas])
+    return LayerEvidence(sigma, family, L, thetas, np.array(A_white), np.array(B), max(opts), infos,
+                         test, test_loss)
+
+
+def mean_model_sq_residuals(ev: LayerEvidence, perms) -> np.ndarray:
+    """Squared test residuals of the replica-mean model, layers aligned by ``perms`` first
+    (averaging unaligned layers would mix different layers' matrices)."""
+    d, L = ev.A_white.shape[-1], ev.L
+    aligned = []
+    for th, p in zip(ev.thetas, perms):
+        mats = th.reshape(-1, d, d)
+        idx = list(p) + ([L + i for i in p] if ev.family == "gdpp" else [])
+        aligned.append(mats[idx].ravel())
+    res, _ = resjac(ev.family, L, ev.test)(np.mean(aligned, axis=0), False)
+    return res * res
+
+
+def step_sizes(ev: LayerEvidence):
+    """Per replica, the trace parts a_l = tr(Sigma^1/2 A_l Sigma^1/2)/d and b_l = tr(B_l)/d."""
+    d = ev.A_white.shape[-1]
+    a = np.trace(ev.A_white, axis1=2, axis2=3) / d
+    b = np.trace(ev.B, axis1=2, axis2=3) / d
+    return a, b
+
+
+def canonical_order(ev: LayerEvidence, permute: bool = True):
+    """Per replica, its layers sorted by step size a_l (Lemma 4: on S the order is irrelevant).
+
+    A canonical order that does not look at any reference keeps the replica average honest
+    (aligning onto a reference with repeated values would average different layers)."""
+    a, _ = step_sizes(ev)
+    return [tuple(np.argsort(a[r], kind="stable")) if permute else tuple(range(ev.L)) for r in range(len(a))]
+
+
+def aligned_matrices(ev: LayerEvidence, permute: bool = True):
+    """Whitened A_l of every replica in canonical layer order: (R, L, d, d)."""
+    return np.array([ev.A_white[r][list(p)] for r, p in enumerate(canonical_order(ev, permute))])
+
+
+def dists(ev: LayerEvidence):
+    """Dist(., I) of each whitened A_l and each B_l of the replica mean."""
+    A = ev.A_white.mean(0)
+    B = ev.B.mean(0)
+    return [dist_identity(M) for M in A], [dist_identity(M) for M in B]
