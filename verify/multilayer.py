@@ -233,7 +233,8 @@ def resjac(family: str, L: int, sm: Summaries):
 
 
 def train_family(family: str, L: int, sm: Summaries, rng: np.random.Generator | None = None,
-                 init_std: float = 1e-2, warm_fraction: int = 8, rtol: float = 1e-10, theta0=None):
+                 init_std: float = 1e-2, warm_fraction: int = 8, rtol: float = 1e-10, theta0=None,
+                 max_lm: int = 100):
     """Train family (8)/(11) on a fixed sample from an i.i.d. N(0, init_std^2) start.
 
     Levenberg-Marquardt with exact per-prompt Jacobians, first on the first 1/warm_fraction of
@@ -247,7 +248,14 @@ def train_family(family: str, L: int, sm: Summaries, rng: np.random.Generator | 
     theta = init_std * rng.standard_normal(size) if theta0 is None else np.array(theta0, float)
     with threadpool_limits(limits=1, user_api="blas"):
         sub = _subset(sm, max(sm.B // warm_fraction, 1))
-        theta = levenberg_marquardt(resjac(family, L, sub), theta, maxiter=300, rtol=1e-8)[0]
-        theta, f, r, J, it, _ = levenberg_marquardt(resjac(family, L, sm), theta, maxiter=100, rtol=rtol)
+        if theta0 is not None:
+            pass  # already in a basin: straight to the full sample
+        elif family == "gd":
+            theta = levenberg_marquardt(resjac(family, L, sub), theta, maxiter=300, rtol=1e-8)[0]
+        else:
+            # family (11) from a small start crosses long plateaus (step sizes spanning a factor
+            # 30): many cheap L-BFGS iterations on the subsample do that better than LM.
+            theta = fit_family(FamilyObjective(family, L, sub), theta, gtol=1e-7, maxiter=30000)[0]
+        theta, f, r, J, it, _ = levenberg_marquardt(resjac(family, L, sm), theta, maxiter=max_lm, rtol=rtol)
     return theta, {"loss": f, "grad_norm": float(np.linalg.norm(2 * J.T @ r / len(r))),
                    "lm_iterations": it, "next_theta": theta + gauss_newton_step(J, r)}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..setting import Setting
-from . import lemma1, theorem1, theorem2, theorem3, theorem5
+from . import lemma1, theorem1, theorem2, theorem3, theorem4, theorem5
 
 __all__ = ["Claim", "CLAIMS", "get_claim"]
 
@@ -41,6 +41,11 @@ CLAIMS = {
         "3", "Theorem 3: critical points of family (8) on S", "Theorem 3, eq. (10)",
         "For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (8): inf over S = {A_l = a_l Sigma^-1} of "
         "sum_l ||grad_{A_l} f||_F^2 is 0.", theorem3.run, theorem3.default_setting),
+    "4": Claim(
+        "4", "Theorem 4: critical points of family (11) (GD++) on S", "Theorem 4, eq. (12)",
+        "For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (11): inf over S = {A_l = a_l Sigma^-1, "
+        "B_l = b_l I} of sum_l ||grad_{A_l} f||^2 + ||grad_{B_l} f||^2 is 0; f does not depend on B_{L-1}.",
+        theorem4.run, theorem4.default_setting),
     "5": Claim(
         "5", "Theorem 5: the one-layer ReLU-attention optimum", "Theorem 5",
         "For x ~ N(0, I), w* ~ N(0, I), ReLU attention, last row of Q zero: a global minimiser is "

@@ -51,7 +51,7 @@ def split_theta(theta, family, L, d):
 
 
 def gather(s: Setting, family: str, L: int, prompts_per_replica: int, test_prompts: int,
-           progress=None, shared_start: bool = False) -> LayerEvidence:
+           progress=None, shared_start: bool = False, **train_kw) -> LayerEvidence:
     """Train the replicas; nothing here knows any closed form.
 
     ``shared_start``: train a pilot model from the random start on the first replica's sample,
@@ -71,8 +71,8 @@ def gather(s: Setting, family: str, L: int, prompts_per_replica: int, test_promp
             progress.update(f"family {family} L={L} replica {r + 1}/{REPLICAS}")
         sm = Summaries.from_prompts(sample_prompts(prompts_per_replica, s.n, sigma, rng, omega))
         if shared_start and start is None:
-            start, _ = train_family(family, L, sm, init_rng)
-        theta, info = train_family(family, L, sm, init_rng, theta0=start)
+            start, _ = train_family(family, L, sm, init_rng, **train_kw)
+        theta, info = train_family(family, L, sm, init_rng, theta0=start, **train_kw)
         nxt = info.pop("next_theta")
         opts.append(float(np.linalg.norm(nxt - theta) / max(np.linalg.norm(theta), 1e-300)))
         thetas.append(theta)
