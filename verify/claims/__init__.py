@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..setting import Setting
-from . import lemma1, theorem1, theorem2, theorem3, theorem4, theorem5
+from . import lemma1, lemma4, theorem1, theorem2, theorem3, theorem4, theorem5
 
 __all__ = ["Claim", "CLAIMS", "get_claim"]
 
@@ -46,6 +46,10 @@ CLAIMS = {
         "For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (11): inf over S = {A_l = a_l Sigma^-1, "
         "B_l = b_l I} of sum_l ||grad_{A_l} f||^2 + ||grad_{B_l} f||^2 is 0; f does not depend on B_{L-1}.",
         theorem4.run, theorem4.default_setting),
+    "lemma4": Claim(
+        "lemma4", "Lemma 4: layer permutations on S", "Lemma 4",
+        "On S = {A_l = a_l Sigma^-1}, f is invariant under any permutation of the layers' a_l, hence "
+        "critical points are not unique.", lemma4.run, lemma4.default_setting),
     "5": Claim(
         "5", "Theorem 5: the one-layer ReLU-attention optimum", "Theorem 5",
         "For x ~ N(0, I), w* ~ N(0, I), ReLU attention, last row of Q zero: a global minimiser is "

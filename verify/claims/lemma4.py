@@ -1,0 +1,83 @@
+"""Lemma 4: on S, the loss of family (8) is invariant under any permutation of the layers.
+
+Exact: theory.lemma4.derive_lemma4 (phi_L symmetric in the a_l, sympy with n, d symbolic).
+On the NumPy model: the empirical loss of the transformer itself at A_l = a_l Sigma^{-1} is the
+same, to round-off, for every permutation of (a_l), on sampled prompts from a non-isotropic
+Sigma; off S (random A_l) a permutation changes it by far more than round-off (the lemma is
+specific to S); and no permutation preserves phi in family (11).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+
+from theory.critical import critical_points
+from theory.lemma4 import derive_lemma4, family11_layer_permutations_that_preserve_phi, orbit
+
+from ..checks import Verdict, check_at_least, check_at_most
+from ..compare import EPS
+from ..families import GD
+from ..model import loss_and_grad
+from ..progress import Progress
+from ..sampling import sample_prompts
+from ..setting import Setting
+from . import layers
+
+
+def default_setting(**kw) -> Setting:
+    kw.setdefault("prior", "inverse")
+    kw.setdefault("layers", 3)
+    return Setting(**kw)
+
+
+def _model_loss(A_list, prompts) -> float:
+    return loss_and_grad(GD(prompts.d, len(A_list)).unpack(np.concatenate([A.ravel() for A in A_list])), prompts)[0]
+
+
+def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+    if candidate is not None:
+        raise ValueError("Lemma 4 takes no candidate closed form")
+    layers.require_inverse_prior(s, "Lemma 4")
+    t0 = time.perf_counter()
+    L = s.layers or 3
+    if L > 4:
+        raise ValueError(f"Lemma 4 is checked for L <= 4 layers; got --layers {L}")
+    sigma = s.sigma
+    si = np.linalg.inv(sigma)
+    prompts = sample_prompts(2000, s.n, sigma, s.rng("lemma4/prompts"), si)
+    rng = s.rng("lemma4/steps")
+    a = rng.uniform(0.2, 1.5, L)
+    base = _model_loss([x * si for x in a], prompts)
+    perm_err = max(abs(_model_loss([a[p] * si for p in perm], prompts) - base) / base
+                   for perm in itertools.permutations(range(L)))
+    floor = 8.0 * (s.n + s.d + 1) * L * EPS * float(np.linalg.cond(sigma))
+    A_off = [0.5 * x * si + 0.2 * rng.standard_normal((s.d, s.d)) / s.d for x in a]
+    base_off = _model_loss(A_off, prompts)
+    off_err = max(abs(_model_loss([A_off[p] for p in perm], prompts) - base_off) / base_off
+                  for perm in itertools.permutations(range(L)))
+    der = derive_lemma4(L)
+    keep = family11_layer_permutations_that_preserve_phi(L)
+    checks = [
+        check_at_most(f"phi_{L} is symmetric in (a_0..a_{L - 1}), exact (sympy)", "exact",
+                      sum(not st.holds for st in der.steps), 0, f"exact: {len(der.steps)} steps"),
+        check_at_most("NumPy model on S: every layer permutation gives the same empirical loss",
+                      "floating point", perm_err, floor,
+                      f"floating point: 8 (n+d+1) L eps cond(Sigma) = {floor:.1e} (same prompts, commuting factors)"),
+        check_at_least("off S (random A_l): a permutation changes the loss (the lemma needs S)",
+                       "scope", off_err, 1e3 * floor, "10^3 times the round-off bound is not round-off"),
+        check_at_most("family (11): no non-identity layer permutation preserves phi (exact)", "exact",
+                      len(keep) - 1, 0, "exact: sympy comparison of phi with each permuted phi"),
+    ]
+    cps = critical_points("8", L, s.n, s.d)
+    closed = {"critical_point_orbits": [{"a": [float(x) for x in c.a], "kind": c.kind,
+                                         "orbit_size": len(orbit([round(float(x), 12) for x in c.a]))}
+                                        for c in cps]}
+    notes = [f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind}): orbit of "
+             f"{len(orbit([round(float(x), 12) for x in c.a]))} points under layer permutations" for c in cps]
+    notes.append("critical points are therefore not unique (Lemma 4's consequence) whenever the step sizes "
+                 "are not all equal; in family (11) the layers are not interchangeable")
+    v = Verdict("lemma4", s.describe(sigma), closed, checks, notes=notes)
+    v.timings["seconds"] = time.perf_counter() - t0
+    return v
