@@ -60,3 +60,15 @@ def test_negative_control_permuting_family11_layers_changes_the_loss():
 @pytest.mark.slow
 def test_family11_three_layers_has_no_layer_permutation_symmetry():
     assert family11_layer_permutations_that_preserve_phi(3) == [(0, 1, 2)]
+
+
+# --- verification: the NumPy model -------------------------------------------------------
+
+from verify import verify_theorem  # noqa: E402
+
+
+def test_lemma4_verdict_model_is_permutation_invariant_on_S_only():
+    v = verify_theorem("lemma4", layers=2, seed=1)
+    assert v.passed
+    scope = [c for c in v.checks if c.kind == "scope"]
+    assert scope and scope[0].passed  # off S the permutation is visible: the check can fail
