@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Check", "Verdict", "check_at_most", "check_at_least", "replica_tolerance", "K_SIGMA"]
+__all__ = ["Check", "Verdict", "check_at_most", "check_at_least", "replica_tolerance", "K_SIGMA",
+           "evaluate_controls", "controls_check"]
 
 #: Tolerance multiplier for sampling errors: K_SIGMA standard errors of a mean over
 #: R = 10 independent replicas.  Even if all the variance lay in one direction the error over
@@ -172,3 +173,24 @@ def _setting_line(setting: dict) -> str:
             continue
         parts.append(f"{k}={v}")
     return ", ".join(parts)
+
+
+def evaluate_controls(ctrls, ev, s, checker) -> list:
+    """Run the closed-form checks on each wrong closed form; a control is rejected if any fails."""
+    out = []
+    for name, C in ctrls:
+        cs = checker(C, ev, s)
+        worst = max(cs, key=lambda c: c.margin)
+        out.append({"name": name, "rejected": any(not c.passed for c in cs),
+                    "margin": worst.margin, "worst_check": worst.name,
+                    "checks": [{"name": c.name, "observed": c.observed, "tolerance": c.tolerance,
+                                "status": c.status} for c in cs]})
+    return out
+
+
+def controls_check(ctrls):
+    """The discrimination check: every negative control must be rejected."""
+    accepted = [c["name"] for c in ctrls if not c["rejected"]]
+    return check_at_most("every negative control is rejected", "discrimination", len(accepted), 0,
+                         "count of wrong closed forms the checks failed to reject",
+                         reason="accepted: " + "; ".join(accepted) if accepted else "")

@@ -31,6 +31,17 @@ def require_inverse_prior(s: Setting, claim: str) -> None:
             f"--prior inverse and --noise 0; got prior {s.prior}, noise {s.noise}")
 
 
+def preamble(s: Setting, claim: str, max_layers: int, candidate):
+    """Validate a multi-layer claim's setting; returns the number of layers L."""
+    if candidate is not None:
+        raise ValueError(f"{claim} takes no candidate closed form")
+    require_inverse_prior(s, claim)
+    L = s.layers or 3
+    if L > max_layers:
+        raise ValueError(f"{claim}'s critical points are computed for L <= {max_layers}; got --layers {L}")
+    return L
+
+
 @dataclass
 class LayerEvidence:
     sigma: np.ndarray

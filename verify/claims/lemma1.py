@@ -22,7 +22,7 @@ from ..model import forward
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
-from .theorem1 import controls_check
+from ..checks import controls_check
 
 MAX_LAYERS = 4
 BATCH = 256

@@ -24,7 +24,7 @@ from theory import single_layer as sl
 from theory.single_layer_reduction import derive_reduction, effective_preconditioner
 from theory.single_layer_symbolic import derive_general, derive_theorem1
 
-from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
+from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro, whiten
 from ..families import GD
 from ..fast import OneLayerStats, fit_gd_layer, fit_unconstrained_layer
@@ -224,24 +224,3 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
-
-
-def evaluate_controls(ctrls, ev, s, checker) -> list:
-    """Run the closed-form checks on each wrong closed form; a control is rejected if any fails."""
-    out = []
-    for name, C in ctrls:
-        cs = checker(C, ev, s)
-        worst = max(cs, key=lambda c: c.margin)
-        out.append({"name": name, "rejected": any(not c.passed for c in cs),
-                    "margin": worst.margin, "worst_check": worst.name,
-                    "checks": [{"name": c.name, "observed": c.observed, "tolerance": c.tolerance,
-                                "status": c.status} for c in cs]})
-    return out
-
-
-def controls_check(ctrls):
-    """The discrimination check: every negative control must be rejected."""
-    accepted = [c["name"] for c in ctrls if not c["rejected"]]
-    return check_at_most("every negative control is rejected", "discrimination", len(accepted), 0,
-                         "count of wrong closed forms the checks failed to reject",
-                         reason="accepted: " + "; ".join(accepted) if accepted else "")

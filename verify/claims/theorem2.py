@@ -36,7 +36,7 @@ from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
-from .theorem1 import controls_check
+from ..checks import controls_check
 
 CHUNK = 50_000  # prompts per forward pass (memory: 50k x 6 x 21 floats = 50 MB at d = 5)
 

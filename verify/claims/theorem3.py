@@ -17,12 +17,11 @@ import numpy as np
 from theory.critical import critical_points
 from theory.restricted import RestrictedLoss
 
-from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
+from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
 from ..compare import EPS, dist_tolerance, rel_fro
 from ..progress import Progress
 from ..setting import Setting
 from . import layers
-from .theorem1 import controls_check
 
 #: The paper's reported values (Fig. 2, Sigma^1/2 A_l Sigma^1/2 ~ -0.69 I, -0.42 I, -1.71 I with
 #: the code's Q-block sign, i.e. a_l = 0.69, 0.42, 1.71 in convention (8)), d = 5, n = 20, L = 3.
@@ -70,14 +69,9 @@ def _target_checks(a_ref, ev, s, name="global minimiser a*"):
 
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
-    if candidate is not None:
-        raise ValueError("claim 3 takes no candidate closed form")
-    layers.require_inverse_prior(s, "Theorem 3")
+    L = layers.preamble(s, "Theorem 3", 4, candidate)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
-    L = s.layers or 3
-    if L > 4:
-        raise ValueError(f"Theorem 3's critical points are computed for L <= 4; got --layers {L}")
     progress.update("critical points (exact)")
     cps = critical_points("8", L, s.n, s.d)
     best = next(c for c in cps if c.is_global_minimum_on_S)
@@ -110,13 +104,8 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     notes += paper_value_notes(s, L)
     verdict = Verdict("3", s.describe(ev.sigma), closed, checks, notes=notes)
     if with_controls:
-        ctrls = controls(s, L, cps)
-        verdict.controls = []
-        for name, a in ctrls:
-            cs = _target_checks(a, ev, s, name="control")
-            worst = max(cs, key=lambda c: c.margin)
-            verdict.controls.append({"name": name, "rejected": any(not c.passed for c in cs),
-                                     "margin": worst.margin, "worst_check": worst.name, "checks": []})
+        verdict.controls = evaluate_controls(controls(s, L, cps), ev, s,
+                                             lambda a, ev, s: _target_checks(a, ev, s, name="control"))
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict

@@ -24,7 +24,7 @@ from theory.critical import critical_points
 from theory.restricted import RestrictedLoss
 from theory.spectral import gauss_rule
 
-from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
+from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
 from ..compare import EPS, dist_identity, dist_tolerance, rel_fro
 from ..families import GDPlusPlus
 from ..model import forward
@@ -32,7 +32,6 @@ from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from . import layers
-from .theorem1 import controls_check
 
 #: The paper's reported values (Figs. 4-5; text says n = 10, the official code n = 20):
 #: Sigma^1/2 A_l Sigma^1/2 ~ -0.38 I, -2.40 I, -9.59 I and B_0 ~ 0.90 I, B_1 ~ 0.56 I.
@@ -47,7 +46,7 @@ def default_setting(**kw) -> Setting:
 
 def _effort(s: Setting):
     """(prompts per replica, test prompts, search starts)."""
-    return (5_000, 40_000, 12) if s.quick else (20_000, 200_000, 40)
+    return (4_000, 20_000, 8) if s.quick else (10_000, 100_000, 24)
 
 
 def b_last_is_invisible(theta, s: Setting, L: int) -> float:
@@ -76,14 +75,9 @@ def tail_share(a, b, n, d, quantile_weight: float = 1e-6, nodes: int = 30) -> fl
 
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
-    if candidate is not None:
-        raise ValueError("claim 4 takes no candidate closed form")
-    layers.require_inverse_prior(s, "Theorem 4")
+    L = layers.preamble(s, "Theorem 4", 3, candidate)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
-    L = s.layers or 3
-    if L > 3:
-        raise ValueError(f"Theorem 4's critical points are computed for L <= 3; got --layers {L}")
     per, test, starts = _effort(s)
     progress.update(f"critical points of phi_{L} (search, {starts} starts)")
     cps = critical_points("11", L, s.n, s.d, starts=starts, seed=s.seed)
@@ -140,12 +134,8 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     notes += paper_value_notes(s, L)
     verdict = Verdict("4", s.describe(ev.sigma), closed, checks, notes=notes)
     if with_controls:
-        verdict.controls = []
-        for name, (a, b) in controls(s, L, best):
-            cs = _trained_vs(a, b, ev, s)
-            worst = max(cs, key=lambda c: c.margin)
-            verdict.controls.append({"name": name, "rejected": any(not c.passed for c in cs),
-                                     "margin": worst.margin, "worst_check": worst.name, "checks": []})
+        verdict.controls = evaluate_controls(controls(s, L, best), ev, s,
+                                             lambda ab, ev, s: _trained_vs(*ab, ev, s))
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict

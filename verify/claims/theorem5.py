@@ -23,7 +23,8 @@ from ..model import RELU, predict
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
-from .theorem1 import REPLICAS, controls_check, evaluate_controls
+from ..checks import controls_check, evaluate_controls
+from .theorem1 import REPLICAS
 
 
 class AssumptionError(ValueError):
