@@ -204,7 +204,7 @@ def test_bad_requests_are_refused():
 
 @pytest.mark.slow
 def test_family11_three_layers_best_point_is_a_full_minimum():
-    pts = critical_points("11", 3, N, D, starts=300)
+    pts = critical_points("11", 3, N, D, starts=40)  # 300 starts take ~9 min; 40 find the same best point
     best = pts[0]
     assert best.kind == "minimum"
     with mpmath.workdps(60):
