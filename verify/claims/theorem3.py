@@ -98,7 +98,7 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     a_tr, _ = layers.step_sizes(ev)
     reached = nearest_critical_points(a_tr, cps)
     closed = {"critical_points": [_record(c) for c in cps],
-              "trained_step_sizes_mean": sorted(a_tr.mean(0).tolist())}
+              "trained_step_sizes_mean": np.sort(a_tr, axis=1).mean(0).tolist()}  # layers sorted (Lemma 4)
     notes = [f"training reached critical point #{k} ({cps[k].kind}) in {reached.count(k)} of {len(reached)} "
              f"replicas" for k in sorted(set(reached))]
     notes += paper_value_notes(s, L)
