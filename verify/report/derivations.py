@@ -129,6 +129,27 @@ ERRATA = {
         "second branch of global minimisers, Q11 = 0, p_y = 0, -p_x q21 = A*, which computes the "
         "same predictor through the covariate row and is not a rescaling of eq. (6).",
         steps=("second branch", "rank-one A_eff")),),
+    "3": (Erratum(
+        "the n of Figs. 1-2",
+        "Section 4.3 reports Figs. 1-2 (Sigma^1/2 A_l Sigma^1/2 ~ 0.69, 0.42, 1.71 in convention (8)) "
+        "for d = 5, n = 20.",
+        "At n = 20 the printed values are the exact global minimiser on S up to layer order "
+        "(0.6891, 0.4224, 1.7142; phi = 0.133646 at the printed values vs 0.133608 at the optimum). "
+        "At n = 10 they are far from optimal (phi = 1.49 vs 0.579): the figure is an n = 20 result. "
+        "The footnote's 'may not be attained' does not arise for family (8): phi is coercive on S and "
+        "its minimum is attained (proof in the derivation)."),),
+    "4": (Erratum(
+        "the reported GD++ loss is a sample loss, not the population loss of Theorem 4",
+        "Section 5.1 (n = 10 in the text) reports B_0 ~ 0.90 I, B_1 ~ 0.56 I, "
+        "Sigma^1/2 A_l Sigma^1/2 ~ -0.38 I, -2.40 I, -9.59 I and a log loss of about -6 to -7.",
+        "Training on sampled prompts at n = 20 (the official code's n) reproduces those values and "
+        "that log loss (sample loss ~ 0.0008). They are not critical points of the population loss "
+        "f: the exact phi there is 0.0477 (ln -3.04) with a gradient far from 0, and about 98.6% of "
+        "it comes from eigenvalues of S_hat of spectral weight below 1e-6 (the GD++ residual is a "
+        "degree-13 polynomial in S_hat), which no sample contains. At n = 10 the printed values give "
+        "phi = 6.3e6. The critical points of phi that Theorem 4 is about (computed here) lie "
+        "elsewhere; the lowest found has phi = 0.000961 (ln -6.95). See the notes below for this "
+        "run's numbers."),),
     "5": (Erratum(
         "rescaling with g < 0",
         "Theorem 5: the global minimiser is (P_0, Q_0) up to the rescaling (gP, Q/g).",
