@@ -13,7 +13,7 @@ import numpy as np
 
 from .sampling import PAPER_SPECTRUM, make_sigma
 
-__all__ = ["Setting", "parse_spectrum"]
+__all__ = ["Setting", "parse_spectrum", "AssumptionError", "require_isotropic"]
 
 PRIORS = ("identity", "inverse")
 
@@ -105,3 +105,16 @@ class Setting:
             out["layers"] = self.layers
         out["sigma"] = sigma
         return out
+
+
+class AssumptionError(ValueError):
+    """The setting violates a hypothesis of the claim (CLI exit code 2)."""
+
+
+def require_isotropic(s: Setting, claim: str) -> None:
+    """x ~ N(0, I), w* ~ N(0, I), no label noise (Theorems 2 and 5)."""
+    if any(v != 1.0 for v in s.eigenvalues) or s.prior != "identity" or s.noise != 0:
+        raise AssumptionError(
+            f"{claim} assumes x ~ N(0, I), w* ~ N(0, I) and no label noise: it needs "
+            f"--spectrum of all ones, --prior identity, --noise 0; got spectrum {list(s.eigenvalues)}, "
+            f"prior {s.prior}, noise {s.noise}")

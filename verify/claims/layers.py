@@ -15,13 +15,10 @@ from ..checks import Verdict  # noqa: F401  (re-exported for the claim modules)
 from ..compare import dist_identity
 from ..multilayer import FamilyObjective, Summaries, resjac, train_family
 from ..sampling import sample_prompts, sqrtm_psd
-from ..setting import Setting
+from ..setting import AssumptionError, Setting
 
 REPLICAS = 10
 
-
-class AssumptionError(ValueError):
-    """The setting violates a hypothesis of the claim."""
 
 
 def require_inverse_prior(s: Setting, claim: str) -> None:

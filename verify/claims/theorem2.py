@@ -35,14 +35,11 @@ from ..families import GD
 from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts
-from ..setting import Setting
+from ..setting import AssumptionError, Setting, require_isotropic
 from ..checks import controls_check
 
 CHUNK = 50_000  # prompts per forward pass (memory: 50k x 6 x 21 floats = 50 MB at d = 5)
 
-
-class AssumptionError(ValueError):
-    """The setting violates a hypothesis of the claim."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +57,7 @@ class Effort:
 
 def require_hypotheses(s: Setting) -> None:
     """Theorem 2 assumes x ~ N(0, I), w* ~ N(0, I), no label noise, L = 2."""
-    if any(v != 1.0 for v in s.eigenvalues) or s.prior != "identity" or s.noise != 0:
-        raise AssumptionError(
-            "Theorem 2 assumes x ~ N(0, I), w* ~ N(0, I) and no label noise: it needs "
-            f"--spectrum of all ones, --prior identity, --noise 0; got spectrum {list(s.eigenvalues)}, "
-            f"prior {s.prior}, noise {s.noise}")
+    require_isotropic(s, "Theorem 2")
     if s.layers not in (None, 2):
         raise AssumptionError(f"Theorem 2 is a statement about L = 2 layers; got --layers {s.layers}")
 

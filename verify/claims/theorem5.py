@@ -22,13 +22,10 @@ from ..fast import fit_relu_layer
 from ..model import RELU, predict
 from ..progress import Progress
 from ..sampling import sample_prompts
-from ..setting import Setting
+from ..setting import Setting, require_isotropic
 from ..checks import controls_check, evaluate_controls
 from .theorem1 import REPLICAS
 
-
-class AssumptionError(ValueError):
-    """The setting violates a hypothesis of the claim."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +53,7 @@ class Evidence:
 
 def require_hypotheses(s: Setting) -> None:
     """Theorem 5 assumes x ~ N(0, I), w* ~ N(0, I), no label noise."""
-    if any(v != 1.0 for v in s.eigenvalues) or s.prior != "identity" or s.noise != 0:
-        raise AssumptionError(
-            "Theorem 5 assumes x ~ N(0, I), w* ~ N(0, I) and no label noise: it needs "
-            f"--spectrum of all ones, --prior identity, --noise 0; got spectrum {list(s.eigenvalues)}, "
-            f"prior {s.prior}, noise {s.noise}")
+    require_isotropic(s, "Theorem 5")
 
 
 def default_setting(**kw) -> Setting:
