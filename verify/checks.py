@@ -101,6 +101,7 @@ class Verdict:
     controls: list = field(default_factory=list)  # list of dicts: name, formula, rejected, margin
     notes: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)  # arrays for figures; not part of the JSON
 
     @property
     def passed(self) -> bool:

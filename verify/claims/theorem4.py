@@ -132,7 +132,8 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
                      f"b = {[round(float(x), 4) for x in best.b][:-1]}, phi = {float(best.loss):.6g} "
                      f"(ln {np.log(float(best.loss)):.2f}), kind {best.kind}; the search is not proven complete")
     notes += paper_value_notes(s, L)
-    verdict = Verdict("4", s.describe(ev.sigma), closed, checks, notes=notes)
+    verdict = Verdict("4", s.describe(ev.sigma), closed, checks, notes=notes,
+                      artifacts={"A_white": ev.A_white.mean(0), "B": ev.B.mean(0)})
     if with_controls:
         verdict.controls = evaluate_controls(controls(s, L, best), ev, s,
                                              lambda ab, ev, s: _trained_vs(*ab, ev, s))
