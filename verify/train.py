@@ -1,6 +1,6 @@
 """Training on sampled prompts, independent of the theory.
 
-Three trainers, none of which sees a closed form:
+Trainers, none of which sees a closed form:
 
 * :func:`train_adam` -- the paper's protocol (Section 4.3 and the official notebook):
   Adam(W) on fresh minibatches resampled every ``resample_every`` steps, per-matrix
@@ -12,10 +12,8 @@ Three trainers, none of which sees a closed form:
   norm, from which the optimisation error is bounded.  The fixed sample is the only
   difference: its sampling error is measured (independent replicas) and enters the
   tolerance.
-* :func:`fit_gd_one_layer` -- for one layer of family (8) the prediction is linear in A,
-  so the empirical loss is an exact quadratic and its minimiser solves the normal
-  equations; this is what any convergent optimiser would reach, computed to floating-point
-  accuracy instead of to a stopping rule.
+* :func:`verify.fast.fit_gd_layer` -- for one layer of family (8) the prediction is linear
+  in A, so the empirical loss is an exact quadratic solved by its normal equations.
 """
 from __future__ import annotations
 
@@ -27,7 +25,7 @@ from scipy.optimize import minimize
 
 from .model import IDENTITY, Activation, Prompts, loss_and_grad
 
-__all__ = ["Objective", "TrainResult", "train_lbfgs", "train_adam", "fit_gd_one_layer", "small_init"]
+__all__ = ["Objective", "TrainResult", "train_lbfgs", "train_adam", "small_init"]
 
 
 @dataclass
@@ -65,13 +63,10 @@ def train_lbfgs(family, prompts: Prompts, theta0: np.ndarray, act: Activation = 
     Stopping rule: projected gradient max-norm below ``gtol`` or ``maxiter`` iterations.
     """
     obj = Objective(family, prompts, act)
-    history = []
     res = minimize(obj, theta0, jac=True, method="L-BFGS-B",
-                   callback=lambda xk: None,
                    options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 30})
     f, g = obj(res.x)
-    history.append(f)
-    return TrainResult(res.x, f, float(np.linalg.norm(g)), int(res.nit), prompts.B, history)
+    return TrainResult(res.x, f, float(np.linalg.norm(g)), int(res.nit), prompts.B, [f])
 
 
 def _progress(msg: str) -> None:
@@ -146,29 +141,3 @@ def _clip_blocks(g: np.ndarray, blocks, clip: float) -> np.ndarray:
         if nrm > clip:
             g[a:b] *= clip / nrm
     return g
-
-
-def gd_one_layer_features(prompts: Prompts):
-    """Features of the one-layer family-(8) prediction, linear in A.
-
-    ``TF = (1/n) x_q^T A^T X y = sum_ij A_ij h_i x_q,j`` with ``h = (1/n) X y``; returns
-    ``Phi`` of shape (B, d*d) with ``Phi[b, i*d+j] = h_i x_q,j`` and targets (B,).
-    """
-    Z = prompts.Z0
-    X, y, xq = Z[:, :-1, :-1], Z[:, -1, :-1], Z[:, :-1, -1]  # (B,d,n), (B,n), (B,d)
-    h = np.einsum("bdi,bi->bd", X, y) / prompts.n  # (B, d)
-    Phi = (h[:, :, None] * xq[:, None, :]).reshape(prompts.B, -1)
-    return Phi, prompts.target
-
-
-def fit_gd_one_layer(prompts: Prompts) -> tuple[np.ndarray, float]:
-    """Exact empirical-loss minimiser of one family-(8) layer; returns (A_hat (d, d), cond).
-
-    ``cond`` is the condition number of the normal matrix, for the floating-point bound.
-    """
-    Phi, t = gd_one_layer_features(prompts)
-    G = Phi.T @ Phi
-    rhs = Phi.T @ t
-    A = np.linalg.solve(G, rhs)
-    d = prompts.d
-    return A.reshape(d, d), float(np.linalg.cond(G))
