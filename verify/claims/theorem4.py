@@ -10,7 +10,7 @@ B_{L-1} (on the NumPy model), and trained replicas lie on S.
 Found while building this (reported in the verdict's notes, with numbers): the step sizes that
 training on sampled prompts reaches are not critical points of the exact population loss.  The
 polynomial p(S_hat) of GD++ has degree (3^L - 1)/2 (13 for L = 3), so phi is dominated by
-eigenvalues of S_hat with spectral weight below 1e-8, which no sample contains: the sampled
+eigenvalues of S_hat with spectral weight below 1e-6, which no sample contains: the sampled
 loss at the trained (and the paper's reported) step sizes is tens of times below phi there.
 """
 from __future__ import annotations
