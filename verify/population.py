@@ -1,0 +1,249 @@
+"""Training that sees the population loss: importance-sampled prompts with exact weights.
+
+Why plain samples fail (families (8) and (11), x ~ N(0, Sigma), w* ~ N(0, Sigma^{-1})).
+Whitening (x' = Sigma^{-1/2} x, w' = Sigma^{1/2} w*) makes every prompt isotropic; on S the
+residual is u_L = p(S_hat) w' with p of degree (3^L - 1)/2 (13 for GD++, L = 3;
+:mod:`theory.restricted`), so the population loss f = E ||u_L||^2 is dominated by prompts
+whose sample covariance S_hat has one large eigenvalue (s ~ 5-8 for d = 5, n = 20), an event
+of probability ~1e-6 that a plain sample of 10^4-10^5 prompts does not contain.
+
+The proposal.  For a unit direction v (whitened coordinates) and a tilt c > -1 let
+q_{v,c} be the law of the context X' (n x d, rows i.i.d.) with rows N(0, I + c v v^T): the
+contexts are stretched (c > 0) or squeezed (c < 0) along v, so S_hat has an eigenvalue near
+1 + c.  A prompt is drawn as: v uniform on the sphere, a component k with probability pi_k,
+the rows of X' from q_{v,c_k}; the query x_q' and the task w' from their TRUE laws N(0, I)
+(not tilted, so they carry no weight).  Component 0 has c_0 = 0, the true law p: the
+mixture is *defensive* (Hesterberg 1995).  Large eigenvalues (c = 2, 4, 6) carry the
+spectral tail of degree-13 residual polynomials; small ones (c = -0.5, -0.75) the other end,
+where p(s)^2 puts its mass near a critical point.
+
+The weight is the exact likelihood ratio of the whole prompt, omega = p / q with q the
+mixture density averaged over v (the query and the task cancel).  With W = X'^T X' and
+beta = c / (2 (1 + c)), q_{v,c}(X') / p(X') = (1 + c)^{-n/2} exp(beta v^T W v), so
+
+    1 / omega = sum_k pi_k (1 + c_k)^{-n/2} E_v exp(beta_k v^T W v),
+
+a function of the eigenvalues of W; the direction average is the Laplace transform of a
+Dirichlet(1/2, ..., 1/2) law, inverted numerically to ~1e-10 relative
+(:func:`sphere_average_exp`).  Averaging over v matters: a weight computed for the drawn v
+alone is unbiased too, but each v then covers only the spectral tail in its own direction and
+the estimate collapses (tested: -94 % at the paper's GD++ values with 2e5 prompts).
+Every term is >= 0 and the k = 0 term is pi_0, so 0 < omega <= 1 / pi_0
+(:meth:`Proposal.max_weight`).
+
+Unbiasedness.  q > 0 wherever p > 0 (pi_0 > 0), so E_q[omega h] = E_p[h] for every
+integrable h (importance sampling).  With h = (TF_L - <w*, x_q>)^2 and its parameter
+gradient (the parameters do not enter the sampling), the weighted minibatch loss
+mean_b omega_b r_b^2 and its gradient are unbiased for the population loss f and grad f at
+every parameter value, on S or off it.  x = Sigma^{1/2} x', w* = Sigma^{-1/2} w' map the
+whitened prompt to the claim's prompt exactly, so nothing depends on Sigma.  The only
+inexactness is the float64 evaluation of omega (relative ~1e-10).
+
+Variance bound.  E_q[(omega h)^2] = E_p[omega h^2] and pointwise omega <= 1/pi_0 and
+omega <= 1/(pi_k r_k) with r_k the k-th component's density ratio (Owen and Zhou 2000):
+
+    E_q[(omega h)^2] <= (1/pi_0) E_p[h^2]      and      <= (1/pi_k) E_{q_k}[(h p/q_k)^2]:
+
+never worse than 1/pi_0 = 4 times plain sampling, and on the tail within 1/pi_k of the
+single tilt that best covers it.  Measured (d = 5, n = 20, L = 3, 1e5 prompts): relative
+standard deviation per prompt of the loss 2.8 at the paper's GD++ values (plain sampling
+misses 98 % of that loss) and 1.6 at the lowest critical point found (plain: 15).
+
+How it is used (a fair stand-in for training).  Reweighting a prompt by omega is the same
+as scaling its labels and target by sqrt(omega) (the residual is linear in them, the
+covariate path is not touched), so :func:`sample_population` returns the ordinary
+:class:`Summaries` with those columns scaled, and every existing trainer
+(:func:`verify.multilayer.train_family`, Levenberg-Marquardt / L-BFGS, or the minibatch
+Adam below) then minimises the importance-sampled empirical loss.  Nothing here reads a
+closed form, a critical point or theory/: only the law of the prompts.
+
+What it does not do.  It does not remove sampling error (replica spread still measures
+it), it does not prove the tail is covered for every parameter value (the bound above is
+relative to plain sampling; the tilts are chosen for the eigenvalue range where degree-13
+residual polynomials put their mass), and it does not reproduce the paper's training
+protocol -- plain-sample training is kept alongside for that.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .multilayer import FamilyObjective, Summaries
+from .sampling import sqrtm_psd
+
+__all__ = [
+    "DEFAULT_PROPOSAL",
+    "PopulationSample",
+    "Proposal",
+    "Trajectory",
+    "sample_population",
+    "sphere_average_exp",
+    "train_population_adam",
+]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Defensive mixture of rank-one tilts: component k stretches one direction by 1 + c_k.
+
+    ``tilts`` c_k (c_0 must be 0: the true law), ``probs`` pi_k (positive, sum 1).
+    """
+
+    tilts: tuple = (0.0, -0.5, -0.75, 2.0, 4.0, 6.0)
+    probs: tuple = (0.25, 0.15, 0.15, 0.15, 0.15, 0.15)
+
+    def __post_init__(self):
+        c, p = np.asarray(self.tilts, float), np.asarray(self.probs, float)
+        if c.ndim != 1 or c.size < 1 or c.shape != p.shape:
+            raise ValueError(f"tilts and probs must be equal-length lists; got {self.tilts!r}, {self.probs!r}")
+        if c[0] != 0.0 or np.any(c <= -1) or not np.all(np.isfinite(c)):
+            raise ValueError(f"tilts must be finite, > -1, with tilts[0] = 0 (defensive component); got {self.tilts!r}")
+        if np.any(p <= 0) or abs(p.sum() - 1.0) > 1e-12:
+            raise ValueError(f"probs must be positive and sum to 1; got {self.probs!r}")
+
+    def max_weight(self) -> float:
+        """The bound 1 / pi_0 on every weight."""
+        return 1.0 / self.probs[0]
+
+    def weights(self, W: np.ndarray, n: int) -> np.ndarray:
+        """omega = p / q for whitened context Gram matrices W = X'^T X' (B, d, d) -> (B,).
+
+        q / p = sum_k pi_k (1 + c_k)^{-n/2} E_v exp(beta_k v^T W v), beta_k = c_k / (2 (1 + c_k)),
+        the direction average computed by :func:`sphere_average_exp` from the eigenvalues of W.
+        """
+        lam = np.linalg.eigvalsh(W)  # (B, d) ascending
+        logs = []
+        for c, p in zip(self.tilts, self.probs):
+            m = c / (2.0 * (1.0 + c)) * lam  # (B, d) exponents of the direction average
+            top = m.max(1)  # shift so every argument of the average is <= 0
+            logs.append(np.log(p) - 0.5 * n * np.log1p(c) + top
+                        + np.log(sphere_average_exp(m - top[:, None])))
+        logs = np.array(logs)  # (K, B)
+        m = logs.max(0)
+        return np.exp(-m) / np.exp(logs - m).sum(0)  # log-sum-exp: beta * top can be ~100
+
+
+def sphere_average_exp(m: np.ndarray, nodes: int = 24) -> np.ndarray:
+    """E_v exp(sum_i m_i v_i^2) for v uniform on the unit sphere, rows m (B, d) with all m_i <= 0.
+
+    (v_1^2..v_d^2) is Dirichlet(1/2, ..., 1/2), whose Laplace transform is the inverse
+    Laplace transform at 1 of Gamma(d/2) prod_i (s - m_i)^{-1/2} (write v_i^2 = G_i / sum G_j
+    with G_i ~ Gamma(1/2) independent of sum G_j ~ Gamma(d/2)).  That function is analytic off
+    (-inf, 0], so the fixed Talbot contour (Abate and Valko 2004) with ``nodes`` points
+    inverts it: relative error ~1e-10 at 24 nodes in float64 (the test compares 24 with 40
+    nodes and with Monte Carlo).
+    """
+    m = np.asarray(m, dtype=float)
+    d = m.shape[-1]
+    r = 2.0 * nodes / 5.0
+    th = np.arange(1, nodes) * np.pi / nodes
+    cot = 1.0 / np.tan(th)
+    s = r * th * (cot + 1j)  # (nodes-1,) the contour
+    sig = th + (th * cot - 1.0) * cot
+    F = np.prod(np.sqrt(s[None, :, None] - m[:, None, :]), axis=2)  # (B, nodes-1)
+    body = (np.exp(s)[None] * (1.0 + 1j * sig)[None] / F).real.sum(1)
+    f0 = 0.5 * np.exp(r) / np.prod(np.sqrt(r - m), axis=1)
+    return math.gamma(d / 2.0) * (r / nodes) * (f0 + body)
+
+
+DEFAULT_PROPOSAL = Proposal()
+
+
+@dataclass
+class PopulationSample:
+    """Importance-sampled prompts: ``summaries`` with u0 and target scaled by sqrt(omega),
+    the ``weights`` omega (B,) and the ``components`` k drawn (B,)."""
+
+    summaries: Summaries
+    weights: np.ndarray
+    components: np.ndarray
+
+
+def sample_population(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
+                      proposal: Proposal = DEFAULT_PROPOSAL) -> PopulationSample:
+    """B importance-sampled prompts of x ~ N(0, Sigma), w* ~ N(0, Sigma^{-1}) (Theorems 3, 4).
+
+    Returns a :class:`PopulationSample`; for any theta, ``FamilyObjective(family, L,
+    sample.summaries)(theta)`` is an unbiased estimate of the population loss and gradient
+    (module docstring).  Shapes: S (B, d, d), u0 (B, d), xq (B, d), target (B,).
+    """
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
+        raise ValueError(f"sigma must be a square matrix; got shape {sigma.shape}")
+    if B < 1 or n < 1:
+        raise ValueError(f"need B >= 1 prompts and n >= 1 context examples; got B={B}, n={n}")
+    d = sigma.shape[0]
+    v = rng.standard_normal((B, d))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)  # (B, d) uniform directions
+    k = rng.choice(len(proposal.probs), size=B, p=np.asarray(proposal.probs, float))
+    c = np.asarray(proposal.tilts, float)[k]  # (B,)
+    Z = rng.standard_normal((B, n, d))  # whitened contexts under the true law
+    Zv = np.einsum("bid,bd->bi", Z, v)  # (B, n)
+    Xw = Z + ((np.sqrt(1 + c) - 1)[:, None] * Zv)[:, :, None] * v[:, None, :]  # rows N(0, I + c v v^T)
+    omega = proposal.weights(np.einsum("bid,bie->bde", Xw, Xw), n)
+    xq = rng.standard_normal((B, d))
+    w = rng.standard_normal((B, d))
+    sh = sqrtm_psd(sigma)
+    shi = np.linalg.inv(sh)
+    X = Xw @ sh  # (B, n, d) rows x = Sigma^{1/2} x'
+    wstar = w @ shi  # (B, d) w* = Sigma^{-1/2} w'
+    xq = xq @ sh
+    y = np.einsum("bid,bd->bi", X, wstar)  # (B, n)
+    S = np.einsum("bid,bie->bde", X, X) / n
+    u0 = np.einsum("bid,bi->bd", X, y) / n
+    target = np.einsum("bd,bd->b", xq, wstar)
+    r = np.sqrt(omega)
+    return PopulationSample(Summaries(S, u0 * r[:, None], xq, target * r), omega, k)
+
+
+@dataclass
+class Trajectory:
+    """A training run: ``iterations`` (T,), ``loss`` (T,) minibatch loss estimates (unbiased
+    for the population loss at the parameters BEFORE that step), ``thetas`` (T, size)."""
+
+    iterations: np.ndarray
+    loss: np.ndarray
+    thetas: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.thetas[-1]
+
+
+def train_population_adam(family: str, L: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
+                          theta0: np.ndarray, *, steps: int = 2000, batch: int = 4000, lr: float = 0.01,
+                          halve_every: int = 0, betas=(0.9, 0.999), eps: float = 1e-8,
+                          record_every: int = 10, proposal: Proposal = DEFAULT_PROPOSAL) -> Trajectory:
+    """Adam on fresh importance-sampled minibatches: every step's gradient is unbiased for grad f.
+
+    ``family`` "gd" (8) or "gdpp" (11); theta layout as :mod:`verify.families`.  The start
+    ``theta0`` is the caller's (e.g. small i.i.d. Gaussian); the step size is halved every
+    ``halve_every`` steps (0: constant).  Returns a :class:`Trajectory` recorded every
+    ``record_every`` steps (and at the last step).
+    """
+    if family not in ("gd", "gdpp"):
+        raise ValueError(f"family must be 'gd' (8) or 'gdpp' (11); got {family!r}")
+    theta = np.array(theta0, dtype=float)
+    m, v2 = np.zeros_like(theta), np.zeros_like(theta)
+    b1, b2 = betas
+    its, losses, thetas = [], [], []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for t in range(1, steps + 1):
+            sm = sample_population(batch, n, sigma, rng, proposal).summaries
+            f, g = FamilyObjective(family, L, sm)(theta)
+            if t % record_every == 0 or t == 1 or t == steps:
+                its.append(t - 1)
+                losses.append(f)
+                thetas.append(theta.copy())
+            m = b1 * m + (1 - b1) * g
+            v2 = b2 * v2 + (1 - b2) * g * g
+            step_lr = lr * 0.5 ** ((t - 1) // halve_every) if halve_every else lr
+            theta = theta - step_lr * (m / (1 - b1 ** t)) / (np.sqrt(v2 / (1 - b2 ** t)) + eps)
+    its.append(steps)
+    losses.append(np.nan)  # no minibatch drawn at the final parameters
+    thetas.append(theta.copy())
+    return Trajectory(np.array(its), np.array(losses), np.array(thetas), {"batch": batch, "lr": lr})
