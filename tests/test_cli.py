@@ -1,12 +1,15 @@
 """The verify-theorem command line: exit codes, one-line errors, JSON shape, determinism."""
+import io
 import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 from verify.cli import main
+from verify.progress import Progress
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -88,3 +91,44 @@ def test_theorem1_default_json_is_byte_identical_for_a_seed():
     b = subprocess.run(cmd, capture_output=True, text=True)
     assert a.returncode == 0 and a.stdout == b.stdout
     assert "preconditioner" in json.loads(a.stdout)["closed_form"]
+
+
+def test_help_is_plain_text_with_exit_codes_layers_default_candidates_and_limits(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out
+    for needle in ("exit codes:", "130", "interrupted", "--layers", "default 3",
+                   "claims that take --candidate MODULE:FUNCTION: 1, 5", "limits", "cond(Sigma)", "--version"):
+        assert needle in out, needle
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_version_prints_the_package_version(capsys):
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("verify-theorem ") and out.count("\n") == 1
+
+
+class _FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_redraws_elapsed_time_on_a_timer_only_on_a_terminal():
+    tty = _FakeTTY()
+    p = Progress(tty, "claim 1 ", interval=0.02)
+    p.update("a long step")
+    time.sleep(0.3)
+    p.done()
+    frames = tty.getvalue().split("\r\033[K")
+    assert sum("a long step" in f for f in frames) >= 3  # redrawn without a new message
+    assert frames[-1] == ""  # the line is cleared at the end
+    after = tty.getvalue()
+    time.sleep(0.1)
+    assert tty.getvalue() == after  # the timer stopped
+    pipe = io.StringIO()
+    q = Progress(pipe, "claim 1 ", interval=0.02)
+    q.update("step")
+    time.sleep(0.1)
+    q.done()
+    assert pipe.getvalue() == ""

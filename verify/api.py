@@ -1,26 +1,37 @@
-"""Python entry points: :func:`verify_theorem` and :func:`check_candidate`."""
+"""Python entry points: :func:`verify_theorem` and :func:`check_candidate`.
+
+Bad input raises a ``ValueError`` subclass (:mod:`verify.errors`): :class:`UsageError` for
+options that do not exist, are not used by the claim or exceed :mod:`verify.limits`,
+:class:`AssumptionError` for a setting outside the claim's hypotheses, :class:`CandidateError`
+for a candidate that raises or returns something other than a finite real d x d array.
+"""
 from __future__ import annotations
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .candidate import CandidateCall
 from .checks import Verdict
 from .claims import get_claim
+from .errors import UsageError
+from .limits import check_limits
 from .progress import Progress
 
-__all__ = ["verify_theorem", "check_candidate"]
+__all__ = ["check_candidate", "verify_theorem"]
 
 _SETTING_KEYS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers")
 
 
 def _setting(claim, options: dict):
+    """The claim's Setting from keyword options; refuses unknown options and sizes over the limits."""
     unknown = set(options) - set(_SETTING_KEYS) - {"controls", "progress"}
     if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)}; allowed: {list(_SETTING_KEYS) + ['controls']}")
+        raise UsageError(f"unknown options {sorted(unknown)}; allowed: {list(_SETTING_KEYS) + ['controls', 'progress']}")
     kw = {k: options[k] for k in _SETTING_KEYS if options.get(k) is not None}
     if "spectrum" in kw and "d" not in kw:
         kw["d"] = len(kw["spectrum"])
-    return claim.default_setting(**kw)
+    s = claim.default_setting(**kw)
+    check_limits(s.d, s.n, s.eigenvalues)
+    return s
 
 
 def verify_theorem(claim, **options) -> Verdict:
@@ -28,6 +39,7 @@ def verify_theorem(claim, **options) -> Verdict:
 
     Options: d, n, spectrum, rotate, prior ("identity"/"inverse"), noise, seed, quick, layers,
     controls (run the negative controls), progress (a :class:`Progress`).
+    Raises ValueError subclasses on bad input (see the module docstring).
     """
     c = get_claim(claim)
     s = _setting(c, options)
@@ -36,34 +48,39 @@ def verify_theorem(claim, **options) -> Verdict:
                      progress=options.get("progress") or Progress(None))
 
 
-def _validated(candidate, d: int):
-    if not callable(candidate):
-        raise ValueError(f"candidate must be callable as candidate(sigma=..., n=...); got {type(candidate).__name__}")
-
-    def wrapped(sigma, n):
-        try:
-            out = candidate(sigma=sigma, n=n)
-        except Exception as exc:  # a user's function failing is a usage error, reported in one line
-            raise ValueError(f"candidate raised {type(exc).__name__}: {exc}") from None
-        M = np.asarray(out, dtype=float) if out is not None else None
-        if M is None or M.shape != (d, d) or not np.all(np.isfinite(M)):
-            shape = None if M is None else M.shape
-            raise ValueError(f"candidate must return a finite {d} x {d} array (the preconditioner); got shape {shape}")
-        return M
-
-    return wrapped
-
-
 def check_candidate(claim, candidate, **options) -> Verdict:
-    """Check a user's closed form against the trained models.
+    """Check a user's closed form against the trained models (claims 1 and 5).
 
     ``candidate(sigma=<d x d ndarray>, n=<int>)`` returns the claimed d x d preconditioner
-    (the negated top-left block of Q_0 in convention (8)).
+    (the negated top-left block of Q_0 in convention (8)).  It is called with its stdout
+    captured (what it printed becomes a note of the verdict); anything it raises, or a return
+    value that is not a finite real d x d array, raises :class:`CandidateError`.
     """
     c = get_claim(claim)
     if not c.takes_candidate:
-        raise ValueError(f"claim {c.id} takes no candidate closed form; claims that do: 1, 5")
+        raise UsageError(f"claim {c.id} takes no candidate closed form; claims that do: "
+                         + ", ".join(k for k, v in _claims().items() if v.takes_candidate))
     s = _setting(c, options)
+    call = CandidateCall(candidate, s.d)
     with threadpool_limits(limits=1, user_api="blas"):
-        return c.run(s, with_controls=bool(options.get("controls", False)),
-                     candidate=_validated(candidate, s.d), progress=options.get("progress") or Progress(None))
+        verdict = c.run(s, with_controls=bool(options.get("controls", False)),
+                        candidate=call, progress=options.get("progress") or Progress(None))
+    note = call.note()
+    if note:
+        verdict.notes.append(note)
+    return verdict
+
+
+def _claims():
+    from .claims import CLAIMS
+    return CLAIMS
+
+
+def prepare(claim, options: dict, candidate: bool = False):
+    """(claim, setting) after every check that needs no work: the claim exists, takes a
+    candidate if one is given, its options, limits and hypotheses hold.  Raises like the API."""
+    c = get_claim(claim)
+    if candidate and not c.takes_candidate:
+        raise UsageError(f"claim {c.id} takes no candidate closed form; claims that do: "
+                         + ", ".join(k for k, v in _claims().items() if v.takes_candidate))
+    return c, _setting(c, options)

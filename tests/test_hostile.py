@@ -1,0 +1,307 @@
+"""Hostile or careless input (issue 8, item 4): refused before any work, one line, right exit code.
+
+Every case here must fail fast: claim runs are replaced by a function that fails the test if it
+is ever called (``no_work``), so a refusal that came only after the work would be caught.
+"""
+import dataclasses
+import fractions
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import verify
+from verify.candidate import CandidateCall, as_preconditioner, call_candidate
+from verify.checks import Verdict, check_at_most
+from verify.claims import CLAIMS
+from verify.cli import main
+from verify.errors import CandidateError, UsageError
+from verify.report.io import (
+    atomic_write_text,
+    check_report_dir,
+    clean_stale_temporaries,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("a claim's run started although the input should have been refused first")
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every claim's run fails the test if called."""
+    for cid, c in list(CLAIMS.items()):
+        monkeypatch.setitem(CLAIMS, cid, dataclasses.replace(c, run=_no_work))
+
+
+@pytest.fixture
+def fake_claim5(monkeypatch):
+    """Claim 5 with a run that only evaluates the candidate (no training): exercises the CLI and
+    the candidate plumbing in milliseconds."""
+    def run(s, with_controls=False, candidate=None, progress=None):
+        C = candidate(sigma=np.eye(s.d), n=s.n)
+        check = check_at_most("candidate is the identity (fake claim)", "exact",
+                              float(np.abs(C - np.eye(s.d)).max()), 0.0, "exact")
+        return Verdict("5", s.describe(np.eye(s.d)), {"candidate": C}, [check])
+    monkeypatch.setitem(CLAIMS, "5", dataclasses.replace(CLAIMS["5"], run=run))
+
+
+def _one_line_error(capsys, *needles):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("verify-theorem: error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+# -- candidates ------------------------------------------------------------------------------
+
+BAD_RETURNS = [
+    (np.eye(3) + 0j, "complex"),  # zero imaginary part: still refused (documented)
+    ([[1 + 1j, 0, 0], [0, 1, 0], [0, 0, 1]], "complex"),
+    ({"A": np.eye(3)}, "dict"),
+    ([[1.0, 2.0], [3.0]], "rectangular"),
+    (np.eye(2), "shape (2, 2)"),
+    (np.ones(9), "shape (9,)"),
+    (np.diag([1.0, np.nan, 1.0]), "non-finite"),
+    (np.diag([1.0, np.inf, 1.0]), "non-finite"),
+    (None, "NoneType"),
+    ("eye(3)", "str"),
+    (np.array([["1", "0", "0"]] * 3), "dtype"),
+    (np.eye(3, dtype=bool), "dtype bool"),
+    (np.array([[object()] * 3] * 3), "dtype object"),
+]
+
+
+@pytest.mark.parametrize("value, needle", BAD_RETURNS)
+def test_a_candidate_must_return_a_finite_real_d_by_d_array(value, needle):
+    with pytest.raises(CandidateError, match="finite real 3 x 3 array") as info:
+        as_preconditioner(value, 3)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("value", [np.eye(3, dtype=int), np.eye(3).tolist(),
+                                   np.array([[fractions.Fraction(1, k + 1)] * 3 for k in range(3)], dtype=object)])
+def test_a_candidate_may_return_any_real_array_like(value):
+    M = as_preconditioner(value, 3)
+    assert M.dtype == float and M.shape == (3, 3)
+
+
+@pytest.mark.parametrize("exc", [SystemExit(0), SystemExit(3), KeyboardInterrupt(), GeneratorExit(),
+                                 ValueError("multi\nline"), MemoryError()])
+def test_anything_a_candidate_raises_becomes_a_candidate_error(exc):
+    def candidate(sigma, n):
+        raise exc
+    with pytest.raises(CandidateError, match=f"candidate raised {type(exc).__name__}") as info:
+        call_candidate(candidate, np.eye(2), 5, 2)
+    assert "\n" not in str(info.value)
+
+
+def test_a_candidate_cannot_mutate_the_runs_sigma():
+    sigma = np.eye(2)
+
+    def vandal(sigma, n):
+        sigma[:] = 7.0
+        return np.eye(2)
+    call_candidate(vandal, sigma, 5, 2)
+    assert np.array_equal(sigma, np.eye(2))
+
+
+def test_a_candidates_output_is_captured_from_python_and_from_file_descriptor_1(capfd):
+    def chatty(sigma, n):
+        print("python print")
+        os.write(1, b"raw write to fd 1\n")
+        return np.eye(2)
+    call = CandidateCall(chatty, 2)
+    call(np.eye(2), 5)
+    assert capfd.readouterr().out == ""
+    assert "python print" in call.printed and "raw write to fd 1" in call.printed
+    assert "python print" in call.note()
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("raise SystemExit(0)", "candidate raised SystemExit: 0"),
+    ("raise KeyboardInterrupt", "candidate raised KeyboardInterrupt"),
+    ("return np.eye(sigma.shape[0]) + 0j", "complex"),
+    ("return {'A': 1}", "got dict"),
+    ("return [[1, 2], [3]]", "rectangular"),
+    ("return np.full((sigma.shape[0],) * 2, np.nan)", "non-finite"),
+    ("return np.eye(sigma.shape[0] + 1)", "shape (6, 6)"),
+])
+def test_cli_refuses_a_bad_candidate_with_exit_2_and_one_line(body, needle, tmp_path, monkeypatch, capsys,
+                                                              fake_claim5):
+    (tmp_path / "hostile_cand.py").write_text(f"import numpy as np\ndef f(sigma, n):\n    {body}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "hostile_cand", raising=False)
+    assert main(["5", "--quick", "--candidate", "hostile_cand:f"]) == 2
+    _one_line_error(capsys, needle)
+
+
+def test_a_candidate_module_that_exits_on_import_is_a_usage_error(tmp_path, monkeypatch, capsys, no_work):
+    (tmp_path / "exits_on_import.py").write_text("print('noise')\nraise SystemExit(0)\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["5", "--candidate", "exits_on_import:f"]) == 2
+    _one_line_error(capsys, "raised SystemExit")
+
+
+def test_a_printing_candidate_cannot_corrupt_json_output(tmp_path, monkeypatch, capfd, fake_claim5):
+    (tmp_path / "printing_cand.py").write_text(textwrap.dedent("""
+        import os
+        import numpy as np
+        print("at import")
+        def f(sigma, n):
+            print("{not json")
+            os.write(1, b"raw bytes on fd 1\\n")
+            return np.eye(sigma.shape[0])
+    """))
+    monkeypatch.chdir(tmp_path)
+    assert main(["5", "--format", "json", "--candidate", "printing_cand:f"]) == 0
+    out = capfd.readouterr().out
+    data = json.loads(out)  # the whole of stdout is one JSON document
+    assert any("{not json" in n and "raw bytes on fd 1" in n for n in data["notes"])
+
+
+def test_api_candidate_errors_are_documented_value_errors(fake_claim5):
+    assert issubclass(verify.CandidateError, ValueError)
+    with pytest.raises(verify.CandidateError, match="callable"):
+        verify.check_candidate("5", "not a function")
+    with pytest.raises(verify.CandidateError, match="SystemExit"):
+        verify.check_candidate("5", lambda sigma, n: sys.exit(0))
+    with pytest.raises(verify.UsageError, match="takes no candidate"):
+        verify.check_candidate("lemma1", lambda sigma, n: sigma)
+
+
+# -- problem sizes and conditioning ----------------------------------------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["1", "--d", "2000"], "d <= 32"),
+    (["1", "--n", "10000000"], "n <= 1000"),
+    (["5", "--d", "30", "--n", "200"], "(d+1)(n+1) = 6231"),
+    (["lemma1", "--d", "40"], "d <= 32"),
+    (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma) = 1e+300"),
+    (["1", "--spectrum", "1,1e-5"], "above the limit 10000"),
+])
+def test_problem_sizes_over_the_stated_limits_are_refused_before_any_work(argv, needle, capsys, no_work):
+    assert main(argv) == 2
+    _one_line_error(capsys, needle, "limit")
+
+
+def test_a_huge_problem_is_refused_in_a_real_process_quickly():
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "verify.cli", "1", "--d", "2000", "--n", "10000000"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "limit" in r.stderr
+    assert time.perf_counter() - t0 < 60  # interpreter start and imports only, never the run
+
+
+# -- report paths and files ------------------------------------------------------------------
+
+def test_report_onto_bad_paths_is_refused_before_the_run(tmp_path, monkeypatch, capsys, no_work):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.chdir(tmp_path)
+    for target, needle in ((str(afile), "not a directory"), (str(afile / "child"), "is a file"),
+                           ("", "needs a directory name"), ("   ", "needs a directory name")):
+        assert main(["lemma1", "--report", target]) == 2
+        _one_line_error(capsys, needle)
+    assert sorted(os.listdir(tmp_path)) == ["afile"]  # nothing was written anywhere
+
+
+def test_report_into_a_read_only_directory_is_refused_before_the_run(tmp_path, monkeypatch, capsys, no_work):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root ignores permissions: the file system answers EACCES in ro instead
+        real_open = os.open
+
+        def denying_open(path, *args, **kwargs):
+            if Path(path).parent == ro:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+        monkeypatch.setattr("verify.report.io.os.open", denying_open)
+    try:
+        for target in (ro, ro / "sub" / "dir"):
+            assert main(["lemma1", "--report", str(target)]) == 2
+            _one_line_error(capsys, "cannot create files", "Permission denied")
+    finally:
+        ro.chmod(0o755)
+    assert os.listdir(ro) == []
+
+
+def test_check_report_dir_accepts_a_new_directory_under_a_writable_one(tmp_path):
+    assert check_report_dir(str(tmp_path / "a" / "b")) == tmp_path / "a" / "b"
+    assert os.listdir(tmp_path) == []  # the check creates nothing
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_report_files_get_the_usual_permissions(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        p = atomic_write_text(tmp_path / "r.md", "text")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == mode
+
+
+def test_a_temporary_file_left_by_sigkill_is_cleaned_by_the_next_write(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from verify.report.io import atomic_write
+        def slow(fh):
+            fh.write(b"half a report")
+            fh.flush()
+            print("writing", flush=True)
+            time.sleep(60)
+        atomic_write({str(tmp_path / 'r.md')!r}, slow)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    stale = tmp_path / f".r.md.tmp-{proc.pid}"
+    assert stale.exists()
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    assert stale.exists()  # SIGKILL: no chance to clean up
+    live = tmp_path / f".other.md.tmp-{os.getpid()}"  # a live process's temporary file is kept
+    live.write_text("in progress")
+    atomic_write_text(tmp_path / "r.md", "complete")
+    assert not stale.exists() and live.exists()
+    assert (tmp_path / "r.md").read_text() == "complete"
+    assert clean_stale_temporaries(tmp_path) == []
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+
+def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "verify.cli", "1", "--quick"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(4)  # well inside the run (imports take about a second)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err == "verify-theorem: interrupted\n" and out == ""
+
+
+# -- the Python API's exceptions ---------------------------------------------------------------
+
+def test_the_api_exports_its_exception_types():
+    for name in ("UsageError", "AssumptionError", "CandidateError"):
+        assert name in verify.__all__ and issubclass(getattr(verify, name), ValueError)
+    with pytest.raises(UsageError, match="unknown options"):
+        verify.verify_theorem("lemma1", dimension=3)
+    with pytest.raises(UsageError, match="limit"):
+        verify.verify_theorem("1", d=2000)
