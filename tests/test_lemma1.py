@@ -94,3 +94,15 @@ def test_lemma1_verdict_passes_and_reports_the_transpose_erratum(seed):
     assert v.passed
     assert any(c.kind == "erratum" and c.passed for c in v.checks)
     assert all(c["rejected"] for c in v.controls)
+
+
+def test_the_official_codes_score_is_eq3_with_Q_transposed():
+    from theory.lemma1 import check_code_is_eq3_transposed
+    assert check_code_is_eq3_transposed(2, 2)
+
+
+def test_in_the_codes_convention_the_printed_recursion_holds_for_every_A():
+    """Issue 8 item 5: the erratum depends on the convention; in the code's it disappears."""
+    code = check_lemma1_symbolic(2, 2, 2, symmetric=False, convention="code")
+    assert code.printed_holds and not code.transposed_holds  # the A_l^T reading now fails
+    assert check_lemma1_symbolic(2, 2, 2, symmetric=True, convention="code").printed_holds

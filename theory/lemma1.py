@@ -11,6 +11,13 @@ iterate is w_{l+1} = w_l - A_l^T grad R(w_l). The printed recursion (A_l, not A_
 therefore holds for symmetric A_l and fails for general A_l. Both readings are checked
 here on every column (context columns: y_i - <x_i, w_l>; query column: -<x_q, w_l>) with
 fully symbolic covariates, labels and preconditioners.
+
+Two conventions for the score (PAPER.md section 1).  Eq. (3) read literally forms
+Z^T Q Z, whose (i, j) entry z_i^T Q z_j puts the KEY z_i on the left; the official code scores
+z_query^T Q z_key, so its trainable Q block is eq. (3)'s transposed.  With family (8)'s
+Q_l = -[[A_l,0],[0,0]] written in the code's convention, the layer's step uses (A_l^T)^T = A_l
+and the printed recursion holds for every A_l; only eq. (3) read literally needs A_l^T.
+``convention="eq3"`` / ``"code"`` selects the reading checked.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from theory.gaussian import symbolic_symmetric
 from theory.symbolic_model import family8, forward, symbolic_matrix, symbolic_prompt
 
 LABEL_MODES = ("free", "linear")
+CONVENTIONS = ("eq3", "code")
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,33 @@ class Lemma1Check:
     printed_holds: bool
     transposed_holds: bool
     columns_checked: int
+    convention: str = "eq3"
 
 
 def _preconditioner(l: int, d: int, symmetric: bool) -> sp.Matrix:
     return sp.Matrix(symbolic_symmetric(f"A{l}", d) if symmetric else symbolic_matrix(f"A{l}", d, d))
+
+
+def code_attention_layer(Z, P, Q, n: int) -> sp.Matrix:
+    """One residual layer in the official code's convention, tokens as rows as the code has them.
+
+    Z_r = Z^T ((n+1) x (d+1)); scores S[j, i] = z_j^T Q z_i (query j, key i); output row j is
+    (1/n) sum_{i <= n} S[j, i] (P z_i)^T.  Returns the updated Z in columns, (d+1) x (n+1).
+    """
+    Zr = sp.Matrix(Z).T
+    scores = Zr * sp.Matrix(Q) * Zr.T  # (n+1, n+1): [query, key]
+    keys = Zr * sp.Matrix(P).T  # row i is (P z_i)^T
+    mask = sp.diag(*([1] * n + [0]))
+    return (Zr + scores * mask * keys / n).T.applyfunc(sp.expand)
+
+
+def _forward(Z0, layers, n: int, convention: str) -> list:
+    if convention == "eq3":
+        return forward(Z0, layers, n)
+    Zs = [sp.Matrix(Z0)]
+    for P, Q in layers:
+        Zs.append(code_attention_layer(Zs[-1], P, Q, n))
+    return Zs
 
 
 def _iterates(X, y, A, transpose: bool) -> list[sp.Matrix]:
@@ -69,17 +100,21 @@ def _matches(Zs, X, y, x_q, w) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def check_lemma1_symbolic(d: int, n: int, L: int, symmetric: bool,
-                          labels: str = "free") -> Lemma1Check:
+                          labels: str = "free", convention: str = "eq3") -> Lemma1Check:
     """Compare the exact L-layer forward pass with both GD readings of Lemma 1.
 
     labels: "free" (y_i independent symbols: Lemma 1 needs no model of the labels) or
     "linear" (y_i = <w*, x_i> with symbolic w*). A_l: symbolic d x d, symmetric or not.
+    convention: "eq3" (scores Z^T Q Z, eq. (3) as printed) or "code" (scores
+    z_query^T Q z_key, the official code); Q_l = -[[A_l,0],[0,0]] in either.
     """
     for name, value, low in (("d", d, 1), ("n", n, 1), ("L", L, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"check_lemma1_symbolic requires integer {name} >= {low}; got {value!r}")
     if labels not in LABEL_MODES:
         raise ValueError(f"check_lemma1_symbolic requires labels in {LABEL_MODES}; got {labels!r}")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"check_lemma1_symbolic requires convention in {CONVENTIONS}; got {convention!r}")
     if labels == "linear":
         w_star = symbolic_matrix("w", d, 1)
         X = symbolic_matrix("x", d, n)
@@ -87,16 +122,19 @@ def check_lemma1_symbolic(d: int, n: int, L: int, symmetric: bool,
     else:
         prompt = symbolic_prompt(d, n)
     A = [_preconditioner(l, d, symmetric) for l in range(L)]
-    Zs = forward(prompt.Z, [family8(A_l) for A_l in A], n)
+    Zs = _forward(prompt.Z, [family8(A_l) for A_l in A], n, convention)
     X, y, x_q = sp.Matrix(prompt.X), sp.Matrix(prompt.y), sp.Matrix(prompt.x_q)
     printed = _matches(Zs, X, y, x_q, _iterates(X, y, A, transpose=False))
     general = _matches(Zs, X, y, x_q, _iterates(X, y, A, transpose=True))
-    return Lemma1Check(d, n, L, symmetric, labels, printed, general, n + 1)
+    return Lemma1Check(d, n, L, symmetric, labels, printed, general, n + 1, convention)
 
 
-_PRINTED = r"w_{l+1} = w_l - A_l \nabla R(w_l)"
-_TRANSPOSED = r"w_{l+1} = w_l - A_l^\top \nabla R(w_l)"
-_CLAIM = r"[Z_l]_{d+1,i} = y_i - \langle x_i, w_l\rangle,\ [Z_l]_{d+1,n+1} = -\langle x_q, w_l\rangle"
+def check_code_is_eq3_transposed(d: int, n: int) -> bool:
+    """The code's layer with Q equals eq. (3)'s layer with Q^T, for general P, Q (exact)."""
+    Z = sp.Matrix(symbolic_prompt(d, n).Z)
+    P, Q = symbolic_matrix("p", d + 1, d + 1), symbolic_matrix("k", d + 1, d + 1)
+    diff = code_attention_layer(Z, P, Q, n) - forward(Z, [(P, Q.T)], n)[-1]
+    return all(sp.expand(e) == 0 for e in diff)
 
 
 def check_last_row_recursion(d: int, n: int) -> bool:
@@ -136,16 +174,28 @@ def derive_lemma1(d: int = 2, n: int = 2, L: int = 2) -> Derivation:
         where = f"d={d}, n={n}, L={L}, {labels} labels, all {n + 1} columns"
         sym = check_lemma1_symbolic(d, n, L, True, labels)
         gen = check_lemma1_symbolic(d, n, L, False, labels)
-        steps.append(Step(f"Printed recursion holds for symmetric A_l ({labels} labels)",
+        steps.append(Step(f"Printed recursion holds for symmetric A_l, eq. (3) as printed ({labels} labels)",
                           _CLAIM + r"\ \text{with}\ " + _PRINTED,
                           f"exact symbolic forward pass ({where})", sym.printed_holds))
-        steps.append(Step(f"Printed recursion fails for general A_l ({labels} labels)",
+        steps.append(Step(f"Printed recursion fails for general A_l under eq. (3) read literally ({labels} labels)",
                           r"\text{printed reading false for generic non-symmetric } A_l",
                           f"exact symbolic forward pass ({where})", not gen.printed_holds,
-                          "Lemma 1 as printed needs A_l symmetric (or A_l replaced by A_l^T)."))
-        steps.append(Step(f"Transposed recursion holds for every A_l ({labels} labels)",
+                          "Under eq. (3) read literally, Lemma 1 as printed needs A_l symmetric (or A_l^T); "
+                          "in the code's convention it holds as printed (step below)."))
+        steps.append(Step(f"Transposed recursion holds for every A_l under eq. (3) ({labels} labels)",
                           _CLAIM + r"\ \text{with}\ " + _TRANSPOSED,
                           f"exact symbolic forward pass ({where})",
                           gen.transposed_holds and sym.transposed_holds))
+    where = f"d={d}, n={n}, L={L}, free labels, all {n + 1} columns"
+    steps.append(Step("Official code's convention (scores z_query^T Q z_key) is eq. (3) with Q^T",
+                      r"z_{\mathrm{query}}^\top Q\, z_{\mathrm{key}} = z_{\mathrm{key}}^\top Q^\top z_{\mathrm{query}}",
+                      f"exact symbolic layer, general P and Q (d={d}, n={n})",
+                      check_code_is_eq3_transposed(d, n)))
+    code = check_lemma1_symbolic(d, n, L, False, "free", convention="code")
+    steps.append(Step("In the code's convention the printed recursion holds for every A_l",
+                      _CLAIM + r"\ \text{with}\ " + _PRINTED,
+                      f"exact symbolic forward pass, code convention, general A_l ({where})",
+                      code.printed_holds,
+                      "Only eq. (3) read literally needs A_l^T; the code's Q block is eq. (3)'s transposed."))
     return Derivation("Lemma 1: family (8) implements preconditioned GD", "Lemma 1, eq. (8)",
                       tuple(steps))
