@@ -1,0 +1,214 @@
+"""The linear transformer's loss and gradient as a few BLAS calls per block of prompts.
+
+The same function of the prompts as :func:`verify.model.loss_and_grad` (linear attention,
+every P_l, Q_l), rewritten for throughput; ``tests/test_kernels.py`` checks losses and
+gradients against that reference to round-off for L = 1..3 and each parameter family.
+
+**Why it is cheaper (exact algebra, no approximation).**  With linear attention and the mask
+M = diag(1,..,1,0), eq. (4) is ``Z_{l+1} = Z_l + (1/n) P_l K_l Q_l Z_l = T_l Z_l`` with the
+key Gram matrix ``K_l = Z_l M Z_l^T`` and ``T_l = I + (1/n) P_l K_l Q_l``: every column of a
+prompt, the query included, moves by the same (d+1) x (d+1) matrix.  Hence
+
+    K_{l+1} = T_l K_l T_l^T,        z_{l+1} = T_l z_l        (z_l: query column of Z_l)
+
+and the read-out is ``[Z_L]_{d+1,n+1} = z_{L-1}[d] + (1/n) p^T K_{L-1} Q_{L-1} z_{L-1}`` with
+``p`` the last row of P_{L-1}.  A prompt enters only through ``(K_0, z_0)``: per layer and prompt
+the work is O((d+1)^3) instead of O((d+1)^2 n), and ``K_0`` is computed once per minibatch
+(:attr:`verify.model.Prompts.K0`, cached, as in the reference).
+
+**How it maps to BLAS.**  The batch is cut into blocks of ``chunk`` prompts that stay in cache.
+Inside a block, per-prompt matrices are stored in "layout R": an array (rows, c, columns) with
+prompt b's matrix at ``X[:, b, :]``.  A shared matrix then multiplies every prompt in ONE GEMM
+from either side (``P @ X.reshape(D, c D)`` and ``X.reshape(D c, D) @ Q``), a product of two
+per-prompt matrices is one batched matmul call (numpy dispatches a small BLAS GEMM per prompt,
+with the row stride as leading dimension: no copy), and the gradients of the shared P_l, Q_l
+are sums over prompts, i.e. GEMMs with the prompt index inside the contraction.  The query
+column rides along as an extra row, ``R_l = [K_l ; z_l^T]``, so ``R_l T_l^T`` gives
+``K_l T_l^T`` and ``(T_l z_l)^T`` in the same call.  The blocks run on ``workers`` threads
+(numpy releases the GIL inside BLAS and its loops) with BLAS itself single-threaded, so two
+cores work on two blocks.  The block partition and the order of the final sum are fixed, so
+the result does not depend on ``workers``: same input, same output, byte for byte.
+
+Reverse mode, with ``S_l = dK_l + dK_l^T`` (only the symmetric part of dK_l is ever used):
+
+    dT_l = S_{l+1} T_l K_l + dz_{l+1} z_l^T,     dz_l = T_l^T dz_{l+1},
+    dP_l = (1/n) sum_b dT_l W_l^T,  dW_l = (1/n) P_l^T dT_l,  dQ_l = sum_b K_l dW_l  (W_l = K_l Q_l),
+    S_l = T_l^T S_{l+1} T_l + dW_l Q_l^T + Q_l dW_l^T.
+
+Ahn et al., Section 2, eq. (3)-(4); the read-out and loss of PAPER.md section 1.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+__all__ = ["CHUNK", "KernelObjective", "default_workers", "loss_and_grad"]
+
+#: Prompts per block: a block's working set (a dozen (CHUNK, 6, 6) arrays) stays in cache.
+CHUNK = 1024
+
+
+def default_workers() -> int:
+    """Threads for the blocks: the usable cores (at most 8)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, usable))
+
+
+@lru_cache(maxsize=1)
+def _controller() -> ThreadpoolController:
+    """One inspection of the loaded BLAS libraries (it costs milliseconds), reused per call."""
+    return ThreadpoolController()
+
+
+def _check(params, D: int) -> None:
+    if len(params) < 1:
+        raise ValueError(f"need at least one layer (P_l, Q_l); got {len(params)}")
+    for l, (P, Q) in enumerate(params):
+        if np.shape(P) != (D, D) or np.shape(Q) != (D, D):
+            raise ValueError(f"layer {l}: P and Q must be ({D}, {D}) for prompts with d+1 = {D} rows; "
+                             f"got {np.shape(P)} and {np.shape(Q)}")
+
+
+def _add_identity(X) -> None:
+    """Add I to every prompt's matrix of ``X`` (D, c, D), in place."""
+    for i in range(X.shape[0]):
+        X[i, :, i] += 1.0
+
+
+def _bmm(A, B, out=None):
+    """Per-prompt products ``A_b B_b``: A (r, c, k), B (k, c, m) -> (r, c, m) (layout R).
+
+    One small BLAS GEMM per prompt (numpy's batched matmul); every operand has unit stride
+    along its rows, so no copy is made."""
+    if out is None:
+        out = np.empty((A.shape[0], A.shape[1], B.shape[2]))
+    np.matmul(A.transpose(1, 0, 2), B.transpose(1, 0, 2), out=out.transpose(1, 0, 2))
+    return out
+
+
+def _forward(layers, R, n):
+    """Hidden layers 0..L-2 on one block.  ``R`` (D+1, c, D) holds ``[K_l ; z_l^T]``."""
+    D, c = R.shape[2], R.shape[1]
+    cache = []
+    for _, Q, Pn, Ptn, Qt in layers[:-1]:
+        K2 = R[:D].reshape(-1, D)  # rows (i, b): K_b[i, :]
+        W = (K2 @ Q).reshape(D, c, D)  # K Q
+        T = (Pn @ W.reshape(D, -1)).reshape(D, c, D)  # P K Q / n
+        _add_identity(T)
+        Tt = (Qt @ (K2 @ Ptn).reshape(D, -1)).reshape(D, c, D)  # Q^T K P^T / n = (T - I)^T
+        _add_identity(Tt)
+        Y = _bmm(R, Tt)  # [K T^T ; z^T T^T]
+        Rn = np.empty_like(R)
+        _bmm(T, Y[:D], out=Rn[:D])  # K_{l+1} = T K T^T
+        Rn[D] = Y[D]  # z_{l+1}^T = (T z)^T
+        cache.append((R, W, T, Tt))
+        R = Rn
+    return R, cache
+
+
+def _block(layers, K0, z0, target, n, weight):
+    """Sum of squared residuals on one block and the gradient of ``weight * sum_b r_b^2``.
+
+    Layout R: a block's per-prompt matrices are stored as (rows, c, columns) arrays, so a
+    shared matrix multiplies every prompt in one GEMM from either side (``P @ X.reshape(D, -1)``,
+    ``X.reshape(-1, D) @ Q``) and per-prompt products are one batched call (:func:`_bmm`).
+    """
+    c, D, _ = K0.shape
+    R = np.empty((D + 1, c, D))
+    R[:D] = K0.transpose(1, 0, 2)
+    R[D] = z0
+    R, cache = _forward(layers, R, n)
+    P, Q = layers[-1][:2]
+    p = P[-1]  # only the last row of P_{L-1} reaches the read-out
+    K2 = R[:D].reshape(D, -1)  # columns (b, j)
+    zT = R[D]  # (c, D)
+    KpT = (p @ K2).reshape(c, D)  # (K p)^T, K symmetric
+    vT = zT @ Q.T  # (Q z)^T
+    r = zT[:, -1] + np.einsum("bi,bi->b", KpT, vT) / n + target  # [Z_L]_{d+1,n+1} + <w*, x_q>
+    g = 2.0 * weight * r  # d(weight r^2)/dr
+    grads = [None] * len(layers)
+    dP = np.zeros((D, D))
+    aT = (g / n)[:, None] * vT  # g Q z / n, (c, D)
+    dP[-1] = K2 @ aT.reshape(-1)  # sum_b g_b K_b Q z_b / n
+    gKpT = g[:, None] * KpT
+    grads[-1] = (dP, gKpT.T @ zT / n)  # dQ = sum_b g_b (K p) z^T / n
+    if cache:
+        Aug = np.empty((D, c, D + 1))  # [S | dz] with S = dK + dK^T, dK = g p (Q z)^T / n
+        Aug[..., :D] = p[:, None, None] * aT[None]
+        Aug[..., :D] += (np.ascontiguousarray(aT.T).reshape(-1, 1) @ p[None, :]).reshape(D, c, D)
+        dzT = gKpT @ Q / n  # (Q^T K p g / n)^T
+        dzT[:, -1] += g
+        Aug[..., D] = dzT.T
+    for l in range(len(cache) - 1, -1, -1):
+        _, Q, _, Ptn, Qt = layers[l]
+        R, W, T, Tt = cache[l]
+        A2 = np.empty((D, c, D + 1))
+        _bmm(Aug[..., :D], T, out=A2[..., :D])  # S' T
+        A2[..., D] = Aug[..., D]
+        dT = _bmm(A2, R).reshape(D, -1)  # dT = S' T K + dz' z^T
+        dW = (Ptn @ dT).reshape(D, c, D)  # P^T dT / n
+        # sum over prompts inside the GEMM: dP = sum_b dT W^T / n, dQ = sum_b K dW (K symmetric)
+        grads[l] = (dT @ W.reshape(D, -1).T / n, R[:D].reshape(-1, D).T @ dW.reshape(-1, D))
+        if l > 0:
+            Aug = _bmm(Tt, A2)  # [T^T S' T | T^T dz']
+            Y = (dW.reshape(-1, D) @ Qt).reshape(D, c, D)  # dW Q^T
+            Aug[..., :D] += Y
+            Aug[..., :D] += Y.transpose(2, 1, 0)
+    return float(r @ r), grads
+
+
+def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = CHUNK):
+    """Loss ``mean_b ([Z_L]_{d+1,n+1} + <w*, x_q>)^2`` and its gradient w.r.t. every P_l, Q_l.
+
+    Same arguments and result as :func:`verify.model.loss_and_grad` with linear attention:
+    ``params`` a sequence of (P_l, Q_l), each (d+1, d+1); ``prompts`` a
+    :class:`verify.model.Prompts` batch (B prompts).  Returns ``(f, [(dP_0, dQ_0), ...])``.
+    ``workers`` threads (default: the usable cores) share blocks of ``chunk`` prompts.
+    """
+    D, B, n = prompts.Z0.shape[1], prompts.B, prompts.n
+    _check(params, D)
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
+    layers = []
+    for P, Q in params:  # P, Q, P/n, P^T/n, Q^T as contiguous arrays, shared by the blocks
+        P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
+        layers.append(tuple(np.ascontiguousarray(X) for X in (P, Q, P / n, P.T / n, Q.T)))
+    K0 = prompts.K0
+    z0 = prompts.Z0[:, :, -1]
+    target = prompts.target
+    starts = range(0, B, chunk)
+
+    def run(a):
+        b = min(a + chunk, B)
+        return _block(layers, K0[a:b], z0[a:b], target[a:b], n, 1.0 / B)
+
+    workers = default_workers() if workers is None else int(workers)
+    with _controller().limit(limits=1, user_api="blas"):
+        if workers > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as pool:
+                parts = list(pool.map(run, starts))
+        else:
+            parts = [run(a) for a in starts]
+    f = sum(p[0] for p in parts) / B
+    grads = [(sum(p[1][l][0] for p in parts), sum(p[1][l][1] for p in parts)) for l in range(len(params))]
+    return f, grads
+
+
+class KernelObjective:
+    """theta -> (loss, gradient w.r.t. theta) of a parameter family on a fixed batch.
+
+    The drop-in fast counterpart of :class:`verify.train.Objective` for linear attention:
+    ``family`` maps theta to the layers' (P_l, Q_l) and pulls the gradient back
+    (:mod:`verify.families`).
+    """
+
+    def __init__(self, family, prompts, workers: int | None = None, chunk: int = CHUNK):
+        self.family, self.prompts, self.workers, self.chunk = family, prompts, workers, chunk
+
+    def __call__(self, theta: np.ndarray):
+        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, workers=self.workers, chunk=self.chunk)
+        return f, self.family.pullback(grads)
