@@ -34,7 +34,8 @@ FULL = {
     "throughput": {"batch": 20000, "min_seconds": 0.5, "matmul_size": 2048,
                    "model": [[5, 20, 1], [5, 20, 2], [5, 20, 3], [2, 20, 2], [10, 20, 2], [5, 10, 2],
                              [5, 40, 2]],
-                   "family8": [[5, 20, 1], [5, 20, 3], [10, 20, 3], [5, 20, 4]]},
+                   "family8": [[5, 20, 1], [5, 20, 3], [10, 20, 3], [5, 20, 4]],
+                   "paper_step": {"B": 20000, "rounds": 7, "matmul_size": 2048, "reference_rounds": 2}},
     "sweep": {"claim": "1", "seeds": [0, 1, 2, 3], "options": {}},
 }
 
@@ -49,7 +50,8 @@ TINY = {
     "moments": {"engine_k": [8], "wick_k": [2, 3, 4], "timeout": 60.0},
     "critical": {"cases": [["8", 1, {}]], "n": 20, "d": 5, "timeout": 60.0},
     "throughput": {"batch": 500, "min_seconds": 0.02, "matmul_size": 256,
-                   "model": [[3, 10, 1], [3, 10, 2]], "family8": [[3, 10, 2]]},
+                   "model": [[3, 10, 1], [3, 10, 2]], "family8": [[3, 10, 2]],
+                   "paper_step": {"B": 500, "rounds": 2, "matmul_size": 256, "reference_rounds": 1}},
     "sweep": {"claim": "lemma1", "seeds": [0, 1], "options": {"quick": True}},
 }
 
@@ -111,7 +113,11 @@ def run_throughput(cfg) -> dict:
     B, t = cfg["batch"], cfg["min_seconds"]
     rows = [throughput.time_model_step(d, n, L, B, peak, t) for d, n, L in cfg["model"]]
     rows += [throughput.time_family8_step(d, n, L, B, peak, t) for d, n, L in cfg["family8"]]
-    return {"matmul_gflops": peak, "matmul_gflops_1_thread": peak1, "matmul_size": size, "rows": rows}
+    out = {"matmul_gflops": peak, "matmul_gflops_1_thread": peak1, "matmul_size": size, "rows": rows}
+    if "paper_step" in cfg:
+        _log("[throughput] the paper protocol's step (verify.kernels) vs the GPU figure and the matmul bound")
+        out["paper_step"] = throughput.paper_step(**cfg["paper_step"])
+    return out
 
 
 def run_sweep(cfg, jobs: int, executor: Executor | None) -> dict:

@@ -5,21 +5,32 @@ the operations of :func:`verify.model.loss_and_grad` (linear attention, every P_
 first layer's key Gram matrix is cached per batch, as in ``train_adam`` where a batch serves
 100 steps, so it is not counted) and of :class:`verify.multilayer.FamilyObjective` for family
 (8).  The bound is numpy's float64 matrix multiply on a large square matrix on this machine.
+
+:func:`paper_step` times the paper protocol's step (L = 3, d = 5, n = 20, minibatch 20000,
+float64) with :mod:`verify.kernels` for family (8), family (11) and unconstrained (P, Q), against
+the authors' GPU figure and the matmul bound measured side by side in the same rounds (the
+machine is shared: each round times the matmul and the step back to back, and the medians and
+the median per-round ratio are reported).
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from verify.families import Unconstrained
+from verify import kernels
+from verify.families import Unconstrained, family_by_name
 from verify.model import loss_and_grad
 from verify.multilayer import FamilyObjective, Summaries
-from verify.sampling import sample_prompts
+from verify.sampling import PAPER_SPECTRUM, make_sigma, sample_prompts
 
-__all__ = ["model_step_flops", "family8_step_flops", "matmul_gflops", "time_model_step",
-           "time_family8_step"]
+__all__ = ["GPU_MS_PER_STEP", "family8_step_flops", "kernel_step_flops", "matmul_gflops", "model_step_flops",
+           "paper_step", "time_family8_step", "time_model_step"]
+
+#: The authors' reported time per step on a GPU (issue 10), the paper's value, not measured here.
+GPU_MS_PER_STEP = 13.6
 
 
 def model_step_flops(d: int, n: int, L: int) -> int:
@@ -41,6 +52,17 @@ def model_step_flops(d: int, n: int, L: int) -> int:
 def family8_step_flops(d: int, L: int) -> int:
     """Flops per prompt of FamilyObjective('gd', L): per layer 10 d^2 + 6 d (forward + reverse)."""
     return L * (10 * d * d + 6 * d) + 3
+
+
+def kernel_step_flops(d: int, L: int) -> int:
+    """Flops per prompt of one :func:`verify.kernels.loss_and_grad` call, read off its GEMMs and
+    batched products (D = d + 1; the cached K_0 is not counted, as for the reference)."""
+    D = d + 1
+    hidden_fwd = 10 * D**3 + 2 * D * D * (D + 1)  # K Q, P W, K P^T, Q^T (.), R T^T, T (K T^T)
+    hidden_bwd = 8 * D**3 + 2 * D * D * (D + 1)  # S T, dT, P^T dT, dP, dQ
+    carry = 2 * D**3 + 2 * D * D * (D + 1) + 2 * D * D  # T^T [S T | dz], dW Q^T, symmetrise
+    f = (L - 1) * (hidden_fwd + hidden_bwd) + max(L - 2, 0) * carry + 8 * D * D + 4 * D + 3
+    return f + (5 * D * D + D if L > 1 else 0)
 
 
 def matmul_gflops(size: int = 2048, threads: int | None = None, repeats: int = 3) -> float:
@@ -91,3 +113,73 @@ def time_family8_step(d, n, L, B, peak, min_seconds=0.5, seed=0) -> dict:
     theta = 0.1 * rng.standard_normal(L * d * d)
     sec = _best_of(lambda: obj(theta), min_seconds)
     return _row("multilayer.FamilyObjective (family 8)", d, n, L, B, sec, family8_step_flops(d, L), peak)
+
+
+def _median(xs) -> float:
+    return float(np.median(np.asarray(xs, dtype=float)))
+
+
+def _wall_and_cpu(fn) -> tuple:
+    """(wall seconds, process CPU seconds over all threads) of one call."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def paper_step(families=("unconstrained", "gd", "gdpp"), d: int = 5, n: int = 20, L: int = 3,
+               B: int = 20000, rounds: int = 7, matmul_size: int = 2048, reference_rounds: int = 2,
+               seed: int = 0) -> dict:
+    """The paper protocol's training step with :mod:`verify.kernels`, measured in ``rounds``.
+
+    Each round times, back to back: a float64 ``matmul_size``^2 matmul (best of 2, default BLAS
+    threads) and one loss-and-gradient call per family (with the family's pull-back to theta);
+    the reference :func:`verify.model.loss_and_grad` is timed in the first ``reference_rounds``.
+    The minibatch is resampled every 100 steps in the protocol: sampling, K_0 and the block
+    layout, amortised over 100 steps, are measured once and added to the step.  The Adam update
+    (a few vector operations on <= 2 L (d+1)^2 numbers) is not timed.  Wall and process-CPU
+    times are both recorded (the CPU time is less sensitive to other jobs on a shared machine).
+    """
+    rng = np.random.default_rng(seed)
+    sigma = make_sigma(PAPER_SPECTRUM[:d] if d <= len(PAPER_SPECTRUM) else np.ones(d), rng)
+    fams = {name: family_by_name(name, d, L) for name in families}
+    t0 = time.perf_counter()
+    prompts = sample_prompts(B, n, sigma, rng)
+    objectives = {name: kernels.KernelObjective(fam, prompts) for name, fam in fams.items()}
+    resample_ms = 1e3 * (time.perf_counter() - t0) / (100 * len(fams))  # one layout per batch
+    thetas = {name: 0.1 * rng.standard_normal(fam.size) for name, fam in fams.items()}
+    ref_params = Unconstrained(d, L).unpack(0.1 * rng.standard_normal(Unconstrained(d, L).size))
+    a = rng.standard_normal((matmul_size, matmul_size))
+    a @ a  # warm-up
+    for name, obj in objectives.items():
+        obj(thetas[name])
+    peaks, peaks_cpu, loads, ref = [], [], [], []
+    wall, cpu = {k: [] for k in fams}, {k: [] for k in fams}
+    for k in range(rounds):
+        loads.append(os.getloadavg()[0])
+        mm = min(_wall_and_cpu(lambda: a @ a) for _ in range(2))
+        peaks.append(2.0 * matmul_size**3 / mm[0] / 1e9)
+        peaks_cpu.append(2.0 * matmul_size**3 / mm[1] / 1e9)
+        for name, obj in objectives.items():
+            w, c = _wall_and_cpu(lambda obj=obj, th=thetas[name]: obj(th))
+            wall[name].append(1e3 * w + resample_ms)
+            cpu[name].append(1e3 * c)
+        if k < reference_rounds:
+            ref.append(1e3 * _timed(lambda: loss_and_grad(ref_params, prompts)) + resample_ms)
+    flops, ref_flops = kernel_step_flops(d, L), model_step_flops(d, n, L)
+
+    def per_round_ratio(ms, gflops, work):  # step time / time of `work` flops at matmul speed
+        return _median([m / (1e3 * work * B / (g * 1e9)) for m, g in zip(ms, gflops)])
+
+    rows = [{"family": name, "ms_per_step": _median(ms), "ms_all_rounds": ms, "cpu_ms_per_step": _median(cpu[name]),
+             "times_gpu": _median(ms) / GPU_MS_PER_STEP,
+             "times_matmul_bound": per_round_ratio(ms, peaks, flops),
+             "times_matmul_bound_reference_flops": per_round_ratio(ms, peaks, ref_flops),
+             "cpu_times_matmul_bound": per_round_ratio(cpu[name], peaks_cpu, flops),
+             "gflops": flops * B / (_median(ms) * 1e6)} for name, ms in wall.items()]
+    return {"d": d, "n": n, "L": L, "batch": B, "rounds": rounds, "workers": kernels.default_workers(),
+            "chunk": kernels.CHUNK, "gpu_ms_per_step": GPU_MS_PER_STEP, "matmul_size": matmul_size,
+            "matmul_gflops": _median(peaks), "matmul_gflops_all_rounds": peaks,
+            "matmul_gflops_per_cpu_second": _median(peaks_cpu), "load_average_1min": loads,
+            "resample_ms_per_step": resample_ms, "kernel_flops_per_prompt": flops,
+            "reference_flops_per_prompt": ref_flops, "reference_ms_per_step": _median(ref) if ref else None,
+            "rows": rows}

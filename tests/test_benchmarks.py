@@ -36,6 +36,9 @@ def test_tiny_run_writes_json_with_every_section(tmp_path):
     rows = data["throughput"]["rows"]
     assert len(rows) == len(TINY["throughput"]["model"]) + len(TINY["throughput"]["family8"])
     assert all(r["prompts_per_second"] > 0 and r["flops_per_prompt"] > 0 for r in rows)
+    step = data["throughput"]["paper_step"]
+    assert {r["family"] for r in step["rows"]} == {"unconstrained", "gd", "gdpp"}
+    assert all(r["ms_per_step"] > 0 and r["times_matmul_bound"] > 0 for r in step["rows"])
     assert data["sweep"]["seeds"] == TINY["sweep"]["seeds"] and data["sweep"]["all_passed"]
     assert all({"name", "target", "measured", "met"} == set(t) for t in data["targets"])
     assert (tmp_path / "README.md").read_text().startswith("# Benchmarks")

@@ -110,17 +110,27 @@ def _forward(layers, R, n):
     return R, cache
 
 
-def _block(layers, K0, z0, target, n, weight):
+def _layout(prompts, chunk: int) -> list:
+    """The blocks of a batch: ``(R_0, target)`` per block, ``R_0 = [K_0 ; z_0^T]`` (D+1, c, D)."""
+    K0, z0, t = prompts.K0, prompts.Z0[:, :, -1], prompts.target
+    D, out = K0.shape[1], []
+    for a in range(0, prompts.B, chunk):
+        b = min(a + chunk, prompts.B)
+        R = np.empty((D + 1, b - a, D))
+        R[:D] = K0[a:b].transpose(1, 0, 2)
+        R[D] = z0[a:b]
+        out.append((R, t[a:b]))
+    return out
+
+
+def _block(layers, R, target, n, weight):
     """Sum of squared residuals on one block and the gradient of ``weight * sum_b r_b^2``.
 
     Layout R: a block's per-prompt matrices are stored as (rows, c, columns) arrays, so a
     shared matrix multiplies every prompt in one GEMM from either side (``P @ X.reshape(D, -1)``,
     ``X.reshape(-1, D) @ Q``) and per-prompt products are one batched call (:func:`_bmm`).
     """
-    c, D, _ = K0.shape
-    R = np.empty((D + 1, c, D))
-    R[:D] = K0.transpose(1, 0, 2)
-    R[D] = z0
+    c, D = R.shape[1], R.shape[2]
     R, cache = _forward(layers, R, n)
     P, Q = layers[-1][:2]
     p = P[-1]  # only the last row of P_{L-1} reaches the read-out
@@ -138,8 +148,10 @@ def _block(layers, K0, z0, target, n, weight):
     grads[-1] = (dP, gKpT.T @ zT / n)  # dQ = sum_b g_b (K p) z^T / n
     if cache:
         Aug = np.empty((D, c, D + 1))  # [S | dz] with S = dK + dK^T, dK = g p (Q z)^T / n
-        Aug[..., :D] = p[:, None, None] * aT[None]
-        Aug[..., :D] += (np.ascontiguousarray(aT.T).reshape(-1, 1) @ p[None, :]).reshape(D, c, D)
+        np.multiply(p[:, None, None], aT[None], out=Aug[..., :D])
+        a = aT.T
+        for j in range(D):  # column by column: long inner loops (a transposed add has 6-long ones)
+            Aug[:, :, j] += p[j] * a
         dzT = gKpT @ Q / n  # (Q^T K p g / n)^T
         dzT[:, -1] += g
         Aug[..., D] = dzT.T
@@ -157,17 +169,19 @@ def _block(layers, K0, z0, target, n, weight):
             Aug = _bmm(Tt, A2)  # [T^T S' T | T^T dz']
             Y = (dW.reshape(-1, D) @ Qt).reshape(D, c, D)  # dW Q^T
             Aug[..., :D] += Y
-            Aug[..., :D] += Y.transpose(2, 1, 0)
+            for j in range(D):  # + (dW Q^T)^T, column by column as above
+                Aug[:, :, j] += Y[j].T
     return float(r @ r), grads
 
 
-def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = CHUNK):
+def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = CHUNK, blocks=None):
     """Loss ``mean_b ([Z_L]_{d+1,n+1} + <w*, x_q>)^2`` and its gradient w.r.t. every P_l, Q_l.
 
     Same arguments and result as :func:`verify.model.loss_and_grad` with linear attention:
     ``params`` a sequence of (P_l, Q_l), each (d+1, d+1); ``prompts`` a
     :class:`verify.model.Prompts` batch (B prompts).  Returns ``(f, [(dP_0, dQ_0), ...])``.
-    ``workers`` threads (default: the usable cores) share blocks of ``chunk`` prompts.
+    ``workers`` threads (default: the usable cores) share blocks of ``chunk`` prompts;
+    ``blocks`` (optional) is the batch already cut by :func:`_layout` (reused across steps).
     """
     D, B, n = prompts.Z0.shape[1], prompts.B, prompts.n
     _check(params, D)
@@ -177,22 +191,18 @@ def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = C
     for P, Q in params:  # P, Q, P/n, P^T/n, Q^T as contiguous arrays, shared by the blocks
         P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
         layers.append(tuple(np.ascontiguousarray(X) for X in (P, Q, P / n, P.T / n, Q.T)))
-    K0 = prompts.K0
-    z0 = prompts.Z0[:, :, -1]
-    target = prompts.target
-    starts = range(0, B, chunk)
-
-    def run(a):
-        b = min(a + chunk, B)
-        return _block(layers, K0[a:b], z0[a:b], target[a:b], n, 1.0 / B)
-
+    blocks = _layout(prompts, chunk) if blocks is None else blocks
     workers = default_workers() if workers is None else int(workers)
+
+    def run(block):
+        return _block(layers, *block, n, 1.0 / B)
+
     with _controller().limit(limits=1, user_api="blas"):
-        if workers > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as pool:
-                parts = list(pool.map(run, starts))
+        if workers > 1 and len(blocks) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(blocks))) as pool:
+                parts = list(pool.map(run, blocks))
         else:
-            parts = [run(a) for a in starts]
+            parts = [run(b) for b in blocks]
     f = sum(p[0] for p in parts) / B
     grads = [(sum(p[1][l][0] for p in parts), sum(p[1][l][1] for p in parts)) for l in range(len(params))]
     return f, grads
@@ -201,14 +211,19 @@ def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = C
 class KernelObjective:
     """theta -> (loss, gradient w.r.t. theta) of a parameter family on a fixed batch.
 
-    The drop-in fast counterpart of :class:`verify.train.Objective` for linear attention:
-    ``family`` maps theta to the layers' (P_l, Q_l) and pulls the gradient back
-    (:mod:`verify.families`).
+    The fast counterpart of :class:`verify.train.Objective` for linear attention: ``family``
+    maps theta to the layers' (P_l, Q_l) and pulls the gradient back (:mod:`verify.families`).
+    The batch is laid out in blocks once, and reused by every call (the paper's protocol
+    evaluates 100 steps on each minibatch).
     """
 
     def __init__(self, family, prompts, workers: int | None = None, chunk: int = CHUNK):
+        if chunk < 1:
+            raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
         self.family, self.prompts, self.workers, self.chunk = family, prompts, workers, chunk
+        self.blocks = _layout(prompts, chunk)
 
     def __call__(self, theta: np.ndarray):
-        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, workers=self.workers, chunk=self.chunk)
+        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, workers=self.workers,
+                                 chunk=self.chunk, blocks=self.blocks)
         return f, self.family.pullback(grads)
