@@ -55,7 +55,7 @@ def test_json_output_has_the_documented_keys_and_is_byte_identical_for_a_seed(ca
     assert set(data) >= {"claim", "setting", "closed_form", "checks", "verdict"}
     assert data["setting"]["seed"] == 4 and len(data["setting"]["sigma"]) == 5
     for c in data["checks"]:
-        assert set(c) == {"name", "kind", "observed", "tolerance", "basis", "status", "reason"}
+        assert set(c) == {"name", "kind", "observed", "tolerance", "basis", "status", "reason", "sense", "margin"}
     assert data["verdict"] == "passed"
 
 
