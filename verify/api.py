@@ -18,18 +18,11 @@ from .progress import Progress
 
 __all__ = ["check_candidate", "verify_theorem"]
 
-_SETTING_KEYS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers")
-
 
 def _setting(claim, options: dict):
-    """The claim's Setting from keyword options; refuses unknown options and sizes over the limits."""
-    unknown = set(options) - set(_SETTING_KEYS) - {"controls", "progress"}
-    if unknown:
-        raise UsageError(f"unknown options {sorted(unknown)}; allowed: {list(_SETTING_KEYS) + ['controls', 'progress']}")
-    kw = {k: options[k] for k in _SETTING_KEYS if options.get(k) is not None}
-    if "spectrum" in kw and "d" not in kw:
-        kw["d"] = len(kw["spectrum"])
-    s = claim.default_setting(**kw)
+    """The claim's Setting from keyword options (:meth:`Claim.setting`: unknown or unused options
+    and violated hypotheses are refused), then the size limits (:mod:`verify.limits`)."""
+    s = claim.setting(options)
     check_limits(s.d, s.n, s.eigenvalues)
     return s
 

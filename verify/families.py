@@ -1,13 +1,18 @@
-"""Parameter families: flat parameter vectors <-> the layers' (P_l, Q_l).
+"""Parameter families: the paper's families (8) and (11) as objects, and their parametrisations.
 
-* :class:`Unconstrained` -- every entry of every P_l, Q_l (optionally with entries held at
-  zero, e.g. the last row of Q for Theorem 5);
-* :class:`GD` -- family (8): ``P_l = [[0,0],[0,1]]``, ``Q_l = -[[A_l,0],[0,0]]``;
-* :class:`GDPlusPlus` -- family (11): ``P_l = [[B_l,0],[0,1]]``, ``Q_l = [[A_l,0],[0,0]]``
-  (no minus sign, as in the paper's code and figures).
+* :class:`Family` -- one object per family of the paper (:data:`FAMILY8`, :data:`FAMILY11`):
+  its equation, sign convention, blocks, fast evaluator (:mod:`verify.multilayer`) and exact
+  loss on S (:mod:`theory.restricted`, :mod:`theory.critical`, keyed by the equation number).
+  Theory-facing code, trainers and reports all take a :class:`Family`, never a name.
+* Parametrisations of ``theta`` (1-D float array) for a given (d, L), each mapping ``theta`` to
+  ``[(P_0, Q_0), ...]`` and pulling a gradient w.r.t. the (P_l, Q_l) back to ``theta``:
+  :class:`Unconstrained` (every entry of every P_l, Q_l, optionally Q_l's last row held at 0,
+  Theorem 5), :class:`GD` (family (8): ``P_l = [[0,0],[0,1]]``, ``Q_l = -[[A_l,0],[0,0]]``) and
+  :class:`GDPlusPlus` (family (11): ``P_l = [[B_l,0],[0,1]]``, ``Q_l = [[A_l,0],[0,0]]``, no minus
+  sign, as in the paper's figures; the official code's Q block is A_l^T).
 
-Each family maps ``theta`` (1-D float array) to ``[(P_0, Q_0), ...]`` and pulls a gradient
-w.r.t. the (P_l, Q_l) back to a gradient w.r.t. ``theta``.
+Conventions (tokens as columns, the 1/n factor, the read-out sign, the code's transposed Q
+block): :mod:`verify.conventions`.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Unconstrained", "GD", "GDPlusPlus", "family_by_name"]
+__all__ = ["Family", "FAMILY8", "FAMILY11", "FAMILIES", "as_family", "Unconstrained", "GD", "GDPlusPlus"]
 
 
 def _last_one(D: int) -> np.ndarray:
@@ -57,6 +62,11 @@ class Unconstrained:
         r = self._q_rows()
         return np.concatenate([np.concatenate([dP.ravel(), dQ[:r].ravel()]) for dP, dQ in grads])
 
+    def block_sizes(self) -> list:
+        """Sizes of theta's per-matrix blocks, in order (P_0, Q_0, P_1, ...)."""
+        D = self.d + 1
+        return [D * D, self._q_rows() * D] * self.L
+
 
 @dataclass(frozen=True)
 class GD:
@@ -65,6 +75,14 @@ class GD:
     d: int
     L: int
     name: str = "gd"
+
+    @property
+    def family(self) -> "Family":
+        return FAMILY8
+
+    def block_sizes(self) -> list:
+        """Sizes of theta's per-matrix blocks: A_0, ..., A_{L-1}."""
+        return [self.d * self.d] * self.L
 
     @property
     def size(self) -> int:
@@ -96,6 +114,14 @@ class GDPlusPlus:
     name: str = "gdpp"
 
     @property
+    def family(self) -> "Family":
+        return FAMILY11
+
+    def block_sizes(self) -> list:
+        """Sizes of theta's per-matrix blocks: A_0, ..., A_{L-1}, B_0, ..., B_{L-1}."""
+        return [self.d * self.d] * (2 * self.L)
+
+    @property
     def size(self) -> int:
         return 2 * self.L * self.d * self.d
 
@@ -122,9 +148,82 @@ class GDPlusPlus:
         return np.concatenate(gA + gB)
 
 
-def family_by_name(name: str, d: int, L: int):
-    """Look up a family by its name: ``unconstrained``, ``gd`` (8) or ``gdpp`` (11)."""
-    table = {"unconstrained": Unconstrained, "gd": GD, "gdpp": GDPlusPlus}
-    if name not in table:
-        raise ValueError(f"family must be one of {sorted(table)}; got {name!r}")
-    return table[name](d, L)
+@dataclass(frozen=True)
+class Family:
+    """A parameter family of the paper: equation, sign convention, blocks, evaluator, exact loss.
+
+    ``theta`` of L layers holds A_0, ..., A_{L-1} (each d x d, row-major) and, when ``has_B``,
+    then B_0, ..., B_{L-1}.  ``sign`` is the sign in ``Q_l = sign [[A_l,0],[0,0]]``: -1 for
+    eq. (8), +1 for eq. (11) (so a family-(8) a_l is minus the family-(11) a_l on the same
+    model).  ``equation`` ("8" / "11") is also the key of the exact code in :mod:`theory`.
+    """
+
+    equation: str
+    name: str
+    sign: float
+    has_B: bool
+    P_form: str
+    Q_form: str
+    parametrisation: type
+
+    @property
+    def title(self) -> str:
+        return f"family ({self.equation})"
+
+    def matrices_per_layer(self) -> int:
+        return 2 if self.has_B else 1
+
+    def size(self, d: int, L: int) -> int:
+        return self.matrices_per_layer() * L * d * d
+
+    def params(self, d: int, L: int):
+        """The parametrisation theta <-> [(P_l, Q_l)] for dimension d and L layers."""
+        return self.parametrisation(d, L)
+
+    def split(self, theta, d: int, L: int):
+        """(A_l as stored in theta, B_l or zeros): two (L, d, d) arrays."""
+        mats = np.asarray(theta).reshape(-1, d, d)
+        return mats[:L], (mats[L:2 * L] if self.has_B else np.zeros_like(mats[:L]))
+
+    def layer_permutation(self, perm) -> list:
+        """Indices of theta's d x d blocks after permuting the layers by ``perm``."""
+        L = len(perm)
+        return list(perm) + ([L + i for i in perm] if self.has_B else [])
+
+    # -- evaluators on per-prompt summaries (verify.multilayer) --------------------------
+    def objective(self, L: int, sm):
+        """theta -> (loss, gradient) of the sample loss on summaries ``sm``."""
+        from .multilayer import FamilyObjective
+        return FamilyObjective(self, L, sm)
+
+    def resjac(self, L: int, sm):
+        """theta, jacobian -> (residuals, Jacobian or None) on summaries ``sm``."""
+        from .multilayer import resjac
+        return resjac(self, L, sm)
+
+    # -- exact mathematics (theory/, keyed by the equation number) ------------------------
+    def restricted_loss(self, L: int, n: int, d: int):
+        """phi_L on S (:class:`theory.restricted.RestrictedLoss`), exact Wishart moments."""
+        from theory.restricted import RestrictedLoss
+        return RestrictedLoss(self.equation, L, n, d)
+
+    def critical_points(self, L: int, n: int, d: int, **kw):
+        """The critical points of phi_L on S (:func:`theory.critical.critical_points`)."""
+        from theory.critical import critical_points
+        return critical_points(self.equation, L, n, d, **kw)
+
+
+FAMILY8 = Family("8", "gd", -1.0, False, "P_l = [[0,0],[0,1]]", "Q_l = -[[A_l,0],[0,0]]", GD)
+FAMILY11 = Family("11", "gdpp", 1.0, True, "P_l = [[B_l,0],[0,1]]", "Q_l = [[A_l,0],[0,0]]",
+                  GDPlusPlus)
+FAMILIES = (FAMILY8, FAMILY11)
+
+
+def as_family(family) -> Family:
+    """A :class:`Family`, given one or (for older callers) its short name or equation number."""
+    if isinstance(family, Family):
+        return family
+    for f in FAMILIES:
+        if family in (f.name, f.equation):
+            return f
+    raise ValueError(f"family must be one of {[f.title for f in FAMILIES]}; got {family!r}")

@@ -13,6 +13,7 @@ label ``q_l``.  With ``S = (1/n) sum_{i<=n} x_0[i] x_0[i]^T`` and ``v_l = G_l u_
 and ``[Z_L]_{d+1,n+1} = q_L``.  This is the same function of the prompt as
 :func:`verify.model.forward` (an algebraic rewriting of eq. (3)-(4), not Lemma 1);
 ``tests/test_multilayer.py`` checks values and gradients against the model to round-off.
+Conventions: :mod:`verify.conventions`; families: :mod:`verify.families`.
 Per prompt it costs O(L d^3) instead of O(L d^2 n), and the prompt enters only through
 ``(S, u_0, x_q)``, so a large sample is stored compactly.
 """
@@ -24,6 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from .families import FAMILY8, Family, as_family
 from .fast import gauss_newton_step, levenberg_marquardt
 
 __all__ = ["Summaries", "loss_and_grad_8", "loss_and_grad_11", "residuals_and_jacobian_8",
@@ -32,7 +34,7 @@ __all__ = ["Summaries", "loss_and_grad_8", "loss_and_grad_11", "residuals_and_ja
 
 @dataclass
 class Summaries:
-    """Per-prompt summaries: S (B, d, d), u0 (B, d), xq (B, d), target (B,)."""
+    """Per-prompt summaries of N prompts: S (N, d, d), u0 (N, d), xq (N, d), target (N,)."""
 
     S: np.ndarray
     u0: np.ndarray
@@ -47,7 +49,8 @@ class Summaries:
                    np.ascontiguousarray(prompts.Z0[:, :d, -1]), prompts.target)
 
     @property
-    def B(self) -> int:
+    def count(self) -> int:
+        """N, the number of prompts (not to be confused with the family-(11) matrices B_l)."""
         return self.S.shape[0]
 
 
@@ -55,10 +58,10 @@ def _run_11(A_list, B_list, sm: Summaries, with_B: bool = True, per_prompt: bool
     """Forward and reverse pass of family (11); gradients summed over prompts, or kept per
     prompt (``per_prompt``: the Jacobian of q_L).  Returns ``(f, residuals, dA, dB)``."""
     L = len(A_list)
-    Bn, d = sm.B, sm.S.shape[1]
+    N, d = sm.count, sm.S.shape[1]
     I = np.eye(d)
-    G = np.broadcast_to(I, (Bn, d, d)).copy()
-    u, q = sm.u0.copy(), np.zeros(Bn)
+    G = np.broadcast_to(I, (N, d, d)).copy()
+    u, q = sm.u0.copy(), np.zeros(N)
     cache = []
     for l in range(L):
         A = A_list[l]
@@ -80,12 +83,12 @@ def _run_11(A_list, B_list, sm: Summaries, with_B: bool = True, per_prompt: bool
     res = q + sm.target
     f = float(np.mean(res * res))
     # dLoss/dq (constant through the layers); per prompt: dq_L/dq = 1 for the Jacobian
-    qbar = np.ones(Bn) if per_prompt else 2.0 * res / Bn
+    qbar = np.ones(N) if per_prompt else 2.0 * res / N
     red = "b" if per_prompt else ""  # keep or sum the prompt index
     ubar = np.zeros_like(u)
     Gbar = np.zeros_like(G)
     dA = [None] * L
-    dB = [np.zeros((Bn, d, d) if per_prompt else (d, d)) for _ in range(L)]
+    dB = [np.zeros((N, d, d) if per_prompt else (d, d)) for _ in range(L)]
     for l in range(L - 1, -1, -1):
         A = A_list[l]
         G, u, v, gx, m, r, K, T = cache[l]
@@ -101,7 +104,7 @@ def _run_11(A_list, B_list, sm: Summaries, with_B: bool = True, per_prompt: bool
             dGl += (dK + dK.transpose(0, 2, 1)) @ G @ sm.S
         else:
             dGl += Gbar
-            dAl = np.zeros((Bn, d, d) if per_prompt else (d, d))
+            dAl = np.zeros((N, d, d) if per_prompt else (d, d))
         # u_{l+1} = u + S r: rbar = S ubar (S symmetric)
         rbar = np.einsum("bij,bj->bi", sm.S, ubar)
         # q_{l+1} = q + m . gx
@@ -132,13 +135,13 @@ def loss_and_grad_11(A_list, B_list, sm: Summaries, with_B: bool = True):
 
 
 def residuals_and_jacobian_11(A_list, B_list, sm: Summaries):
-    """Residuals ``q_L + t`` (B,) and their Jacobian (B, 2 L d^2) w.r.t. A_0.., B_0.."""
+    """Residuals ``q_L + t`` (N,) and their Jacobian (N, 2 L d^2) w.r.t. A_0.., B_0.."""
     _, res, dA, dB = _run_11(A_list, B_list, sm, True, per_prompt=True)
-    return res, np.concatenate([j.reshape(sm.B, -1) for j in dA + dB], axis=1)
+    return res, np.concatenate([j.reshape(sm.count, -1) for j in dA + dB], axis=1)
 
 
 def _forward_8(A_list, sm: Summaries):
-    u, q = sm.u0.copy(), np.zeros(sm.B)
+    u, q = sm.u0.copy(), np.zeros(sm.count)
     us = []
     for A in A_list:
         us.append(u)
@@ -163,26 +166,29 @@ def loss_and_grad_8(A_list, sm: Summaries):
     ``q <- q - m . x_q``, ``u <- u - S m``.  Returns ``(f, [dA_l])``."""
     q, us = _forward_8(A_list, sm)
     res = q + sm.target
-    return float(np.mean(res * res)), _backward_8(A_list, sm, us, 2.0 * res / sm.B, False)
+    return float(np.mean(res * res)), _backward_8(A_list, sm, us, 2.0 * res / sm.count, False)
 
 
 def residuals_and_jacobian_8(A_list, sm: Summaries):
-    """Residuals ``q_L + t`` (B,) and their Jacobian (B, L d^2) w.r.t. the A_l (row-major)."""
+    """Residuals ``q_L + t`` (N,) and their Jacobian (N, L d^2) w.r.t. the A_l (row-major)."""
     q, us = _forward_8(A_list, sm)
-    J = _backward_8(A_list, sm, us, np.ones(sm.B), True)
-    return q + sm.target, np.concatenate([j.reshape(sm.B, -1) for j in J], axis=1)
+    J = _backward_8(A_list, sm, us, np.ones(sm.count), True)
+    return q + sm.target, np.concatenate([j.reshape(sm.count, -1) for j in J], axis=1)
 
 
 @dataclass
 class FamilyObjective:
-    """theta -> (loss, grad) for family ``gd`` (8) or ``gdpp`` (11) with L layers.
+    """theta -> (loss, grad) of a :class:`verify.families.Family` with L layers on summaries.
 
     theta layout as :class:`verify.families.GD` / :class:`verify.families.GDPlusPlus`.
     """
 
-    family: str
+    family: Family
     L: int
     sm: Summaries
+
+    def __post_init__(self):
+        self.family = as_family(self.family)
 
     @property
     def d(self) -> int:
@@ -191,12 +197,12 @@ class FamilyObjective:
     def split(self, theta):
         d, L = self.d, self.L
         mats = theta.reshape(-1, d, d)
-        if self.family == "gd":
+        if not self.family.has_B:  # family (8) is family (11) with B_l = 0 and A_l -> -A_l
             return [-M for M in mats[:L]], [np.zeros((d, d))] * L
         return list(mats[:L]), list(mats[L:2 * L])
 
     def __call__(self, theta):
-        if self.family == "gd":
+        if not self.family.has_B:
             f, dA = loss_and_grad_8(list(theta.reshape(-1, self.d, self.d)), self.sm)
             return f, np.concatenate([g.ravel() for g in dA])
         A, B = self.split(theta)
@@ -216,13 +222,14 @@ def _subset(sm: Summaries, k: int) -> Summaries:
     return Summaries(sm.S[:k], sm.u0[:k], sm.xq[:k], sm.target[:k])
 
 
-def resjac(family: str, L: int, sm: Summaries):
-    """``theta, jacobian -> (residuals, Jacobian or None)`` for family gd (8) or gdpp (11)."""
+def resjac(family: Family, L: int, sm: Summaries):
+    """``theta, jacobian -> (residuals, Jacobian or None)`` for family (8) or (11)."""
     d = sm.S.shape[1]
+    has_B = as_family(family).has_B
 
     def fn(theta, jacobian=True):
         mats = list(theta.reshape(-1, d, d))
-        if family == "gd":
+        if not has_B:
             if not jacobian:
                 return _forward_8(mats, sm)[0] + sm.target, None
             return residuals_and_jacobian_8(mats, sm)
@@ -232,7 +239,7 @@ def resjac(family: str, L: int, sm: Summaries):
     return fn
 
 
-def train_family(family: str, L: int, sm: Summaries, rng: np.random.Generator | None = None,
+def train_family(family: Family, L: int, sm: Summaries, rng: np.random.Generator | None = None,
                  init_std: float = 1e-2, warm_fraction: int = 8, rtol: float = 1e-10, theta0=None,
                  max_lm: int = 100):
     """Train family (8)/(11) on a fixed sample from an i.i.d. N(0, init_std^2) start.
@@ -243,14 +250,15 @@ def train_family(family: str, L: int, sm: Summaries, rng: np.random.Generator | 
     replicas trained on independent samples.  ``info['next_theta']`` is the point after one more
     undamped Gauss-Newton step: its distance estimates the remaining optimisation error.
     """
+    family = as_family(family)
     d = sm.S.shape[1]
-    size = (1 if family == "gd" else 2) * L * d * d
+    size = family.size(d, L)
     theta = init_std * rng.standard_normal(size) if theta0 is None else np.array(theta0, float)
     with threadpool_limits(limits=1, user_api="blas"):
-        sub = _subset(sm, max(sm.B // warm_fraction, 1))
+        sub = _subset(sm, max(sm.count // warm_fraction, 1))
         if theta0 is not None:
             pass  # already in a basin: straight to the full sample
-        elif family == "gd":
+        elif family is FAMILY8:
             theta = levenberg_marquardt(resjac(family, L, sub), theta, maxiter=300, rtol=1e-8)[0]
         else:
             # family (11) from a small start crosses long plateaus (step sizes spanning a factor

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .sampling import PAPER_SPECTRUM, make_sigma
 
-__all__ = ["Setting", "parse_spectrum", "AssumptionError", "require_isotropic"]
+__all__ = ["Setting", "parse_spectrum", "AssumptionError"]
 
 PRIORS = ("identity", "inverse")
 
@@ -53,7 +53,6 @@ class Setting:
     seed: int = 0
     quick: bool = False
     layers: int | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         for name in ("d", "n", "seed"):
@@ -110,11 +109,3 @@ class Setting:
 class AssumptionError(ValueError):
     """The setting violates a hypothesis of the claim (CLI exit code 2)."""
 
-
-def require_isotropic(s: Setting, claim: str) -> None:
-    """x ~ N(0, I), w* ~ N(0, I), no label noise (Theorems 2 and 5)."""
-    if any(v != 1.0 for v in s.eigenvalues) or s.prior != "identity" or s.noise != 0:
-        raise AssumptionError(
-            f"{claim} assumes x ~ N(0, I), w* ~ N(0, I) and no label noise: it needs "
-            f"--spectrum of all ones, --prior identity, --noise 0; got spectrum {list(s.eigenvalues)}, "
-            f"prior {s.prior}, noise {s.noise}")

@@ -5,12 +5,12 @@ Trainers, none of which sees a closed form:
 * :func:`train_adam` -- the paper's protocol (Section 4.3 and the official notebook):
   Adam(W) on fresh minibatches resampled every ``resample_every`` steps, per-matrix
   gradient clipping, step size halved on a schedule, small Gaussian initialisation.
-* :func:`train_lbfgs` -- the package's fast trainer: a large FIXED sample and scipy's
-  L-BFGS-B quasi-Newton method run to a gradient-norm stopping rule.  A fair stand-in for
-  training because it minimises the very same empirical loss that SGD/Adam estimate
-  stochastically, from the same kind of small random start, and reports the final gradient
-  norm, from which the optimisation error is bounded.  The fixed sample is the only
-  difference: its sampling error is measured (independent replicas) and enters the
+* :func:`verify.multilayer.train_family` -- the package's fast trainer for families (8) and
+  (11): a large FIXED sample and Levenberg-Marquardt run to a stopping rule.  A fair
+  stand-in for training because it minimises the very same empirical loss that SGD/Adam
+  estimate stochastically, from the same kind of small random start, and reports the next
+  Gauss-Newton step, from which the optimisation error is bounded.  The fixed sample is the
+  only difference: its sampling error is measured (independent replicas) and enters the
   tolerance.
 * :func:`verify.fast.fit_gd_layer` -- for one layer of family (8) the prediction is linear
   in A, so the empirical loss is an exact quadratic solved by its normal equations.
@@ -21,11 +21,10 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .model import IDENTITY, Activation, Prompts, loss_and_grad
 
-__all__ = ["Objective", "TrainResult", "train_lbfgs", "train_adam", "small_init"]
+__all__ = ["Objective", "TrainResult", "train_adam", "small_init"]
 
 
 @dataclass
@@ -54,19 +53,6 @@ class TrainResult:
 def small_init(family, rng: np.random.Generator, std: float) -> np.ndarray:
     """I.i.d. N(0, std^2) initialisation of every trainable entry (never a closed form)."""
     return std * rng.standard_normal(family.size)
-
-
-def train_lbfgs(family, prompts: Prompts, theta0: np.ndarray, act: Activation = IDENTITY,
-                gtol: float = 1e-10, maxiter: int = 5000) -> TrainResult:
-    """Minimise the empirical loss on ``prompts`` with L-BFGS-B from ``theta0``.
-
-    Stopping rule: projected gradient max-norm below ``gtol`` or ``maxiter`` iterations.
-    """
-    obj = Objective(family, prompts, act)
-    res = minimize(obj, theta0, jac=True, method="L-BFGS-B",
-                   options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 30})
-    f, g = obj(res.x)
-    return TrainResult(res.x, f, float(np.linalg.norm(g)), int(res.nit), prompts.B, [f])
 
 
 def _progress(msg: str) -> None:
@@ -118,17 +104,7 @@ def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
 
 def _blocks(family):
     """Index ranges of the per-matrix blocks of theta (one per A_l, B_l, P_l or Q_l)."""
-    sizes = []
-    d, L = family.d, family.L
-    if family.name == "unconstrained":
-        D = d + 1
-        r = d if getattr(family, "q_last_row_zero", False) else D
-        sizes = [D * D, r * D] * L
-    elif family.name == "gd":
-        sizes = [d * d] * L
-    else:
-        sizes = [d * d] * (2 * L)
-    edges = np.cumsum([0] + sizes)
+    edges = np.cumsum([0] + list(family.block_sizes()))
     return list(zip(edges[:-1], edges[1:]))
 
 

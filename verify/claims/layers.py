@@ -11,38 +11,48 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import Verdict  # noqa: F401  (re-exported for the claim modules)
 from ..compare import dist_identity
+from ..families import Family
 from ..multilayer import FamilyObjective, Summaries, resjac, train_family
 from ..sampling import sample_prompts, sqrtm_psd
-from ..setting import AssumptionError, Setting
+from ..setting import Setting
+from .base import Hypothesis, inverse_prior, noiseless
 
 REPLICAS = 10
 
+#: The data hypotheses of Theorems 3, 4 and Lemma 4 (PAPER.md section 2).
+INVERSE_PRIOR_HYPOTHESES = (
+    Hypothesis("x^(i) ~ N(0, Sigma), w* ~ N(0, Sigma^{-1})", inverse_prior, "--prior inverse"),
+    Hypothesis("no label noise", noiseless, "--noise 0"),
+)
 
 
-def require_inverse_prior(s: Setting, claim: str) -> None:
-    if s.prior != "inverse" or s.noise != 0:
-        raise AssumptionError(
-            f"{claim} assumes x ~ N(0, Sigma), w* ~ N(0, Sigma^-1) and no label noise: it needs "
-            f"--prior inverse and --noise 0; got prior {s.prior}, noise {s.noise}")
-
-
-def preamble(s: Setting, claim: str, max_layers: int, candidate):
-    """Validate a multi-layer claim's setting; returns the number of layers L."""
+def preamble(claim, s: Setting, candidate) -> int:
+    """Check a multi-layer claim's hypotheses (before any work); returns the number of layers L."""
     if candidate is not None:
-        raise ValueError(f"{claim} takes no candidate closed form")
-    require_inverse_prior(s, claim)
-    L = s.layers or 3
-    if L > max_layers:
-        raise ValueError(f"{claim}'s critical points are computed for L <= {max_layers}; got --layers {L}")
-    return L
+        raise ValueError(f"{claim.name} takes no candidate closed form")
+    claim.check(s)
+    return s.layers or 3
+
+
+def critical_derivation(family: Family, default_L: int, search=None):
+    """``f(setting) -> Derivation`` of the critical points of phi_L on S (theory.critical).
+
+    ``search(setting) -> dict`` gives the search keywords (family (11)'s seeded multistart),
+    the same as the claim's verdict uses.
+    """
+    def derive(s):
+        from theory.critical import derive_critical_points
+        kw = search(s) if search is not None else {}
+        return derive_critical_points(family.equation, s.layers or default_L, s.n, s.d, **kw)
+    derive.__name__ = f"critical_points_family{family.equation}"
+    return derive
 
 
 @dataclass
 class LayerEvidence:
     sigma: np.ndarray
-    family: str
+    family: Family
     L: int
     thetas: np.ndarray  # (R, size)
     A_white: np.ndarray  # (R, L, d, d) Sigma^1/2 A_l Sigma^1/2 (family (8) sign convention kept)
@@ -53,12 +63,7 @@ class LayerEvidence:
     test_loss: np.ndarray  # (R,) sampled loss of each replica on the fresh test set
 
 
-def split_theta(theta, family, L, d):
-    mats = np.asarray(theta).reshape(-1, d, d)
-    return mats[:L], (mats[L:2 * L] if family == "gdpp" else np.zeros_like(mats[:L]))
-
-
-def gather(s: Setting, family: str, L: int, prompts_per_replica: int, test_prompts: int,
+def gather(s: Setting, family: Family, L: int, prompts_per_replica: int, test_prompts: int,
            progress=None, shared_start: bool = False, **train_kw) -> LayerEvidence:
     """Train the replicas; nothing here knows any closed form.
 
@@ -70,13 +75,14 @@ def gather(s: Setting, family: str, L: int, prompts_per_replica: int, test_promp
     omega = np.linalg.inv(sigma)
     d = s.d
     sh = sqrtm_psd(sigma)
-    rng = s.rng(f"{family}/L{L}/train")
-    init_rng = s.rng(f"{family}/L{L}/init")
+    tag = family.name  # stream names keep the old spelling: same seed, same numbers
+    rng = s.rng(f"{tag}/L{L}/train")
+    init_rng = s.rng(f"{tag}/L{L}/init")
     thetas, infos, opts = [], [], []
     start = None
     for r in range(REPLICAS):
         if progress:
-            progress.update(f"family {family} L={L} replica {r + 1}/{REPLICAS}")
+            progress.update(f"{family.title} L={L} replica {r + 1}/{REPLICAS}")
         sm = Summaries.from_prompts(sample_prompts(prompts_per_replica, s.n, sigma, rng, omega))
         if shared_start and start is None:
             start, _ = train_family(family, L, sm, init_rng, **train_kw)
@@ -88,12 +94,12 @@ def gather(s: Setting, family: str, L: int, prompts_per_replica: int, test_promp
     thetas = np.array(thetas)
     A_white, B = [], []
     for th in thetas:
-        A, Bm = split_theta(th, family, L, d)
+        A, Bm = family.split(th, d, L)
         A_white.append(np.array([sh @ a @ sh for a in A]))
         B.append(Bm)
     if progress:
         progress.update("test prompts")
-    test = Summaries.from_prompts(sample_prompts(test_prompts, s.n, sigma, s.rng(f"{family}/L{L}/test"), omega))
+    test = Summaries.from_prompts(sample_prompts(test_prompts, s.n, sigma, s.rng(f"{tag}/L{L}/test"), omega))
     obj = FamilyObjective(family, L, test)
     test_loss = np.array([obj(th)[0] for th in thetas])
     return LayerEvidence(sigma, family, L, thetas, np.array(A_white), np.array(B), max(opts), infos,
@@ -107,8 +113,7 @@ def mean_model_sq_residuals(ev: LayerEvidence, perms) -> np.ndarray:
     aligned = []
     for th, p in zip(ev.thetas, perms):
         mats = th.reshape(-1, d, d)
-        idx = list(p) + ([L + i for i in p] if ev.family == "gdpp" else [])
-        aligned.append(mats[idx].ravel())
+        aligned.append(mats[ev.family.layer_permutation(p)].ravel())
     res, _ = resjac(ev.family, L, ev.test)(np.mean(aligned, axis=0), False)
     return res * res
 

@@ -15,17 +15,30 @@ import numpy as np
 
 from theory.lemma1 import check_lemma1_symbolic
 
-from ..checks import Verdict, check_at_least, check_at_most
+from dataclasses import dataclass
+
+from ..checks import Verdict, check_at_least, check_at_most, controls_check
 from ..compare import EPS
 from ..families import GD
 from ..model import forward
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
-from ..checks import controls_check
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
 
-MAX_LAYERS = 4
-BATCH = 256
+
+@dataclass(frozen=True)
+class Effort:
+    """Random prompts per forward pass and depths L = 1..max_layers (the identity is exact per
+    prompt, so a small batch suffices: round-off, not sampling, sets the tolerance)."""
+
+    prompts: int = 256
+    max_layers: int = 4
+
+
+EFFORT = Effort()
+MAX_LAYERS = EFFORT.max_layers
+BATCH = EFFORT.prompts
 
 
 def gd_iterates(prompts, mats, n_norm: float | None = None, sign: float = 1.0, keep: bool = True):
@@ -77,6 +90,7 @@ def random_preconditioners(d, L, rng, symmetric: bool, sigma):
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
     if candidate is not None:
         raise ValueError("--candidate applies to claims 1 and 5 (a preconditioner); Lemma 1 is an identity")
+    CLAIM.check(s)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
     sigma = s.sigma
@@ -138,3 +152,32 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
+
+
+def _derivation(s):
+    from theory.lemma1 import derive_lemma1
+    return derive_lemma1()
+
+
+CLAIM = Claim(
+    id="lemma1",
+    title="Lemma 1: linear attention implements preconditioned GD",
+    source="Lemma 1, eq. (8)",
+    statement="With P_l = [[0,0],[0,1]], Q_l = -[[A_l,0],[0,0]], [Z_l]_{d+1,n+1} = -<x_q, w_l> where "
+              "w_{l+1} = w_l - A_l grad R(w_l).",
+    run=run,
+    hypotheses=(
+        Hypothesis("any prompt (no distributional assumption: the identity holds prompt by prompt)"),
+        Hypothesis("L layers of family (8): P_l = [[0,0],[0,1]], Q_l = -[[A_l,0],[0,0]]"),
+        Hypothesis("the paper prints the recursion with A_l; Theorems 2-4 use symmetric A_l"),
+    ),
+    options=COMMON_OPTIONS,
+    effort=lambda s: EFFORT,
+    derivation=(_derivation,),
+    errata=(Erratum(
+        "A_l or A_l^T in the recursion",
+        "Lemma 1: [Z_l]_{d+1,n+1} = -<x^(n+1), w_l> with w_{l+1} = w_l - A_l grad R(w_l).",
+        "The forward pass gives w_{l+1} = w_l - A_l^T grad R(w_l). The printed recursion holds "
+        "for symmetric A_l (the case used by Theorems 2-4) and fails for a general A_l.",
+        steps=("Printed recursion fails", "One family-(8) layer"), checks=("erratum",)),),
+)

@@ -13,17 +13,30 @@ import time
 
 import numpy as np
 
-from theory.critical import critical_points
+from dataclasses import dataclass
+
 from theory.lemma4 import derive_lemma4, family11_layer_permutations_that_preserve_phi, orbit
 
 from ..checks import Verdict, check_at_least, check_at_most
 from ..compare import EPS
-from ..families import GD
+from ..families import FAMILY8, GD
 from ..model import loss_and_grad
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from . import layers
+from .base import COMMON_OPTIONS, Claim, Hypothesis
+
+
+@dataclass(frozen=True)
+class Effort:
+    """Prompts on which the NumPy model's loss is compared across layer permutations (the
+    comparison is on the same prompts, so round-off, not sampling, sets the tolerance)."""
+
+    prompts: int = 2000
+
+
+EFFORT = Effort()
 
 
 def default_setting(**kw) -> Setting:
@@ -37,16 +50,11 @@ def _model_loss(A_list, prompts) -> float:
 
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
-    if candidate is not None:
-        raise ValueError("Lemma 4 takes no candidate closed form")
-    layers.require_inverse_prior(s, "Lemma 4")
+    L = layers.preamble(CLAIM, s, candidate)
     t0 = time.perf_counter()
-    L = s.layers or 3
-    if L > 4:
-        raise ValueError(f"Lemma 4 is checked for L <= 4 layers; got --layers {L}")
     sigma = s.sigma
     si = np.linalg.inv(sigma)
-    prompts = sample_prompts(2000, s.n, sigma, s.rng("lemma4/prompts"), si)
+    prompts = sample_prompts(EFFORT.prompts, s.n, sigma, s.rng("lemma4/prompts"), si)
     rng = s.rng("lemma4/steps")
     a = rng.uniform(0.2, 1.5, L)
     base = _model_loss([x * si for x in a], prompts)
@@ -70,7 +78,7 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         check_at_most("family (11): no non-identity layer permutation preserves phi (exact)", "exact",
                       len(keep) - 1, 0, "exact: sympy comparison of phi with each permuted phi"),
     ]
-    cps = critical_points("8", L, s.n, s.d)
+    cps = FAMILY8.critical_points(L, s.n, s.d)
     closed = {"critical_point_orbits": [{"a": [float(x) for x in c.a], "kind": c.kind,
                                          "orbit_size": len(orbit([round(float(x), 12) for x in c.a]))}
                                         for c in cps]}
@@ -81,3 +89,25 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     v = Verdict("lemma4", s.describe(sigma), closed, checks, notes=notes)
     v.timings["seconds"] = time.perf_counter() - t0
     return v
+
+
+def _derivation(s):
+    from theory.lemma4 import derive_lemma4
+    return derive_lemma4(max(2, s.layers or 3))
+
+
+CLAIM = Claim(
+    id="lemma4",
+    title="Lemma 4: layer permutations on S",
+    source="Lemma 4",
+    statement="On S = {A_l = a_l Sigma^-1}, f is invariant under any permutation of the layers' a_l, hence "
+              "critical points are not unique.",
+    run=run,
+    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES + (
+        Hypothesis("family (8) restricted to S = {A_l = a_l Sigma^{-1}}"),),
+    options=COMMON_OPTIONS | {"layers"},
+    default_setting=default_setting,
+    effort=lambda s: EFFORT,
+    max_layers=4,
+    derivation=(_derivation,),
+)

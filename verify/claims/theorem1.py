@@ -32,6 +32,7 @@ from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts, sample_tasks, sqrtm_psd
 from ..setting import Setting
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
 
 REPLICAS = 10  # K_SIGMA's basis assumes 10 replicas (Student t with 9 degrees of freedom)
 
@@ -175,7 +176,6 @@ def controls(s: Setting, sigma: np.ndarray, omega: np.ndarray) -> list:
 
 def base_checks(ev: Evidence, s: Setting) -> list:
     """Checks that do not depend on the closed form under test."""
-    d = s.d
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {REPLICAS} independent replicas"
     checks = [check_at_most(
         "all-(P,Q): entries the theorem says vanish (p_x/p_y, p_y q21/||A_eff||)", "sampling",
@@ -192,6 +192,7 @@ def base_checks(ev: Evidence, s: Setting) -> list:
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
     """Verify Theorem 1 (or its generalisation) at setting ``s``; see the module docstring."""
+    CLAIM.check(s)
     t0 = time.perf_counter()
     # A candidate is evaluated (and validated) before any training is spent on it.
     target = None if candidate is None else candidate(sigma=s.sigma, n=s.n)
@@ -224,3 +225,52 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
+
+
+def _gaussian(s):
+    from theory.gaussian import derive_gaussian_moments
+    return derive_gaussian_moments()
+
+
+def _theorem1(s):
+    return derive_theorem1()
+
+
+def _reduction(s):
+    return derive_reduction()
+
+
+def _general(s):
+    return derive_general()
+
+
+def _figures(cid, verdict, setting, out_dir, budget):
+    from ..report.gallery import one_layer
+    return one_layer(cid, verdict, setting, out_dir, budget)
+
+
+CLAIM = Claim(
+    id="1",
+    title="Theorem 1: the one-layer global optimum",
+    source="Theorem 1, eqs. (6)-(7)",
+    statement="For x ~ N(0, Sigma), w* ~ N(0, I), a global minimiser over all (P, Q) with L = 1 is "
+              "P_0 = [[0,0],[0,1]], Q_0 = -[[Gamma^{-1},0],[0,0]], Gamma = ((n+1)/n) Sigma + (tr Sigma/n) I.",
+    run=run,
+    hypotheses=(
+        Hypothesis("x^(i) ~ N(0, Sigma) i.i.d., Sigma positive definite"),
+        Hypothesis("w* ~ N(0, I), no label noise (with --prior inverse or --noise the generalised "
+                   "optimum H^-1 Sigma Omega is verified instead)"),
+        Hypothesis("one layer (L = 1), every entry of P_0 and Q_0 trainable"),
+    ),
+    options=COMMON_OPTIONS | {"candidate"},
+    effort=Effort.for_setting,
+    derivation=(_gaussian, _theorem1, _reduction, _general),
+    errata=(Erratum(
+        "uniqueness up to rescaling when d = 1",
+        "Theorem 1: the global minimiser is (P_0, Q_0) of eq. (6) up to (P, Q) -> (gP, Q/g).",
+        "For d >= 2 this is right (modulo the entries the loss cannot see). For d = 1 there is a "
+        "second branch of global minimisers, Q11 = 0, p_y = 0, -p_x q21 = A*, which computes the "
+        "same predictor through the covariate row and is not a rescaling of eq. (6).",
+        steps=("second branch", "rank-one A_eff")),),
+    figures=(_figures,),
+)

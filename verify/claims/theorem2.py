@@ -23,20 +23,21 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-from theory.critical import critical_points, global_minimum_value_family8
-from theory.restricted import RestrictedLoss
+from theory.critical import global_minimum_value_family8
 from theory.theorem2 import exact_loss, wick_moment
 from theory.theorem2_search import dist_identity, hessian, offdiag_ratio, search, swap_distance
 from theory.wishart import mixed_moment
 
 from ..checks import K_SIGMA, Verdict, check_at_least, check_at_most
 from ..compare import EPS
-from ..families import GD
+from ..families import FAMILY8, GD
 from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts
-from ..setting import AssumptionError, Setting, require_isotropic
+from ..setting import Setting
 from ..checks import controls_check
+from .base import COMMON_OPTIONS, Claim, Hypothesis, identity_prior, noiseless, unit_spectrum
+from .layers import critical_derivation
 
 CHUNK = 50_000  # prompts per forward pass (memory: 50k x 6 x 21 floats = 50 MB at d = 5)
 
@@ -53,13 +54,6 @@ class Effort:
     @classmethod
     def for_setting(cls, s: Setting) -> "Effort":
         return cls(20, 5, 40_000) if s.quick else cls()
-
-
-def require_hypotheses(s: Setting) -> None:
-    """Theorem 2 assumes x ~ N(0, I), w* ~ N(0, I), no label noise, L = 2."""
-    require_isotropic(s, "Theorem 2")
-    if s.layers not in (None, 2):
-        raise AssumptionError(f"Theorem 2 is a statement about L = 2 layers; got --layers {s.layers}")
 
 
 def default_setting(**kw) -> Setting:
@@ -98,7 +92,7 @@ def _sampled_loss(A0, A1, prompts):
 
 def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     """Run the multistart search and sample the test prompts (no closed form consulted)."""
-    require_hypotheses(s)
+    CLAIM.check(s)
     progress = progress or Progress(None)
     eff = Effort.for_setting(s)
     F = exact_loss(s.n, s.d)
@@ -125,7 +119,7 @@ def gather(s: Setting, progress: Progress | None = None) -> Evidence:
 
 def restricted_minimiser(n: int, d: int, dps: int = 40):
     """(a*, phi_2(a*) exact rational, the equal-step critical point) from theory.critical."""
-    pts = critical_points("8", 2, n, d, dps=dps)
+    pts = FAMILY8.critical_points(2, n, d, dps=dps)
     best = next(p for p in pts if p.is_global_minimum_on_S)
     equal = [p for p in pts if p.pattern == (2,)]
     return best, global_minimum_value_family8(2, n, d), (equal[0] if equal else None)
@@ -147,7 +141,7 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
     checks = [check_at_most(
         "Wick engine: E prod tr W^k (k <= 4, 9 products) equals the Stein recursion", "exact", bad, 0,
         "exact: integer equality with theory.wishart")]
-    R = RestrictedLoss("8", 2, n, d)
+    R = FAMILY8.restricted_loss(2, n, d)
     rng = s.rng("theorem2/grid")
     grid = [tuple(x) for x in rng.uniform(-1.0, 2.0, size=(12, 2))]
     err, tol = 0.0, 0.0
@@ -270,7 +264,7 @@ def _candidate_pair(candidate, d, n):
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
     """Verify Theorem 2 at setting ``s``; see the module docstring."""
     t0 = time.perf_counter()
-    require_hypotheses(s)
+    CLAIM.check(s)
     cand = None if candidate is None else _candidate_pair(candidate, s.d, s.n)
     best_S, phi_star, equal = restricted_minimiser(s.n, s.d)
     ev = gather(s, progress)
@@ -323,3 +317,30 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
+
+
+def _figures(cid, verdict, setting, out_dir, budget):
+    from ..report.gallery import multi_layer
+    return multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY8, L=2)
+
+
+CLAIM = Claim(
+    id="2",
+    title="Theorem 2: diagonal global minimiser of two layers",
+    source="Theorem 2",
+    statement="For x ~ N(0, I), w* ~ N(0, I), L = 2, family (8) with symmetric A_0, A_1: some diagonal "
+              "A_0, A_1 form a global minimiser of f.",
+    run=run,
+    hypotheses=(
+        Hypothesis("x^(i) ~ N(0, I)", unit_spectrum, "--spectrum of all ones"),
+        Hypothesis("w* ~ N(0, I)", identity_prior, "--prior identity"),
+        Hypothesis("no label noise", noiseless, "--noise 0"),
+        Hypothesis("two layers (L = 2) of family (8) with symmetric A_0, A_1",
+                   lambda s: s.layers in (None, 2), "--layers 2"),
+    ),
+    options=COMMON_OPTIONS | {"layers"},
+    default_setting=default_setting,
+    effort=Effort.for_setting,
+    derivation=(critical_derivation(FAMILY8, 2),),
+    figures=(_figures,),
+)

@@ -14,14 +14,17 @@ import time
 import mpmath
 import numpy as np
 
-from theory.critical import critical_points, global_minimum_value_family8
-from theory.restricted import RestrictedLoss
+from dataclasses import dataclass
+
+from theory.critical import global_minimum_value_family8
 
 from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
 from ..compare import EPS, dist_tolerance, rel_fro
+from ..families import FAMILY8
 from ..progress import Progress
 from ..setting import Setting
 from . import layers
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
 
 #: The paper's reported values (Fig. 2, Sigma^1/2 A_l Sigma^1/2 ~ -0.69 I, -0.42 I, -1.71 I with
 #: the code's Q-block sign, i.e. a_l = 0.69, 0.42, 1.71 in convention (8)), d = 5, n = 20, L = 3.
@@ -34,8 +37,16 @@ def default_setting(**kw) -> Setting:
     return Setting(**kw)
 
 
-def _effort(s: Setting):
-    return (10_000, 40_000) if s.quick else (50_000, 200_000)
+@dataclass(frozen=True)
+class Effort:
+    """Prompts per replica (10 replicas) and fresh test prompts; quick: 1e4 and 4e4."""
+
+    prompts: int = 50_000
+    test_prompts: int = 200_000
+
+    @classmethod
+    def for_setting(cls, s: Setting) -> "Effort":
+        return cls(10_000, 40_000) if s.quick else cls()
 
 
 def _target_checks(a_ref, ev, s, name="global minimiser a*"):
@@ -51,7 +62,7 @@ def _target_checks(a_ref, ev, s, name="global minimiser a*"):
         f"trained Sigma^1/2 A_l Sigma^1/2 vs {name} (rel. Frobenius, layers sorted by step size, Lemma 4)",
         "sampling", rel_fro(W.mean(0), C), tau + ev.opt,
         f"{samp} + optimisation error {ev.opt:.1e} (next Gauss-Newton step)")]
-    R = RestrictedLoss("8", L, s.n, s.d)
+    R = FAMILY8.restricted_loss(L, s.n, s.d)
     phi = float(R.value(tuple(a_ref)))
     loss = layers.mean_model_sq_residuals(ev, layers.canonical_order(ev))
     se = float(loss.std(ddof=1) / np.sqrt(loss.size))
@@ -69,15 +80,15 @@ def _target_checks(a_ref, ev, s, name="global minimiser a*"):
 
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
-    L = layers.preamble(s, "Theorem 3", 4, candidate)
+    L = layers.preamble(CLAIM, s, candidate)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
     progress.update("critical points (exact)")
-    cps = critical_points("8", L, s.n, s.d)
+    cps = FAMILY8.critical_points(L, s.n, s.d)
     best = next(c for c in cps if c.is_global_minimum_on_S)
     a_star = [float(x) for x in best.a]
-    per, test = _effort(s)
-    ev = layers.gather(s, "gd", L, per, test, progress)
+    eff = Effort.for_setting(s)
+    ev = layers.gather(s, FAMILY8, L, eff.prompts, eff.test_prompts, progress)
     checks = [
         check_at_most("global minimum from the enumeration equals d / (H^-1)_00 (Hankel, exact rational)",
                       "exact", _hankel_gap(best, L, s), 1e-30,
@@ -103,8 +114,10 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
               "trained_step_sizes_mean": np.sort(a_tr, axis=1).mean(0).tolist()}  # layers sorted (Lemma 4)
     notes = [f"training reached critical point #{k} ({cps[k].kind}) in {reached.count(k)} of {len(reached)} "
              f"replicas" for k in sorted(set(reached))]
-    notes += paper_value_notes(s, L)
-    verdict = Verdict("3", s.describe(ev.sigma), closed, checks, notes=notes)
+    paper = paper_values(s, L)
+    notes += [_paper_note(p) for p in paper]
+    verdict = Verdict("3", s.describe(ev.sigma), closed, checks, notes=notes,
+                      artifacts={"paper_values": paper})
     if with_controls:
         verdict.controls = evaluate_controls(controls(s, L, cps), ev, s,
                                              lambda a, ev, s: _target_checks(a, ev, s, name="control"))
@@ -143,15 +156,68 @@ def controls(s: Setting, L: int, cps) -> list:
     return out
 
 
-def paper_value_notes(s: Setting, L: int) -> list:
-    """Exact phi at the paper's Fig. 2 values, at this n and at the code's n = 20 / text's n."""
+def paper_values(s: Setting, L: int) -> list:
+    """Exact phi_3 at the paper's Fig. 2 values and the global minimum on S, at this n and at
+    the code's n = 20 and the text's n = 10 (d = 5, L = 3 only; empty otherwise)."""
     if L != 3 or s.d != 5:
         return []
     out = []
     for n in sorted({s.n, 20, 10}):
-        R = RestrictedLoss("8", 3, n, 5)
-        best = [c for c in critical_points("8", 3, n, 5) if c.is_global_minimum_on_S][0]
-        out.append(f"paper's Fig. 2 step sizes {PAPER_FIG2} (reported values): exact phi_3 = "
-                   f"{float(R.value(PAPER_FIG2)):.6g} at n = {n}, global minimum {float(best.loss):.6g} "
-                   f"at a* = {tuple(round(float(x), 4) for x in best.a)}")
+        R = FAMILY8.restricted_loss(3, n, 5)
+        best = [c for c in FAMILY8.critical_points(3, n, 5) if c.is_global_minimum_on_S][0]
+        out.append({"n": n, "phi_paper": float(R.value(PAPER_FIG2)), "phi_min": float(best.loss),
+                    "a_star": tuple(float(x) for x in best.a)})
     return out
+
+
+def _paper_note(p: dict) -> str:
+    return (f"paper's Fig. 2 step sizes {PAPER_FIG2} (reported values): exact phi_3 = "
+            f"{p['phi_paper']:.6g} at n = {p['n']}, global minimum {p['phi_min']:.6g} "
+            f"at a* = {tuple(round(x, 4) for x in p['a_star'])}")
+
+
+def _figures_erratum(verdict) -> str:
+    """Erratum text on the n of Figs. 1-2, with this run's numbers."""
+    by_n = {p["n"]: p for p in verdict.artifacts.get("paper_values", [])}
+    if 20 not in by_n or 10 not in by_n:
+        return ("The comparison with the printed values is made for d = 5, L = 3 only; this run's "
+                "setting differs, so it has no numbers for it.")
+    p20, p10 = by_n[20], by_n[10]
+    # the optimum's step sizes in the printed order (Lemma 4: any layer order is optimal)
+    a = ", ".join(f"{min(p20['a_star'], key=lambda x: abs(x - y)):.4f}" for y in PAPER_FIG2)
+    return (f"At n = 20 the printed values are the exact global minimiser on S up to layer order "
+            f"({a}; phi = {p20['phi_paper']:.6g} at the printed values vs {p20['phi_min']:.6g} at the "
+            f"optimum). At n = 10 they are far from optimal (phi = {p10['phi_paper']:.3g} vs "
+            f"{p10['phi_min']:.3g}): the figure is an n = 20 result. The footnote's 'may not be attained' "
+            "does not arise for family (8): phi is coercive on S and its minimum is attained (proof in "
+            "the derivation).")
+
+
+def _figures(cid, verdict, setting, out_dir, budget):
+    from ..report.gallery import context_and_depth, multi_layer
+    return (multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY8, L=3)
+            + context_and_depth(cid, verdict, setting, out_dir, budget))
+
+
+CLAIM = Claim(
+    id="3",
+    title="Theorem 3: critical points of family (8) on S",
+    source="Theorem 3, eq. (10)",
+    statement="For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (8): inf over S = {A_l = a_l Sigma^-1} of "
+              "sum_l ||grad_{A_l} f||_F^2 is 0.",
+    run=run,
+    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES + (
+        Hypothesis("L layers of family (8); S = {A_l = a_l Sigma^{-1}, a_l real}"),),
+    options=COMMON_OPTIONS | {"layers"},
+    default_setting=default_setting,
+    effort=Effort.for_setting,
+    max_layers=4,
+    derivation=(layers.critical_derivation(FAMILY8, 3),),
+    errata=(Erratum(
+        "the n of Figs. 1-2",
+        f"Section 4.3 reports Figs. 1-2 (Sigma^1/2 A_l Sigma^1/2 ~ {', '.join(map(str, PAPER_FIG2))} in "
+        "convention (8)) for d = 5, n = 20.",
+        _figures_erratum, steps=("global minimum on S", "infimum of the gradient norm on S attained"),
+        checks=("global minimum from the enumeration",)),),
+    figures=(_figures,),
+)

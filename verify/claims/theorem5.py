@@ -22,10 +22,10 @@ from ..fast import fit_relu_layer
 from ..model import RELU, predict
 from ..progress import Progress
 from ..sampling import sample_prompts
-from ..setting import Setting, require_isotropic
+from ..setting import Setting
 from ..checks import controls_check, evaluate_controls
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis, identity_prior, noiseless, unit_spectrum
 from .theorem1 import REPLICAS
-
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,6 @@ class Evidence:
     infos: list
 
 
-def require_hypotheses(s: Setting) -> None:
-    """Theorem 5 assumes x ~ N(0, I), w* ~ N(0, I), no label noise."""
-    require_isotropic(s, "Theorem 5")
-
-
 def default_setting(**kw) -> Setting:
     """Theorem 5's default: the package default with Sigma = I (its hypothesis)."""
     d = kw.pop("d", 5)
@@ -63,7 +58,7 @@ def default_setting(**kw) -> Setting:
 
 
 def gather(s: Setting, progress: Progress | None = None) -> Evidence:
-    require_hypotheses(s)
+    CLAIM.check(s)
     progress = progress or Progress(None)
     eff = Effort.for_setting(s)
     d = s.d
@@ -146,7 +141,7 @@ def controls(s: Setting) -> list:
 
 def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
     t0 = time.perf_counter()
-    require_hypotheses(s)
+    CLAIM.check(s)
     # A candidate is evaluated (and validated) before any training is spent on it.
     cand = None if candidate is None else -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
     ev = gather(s, progress)
@@ -173,3 +168,41 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
+
+
+def _derivation(s):
+    return tr.derive_theorem5()
+
+
+def _figures(cid, verdict, setting, out_dir, budget):
+    from ..report.gallery import relu_layer
+    return relu_layer(cid, verdict, setting, out_dir, budget)
+
+
+CLAIM = Claim(
+    id="5",
+    title="Theorem 5: the one-layer ReLU-attention optimum",
+    source="Theorem 5",
+    statement="For x ~ N(0, I), w* ~ N(0, I), ReLU attention, last row of Q zero: a global minimiser is "
+              "P_0 = [[0,0],[0,1]], Q_0 = -(2n/(n-1+2(d+2))) [[I,0],[0,0]].",
+    run=run,
+    hypotheses=(
+        Hypothesis("x^(i) ~ N(0, I)", unit_spectrum, "--spectrum of all ones"),
+        Hypothesis("w* ~ N(0, I)", identity_prior, "--prior identity"),
+        Hypothesis("no label noise", noiseless, "--noise 0"),
+        Hypothesis("one layer with entry-wise ReLU attention, sigma(Z^T Q Z); last row of Q_0 zero"),
+    ),
+    options=COMMON_OPTIONS | {"candidate"},
+    default_setting=default_setting,
+    effort=Effort.for_setting,
+    derivation=(_derivation,),
+    errata=(Erratum(
+        "rescaling with g < 0",
+        "Theorem 5: the global minimiser is (P_0, Q_0) up to the rescaling (gP, Q/g).",
+        "The loss is invariant for every g != 0, but relu(-u) != -relu(u): with g < 0 the "
+        "rescaled pair is another global minimiser of the loss that computes a different "
+        "predictor. 'Up to rescaling' holds for the predictor only with g > 0; training reaches "
+        "both branches.",
+        steps=("g = -1 keeps the loss", "positively homogeneous"), checks=("same branch",)),),
+    figures=(_figures,),
+)

@@ -1,7 +1,8 @@
 """Reports: ``verify-theorem CLAIM --report DIR`` and ``verify-theorem all --report DIR``.
 
 For each claim: run the verification (negative controls on), compute the claim's
-derivations (:mod:`.derivations`), train and draw its figures (:mod:`.gallery`), and write
+derivations (``claim.derivation``), train and draw its figures (``claim.figures``, builders in
+:mod:`.gallery`), fill its errata from the verdict (``claim.errata``), and write
 ``DIR/<claim>.md`` beside the PNGs; ``all`` also writes the index ``DIR/README.md``.
 Every file is written atomically (:mod:`.io`) and is a function of the seed alone.
 """
@@ -10,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..api import _setting, verify_theorem
-from ..claims import CLAIMS, get_claim
-from .derivations import ERRATA, HYPOTHESES, derivations_for
+from ..claims import get_claim
 from .experiments import Budget
 from .io import atomic_write_text
 from .render import render_derivations, render_index, render_report, summary_line
@@ -21,7 +21,7 @@ __all__ = ["write_report", "write_reports", "claim_derivations", "render_derivat
 
 def claim_derivations(claim_id: str, setting) -> list:
     """The claim's Derivation records at ``setting`` (exact, no training)."""
-    return [derive(setting) for derive in derivations_for(claim_id)]
+    return get_claim(claim_id).derivations(setting)
 
 
 def _command(claim_id: str, options: dict) -> str:
@@ -54,9 +54,9 @@ def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None,
             progress.update("figures")
         from .gallery import build_figures
         budget = Budget.quick() if setting.quick else Budget()
-        figs = build_figures(claim.id, verdict, setting, Path(out_dir), budget)
-    errata = ERRATA.get(claim.id, ())
-    text = render_report(claim, verdict, derivations, hypotheses=HYPOTHESES.get(claim.id, ()),
+        figs = build_figures(claim, verdict, setting, Path(out_dir), budget)
+    errata = claim.errata_for(verdict)
+    text = render_report(claim, verdict, derivations, hypotheses=claim.hypothesis_texts(),
                          errata=errata, figures=figs, command=_command(claim.id, options))
     atomic_write_text(Path(out_dir) / f"{claim.id}.md", text)
     return claim, verdict, len(errata)
@@ -76,7 +76,3 @@ def write_reports(claim_ids, out_dir, *, index: bool = False, figures: bool = Tr
         atomic_write_text(Path(out_dir) / "README.md", render_index(rows))
     return [v for _, v, _ in rows]
 
-
-def all_claims() -> list:
-    """Every registered claim id, in registry order."""
-    return list(CLAIMS)

@@ -1,8 +1,8 @@
-"""Which figures each claim's report shows, and how they are made (claim id -> builder).
+"""Figure builders of the claims' reports (each claim names its builders in ``claim.figures``).
 
 A builder trains the models it needs (:mod:`.experiments`), draws them (:mod:`.figures`),
 writes the PNGs atomically beside the report and returns :class:`.render.Figure` records.
-Claims without a builder get no figures.  Closed forms come from the verdict when it carries
+Claims without builders get no figures.  Closed forms come from the verdict when it carries
 them, otherwise from :mod:`theory` (never from the trained models).
 """
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from ..compare import dist_identity, whiten
+from ..families import FAMILY8, FAMILY11
 from ..sampling import sqrtm_psd
 from . import experiments as ex
 from . import figures as fg
 from .io import atomic_write_bytes
 from .render import Figure
 
-__all__ = ["BUILDERS", "build_figures"]
+__all__ = ["build_figures", "one_layer", "multi_layer", "context_and_depth", "relu_layer"]
 
 
 def _data(verdict):
@@ -81,8 +82,7 @@ def one_layer(cid, verdict, setting, out_dir, budget):
 # --- claims 2, 3, 4: several layers -----------------------------------------------------
 
 def _family8_optimum(L, n, d):
-    from theory.critical import critical_points
-    best = critical_points("8", L, n, d)[0]
+    best = FAMILY8.critical_points(L, n, d)[0]
     return [float(x) for x in best.a], float(best.loss)
 
 
@@ -90,8 +90,7 @@ def _family11_optimum(L, n, d, rng, starts=12):
     """Lowest restricted loss found on S by local search (theory.restricted, exact moments)."""
     from scipy.optimize import minimize
 
-    from theory.restricted import RestrictedLoss
-    R = RestrictedLoss("11", L, n, d)
+    R = FAMILY11.restricted_loss(L, n, d)
     fun = lambda t: tuple(np.asarray(v, dtype=float) for v in R.evaluate(t, order=1, backend="numpy"))  # noqa: E731
     best = None
     for _ in range(starts):
@@ -109,24 +108,26 @@ def _match(trained, closed):
     return [closed[best[l]] for l in range(len(closed))]
 
 
-def multi_layer(cid, verdict, setting, out_dir, budget, kind, L):
+def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
     sigma, omega, d, n = _data(verdict)
     L = int(verdict.setting.get("layers") or L)
+    kind = family.name  # experiments' trainer name; the stream name keeps it too
     rng = setting.rng(f"report/{kind}")
     # Family (11) at small n has heavy-tailed losses (high powers of the sample covariance): a
     # fixed-sample L-BFGS continuation overfits them, so it is trained by Adam alone.
-    lbfgs = kind == "gd"
-    tr = ex.trajectory(kind, L, n, sigma, omega, rng, budget, init_std=1e-4 if kind == "gd" else 1e-2, lbfgs=lbfgs)
+    lbfgs = not family.has_B
+    tr = ex.trajectory(kind, L, n, sigma, omega, rng, budget, init_std=1e-2 if family.has_B else 1e-4,
+                       lbfgs=lbfgs)
     sh = sqrtm_psd(sigma)
     final = tr.mats[-1]
     W = [whiten(A, sh) for A in final["A"]]
-    replicas = kind == "gdpp" and "A_white" in verdict.artifacts
+    replicas = family.has_B and "A_white" in verdict.artifacts
     if replicas:  # the verdict's replicas (Levenberg-Marquardt on fixed samples) instead of Adam
         W = list(verdict.artifacts["A_white"])
         final = {"A": final["A"], "B": list(verdict.artifacts["B"])}
     scal = [float(np.trace(M)) / d for M in W]
-    fam = "(8)" if kind == "gd" else "(11)"
-    if kind == "gd":
+    fam = f"({family.equation})"
+    if family is FAMILY8:
         a, opt = _family8_optimum(L, n, d)
         a = _match(scal, a)
         closed_rows = [("closed form a_l I", [(f"a*_{l} I = {a[l]:.3f} I", a[l] * np.eye(d)) for l in range(L)])]
@@ -150,20 +151,20 @@ def multi_layer(cid, verdict, setting, out_dir, budget, kind, L):
             "Bottom: the lowest point of the restricted loss on S found by 12-start local search on the "
             "exact loss (theory.restricted); B_{L-1} is omitted: the loss does not depend on it.")
     rows = [("trained Sigma^1/2 A_l Sigma^1/2", [(f"layer {l}", W[l]) for l in range(L)])]
-    if kind == "gdpp":
+    if family.has_B:
         rows.append(("trained B_l", [(f"layer {l}", final["B"][l]) for l in range(L - 1)]))
     rows = rows[:1] + closed_rows[:1] + rows[1:] + closed_rows[1:]
     heat = fg.heatmaps(rows, f"Claim {cid}: family {fam}, L = {L}, d = {d}, n = {n}")
     sign = ("Sign convention: family (8) as in eq. (8), Q_l = -[[A_l,0],[0,0]], so the trained A_l are "
             "positive multiples of Sigma^-1; the paper's Fig. 2 prints the code's Q-block, i.e. the negatives "
-            "(about -0.69 I, -0.42 I, -1.71 I)." if kind == "gd" else
+            "(about -0.69 I, -0.42 I, -1.71 I)." if family is FAMILY8 else
             "Sign convention: family (11), Q_l = [[A_l,0],[0,0]] (no minus sign), as in the paper's Figs. 4-5.")
     figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat), "Learned against closed-form matrices",
                    f"Top rows: trained matrices at the end of training; {note} Trained scalars "
                    f"tr(Sigma^1/2 A_l Sigma^1/2)/d = {', '.join(f'{x:.3f}' for x in scal)}. {sign}",
                    budget.describe(lbfgs))]
     dists = [(f"A_{l}", tr.steps, [dist_identity(whiten(m["A"][l], sh)) for m in tr.mats]) for l in range(L)]
-    if kind == "gdpp":
+    if family.has_B:
         dists += [(f"B_{l}", tr.steps, [dist_identity(m["B"][l]) for m in tr.mats]) for l in range(L - 1)]
     return figs + _loss_and_dist(cid, tr, out_dir, opt, opt_label, dists, [("closed form (a multiple of I)", 0.0, "--")],
                                  budget, lbfgs, f"family {fam}, L = {L}")
@@ -234,18 +235,9 @@ def relu_layer(cid, verdict, setting, out_dir, budget):
                                  dists, [("closed form", 0.0, "--")], b, False, "one ReLU layer")
 
 
-BUILDERS = {
-    "1": (one_layer,),
-    "2": (lambda *a: multi_layer(*a, kind="gd", L=2),),
-    "3": (lambda *a: multi_layer(*a, kind="gd", L=3), context_and_depth),
-    "4": (lambda *a: multi_layer(*a, kind="gdpp", L=3),),
-    "5": (relu_layer,),
-}
-
-
-def build_figures(cid, verdict, setting, out_dir, budget) -> list:
-    """Run the claim's figure builders; returns the Figure records in order."""
+def build_figures(claim, verdict, setting, out_dir, budget) -> list:
+    """Run the claim's figure builders (``claim.figures``); returns the Figure records in order."""
     out = []
-    for builder in BUILDERS.get(cid, ()):
-        out += builder(cid, verdict, setting, Path(out_dir), budget)
+    for builder in claim.figures:
+        out += builder(claim.id, verdict, setting, Path(out_dir), budget)
     return out

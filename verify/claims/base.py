@@ -1,0 +1,167 @@
+"""A claim of the paper as one object: statement, hypotheses, options, effort, derivation,
+errata, figures and how to run it.
+
+Each module of :mod:`verify.claims` exports exactly one :class:`Claim`; the registry
+(:mod:`verify.claims`) collects them and the CLI, the Python API and the reports only read
+them.  Conventions (tokens as columns, 1/n, the read-out sign, the code's transposed Q block):
+:mod:`verify.conventions`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from ..errors import UsageError
+from ..setting import AssumptionError, Setting
+
+__all__ = ["Claim", "Hypothesis", "Erratum", "SETTING_OPTIONS", "COMMON_OPTIONS",
+           "unit_spectrum", "identity_prior", "inverse_prior", "noiseless"]
+
+#: Every option a claim may use; ``controls`` and ``progress`` are accepted by every claim.
+SETTING_OPTIONS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers")
+#: The options every claim uses (the data distribution, the seed and the effort).
+COMMON_OPTIONS = frozenset(("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick"))
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One hypothesis of a claim: its text (PAPER.md section 2) and, when the setting can
+    violate it, a predicate ``holds(setting)`` and what the options must be (``needs``).
+
+    A hypothesis without a predicate holds for every setting the options can express (e.g.
+    "any prompt", or the parameter family, which the claim imposes itself).
+    """
+
+    text: str
+    holds: Callable[[Setting], bool] | None = None
+    needs: str = ""
+
+
+@dataclass(frozen=True)
+class Erratum:
+    """A disagreement between the paper's text and the computation.
+
+    ``computed`` is text, or a function of the run's verdict returning text: numbers in an
+    erratum come from the run (``verdict.artifacts`` / closed form), never pasted.  ``steps``
+    and ``checks`` are substrings of derivation-step titles and check names whose records (with
+    their outcomes) are quoted as evidence.
+    """
+
+    topic: str
+    paper: str
+    computed: str | Callable
+    steps: tuple = ()
+    checks: tuple = ()
+
+    def resolve(self, verdict) -> "Erratum":
+        """This erratum with ``computed`` filled in from ``verdict``."""
+        if callable(self.computed):
+            return replace(self, computed=self.computed(verdict))
+        return self
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper as data.
+
+    ``run(setting, with_controls, candidate, progress) -> Verdict`` does the work;
+    ``default_setting(**options) -> Setting`` applies the claim's defaults (e.g. Sigma = I);
+    ``hypotheses`` are checked by :meth:`check` before any work; ``options`` are the options
+    the claim uses (others are refused); ``effort(setting)`` returns the sample sizes and
+    search sizes of a run; ``derivation`` holds callables ``f(setting) -> Derivation`` (exact,
+    :mod:`theory`); ``errata`` :class:`Erratum` records; ``figures`` callables
+    ``f(claim_id, verdict, setting, out_dir, budget) -> [Figure]`` (:mod:`verify.report.gallery`).
+    """
+
+    id: str
+    title: str
+    source: str
+    statement: str
+    run: Callable
+    hypotheses: tuple = ()
+    options: frozenset = COMMON_OPTIONS
+    default_setting: Callable = Setting
+    effort: Callable | None = None
+    max_layers: int | None = None
+    derivation: tuple = ()
+    errata: tuple = ()
+    figures: tuple = ()
+
+    @property
+    def name(self) -> str:
+        """The claim's name as the paper gives it ("Theorem 3", "Lemma 1")."""
+        return self.title.split(":")[0]
+
+    @property
+    def takes_candidate(self) -> bool:
+        return "candidate" in self.options
+
+    def setting(self, options: dict) -> Setting:
+        """The :class:`Setting` of ``options`` (None values mean "default"), validated.
+
+        :class:`~verify.errors.UsageError` for an unknown option, or one this claim does not use
+        (e.g. ``layers`` for a one-layer claim); :class:`AssumptionError` for a violated hypothesis.
+        """
+        known = set(SETTING_OPTIONS) | {"controls", "progress", "candidate"}
+        unknown = set(options) - known
+        if unknown:
+            raise UsageError(f"unknown options {sorted(unknown)}; allowed: {sorted(known - {'progress'})}")
+        given = {k: v for k, v in options.items() if k in SETTING_OPTIONS and v is not None}
+        unused = sorted(set(given) - set(self.options))
+        if unused:
+            raise UsageError(f"{self.name} does not use {_flags(unused)}; its options: {_flags(self.options)}")
+        if "spectrum" in given and "d" not in given:
+            given["d"] = len(given["spectrum"])
+        s = self.default_setting(**given)
+        self.check(s)
+        return s
+
+    def check(self, s: Setting) -> None:
+        """Raise :class:`AssumptionError` naming every hypothesis ``s`` violates."""
+        bad = [h for h in self.hypotheses if h.holds is not None and not h.holds(s)]
+        if bad:
+            got = (f"spectrum {list(s.eigenvalues)}, prior {s.prior}, noise {s.noise}"
+                   + (f", layers {s.layers}" if s.layers is not None else ""))
+            raise AssumptionError(
+                f"{self.name} assumes {' and '.join(h.text for h in bad)}: it needs "
+                f"{', '.join(h.needs for h in bad)}; got {got}")
+        if self.max_layers is not None and (s.layers or 0) > self.max_layers:
+            raise ValueError(f"{self.name} is computed for L <= {self.max_layers} layers; got --layers {s.layers}")
+
+    def hypothesis_texts(self) -> tuple:
+        return tuple(h.text for h in self.hypotheses)
+
+    def derivations(self, s: Setting) -> list:
+        """The claim's Derivation records at ``s`` (exact, no training)."""
+        return [derive(s) for derive in self.derivation]
+
+    def errata_for(self, verdict) -> tuple:
+        """The errata with their numbers filled in from ``verdict``."""
+        return tuple(e.resolve(verdict) for e in self.errata)
+
+
+def _flags(names) -> str:
+    """Option names as the CLI spells them."""
+    return ", ".join("--" + {"rotate": "no-rotation"}.get(k, k) for k in sorted(names))
+
+
+# -- predicates of the data hypotheses (PAPER.md section 2) --------------------------------
+
+def unit_spectrum(s: Setting) -> bool:
+    """x ~ N(0, I): every eigenvalue of Sigma equals 1."""
+    return all(v == 1.0 for v in s.eigenvalues)
+
+
+def identity_prior(s: Setting) -> bool:
+    """w* ~ N(0, I)."""
+    return s.prior == "identity"
+
+
+def inverse_prior(s: Setting) -> bool:
+    """w* ~ N(0, Sigma^{-1})."""
+    return s.prior == "inverse"
+
+
+def noiseless(s: Setting) -> bool:
+    """No label noise (the paper has none anywhere)."""
+    return s.noise == 0
