@@ -3,7 +3,7 @@
 Flop counts are analytic (a multiply-add is 2 flops, an (a x b)(b x c) product 2abc), read off
 the operations of :func:`verify.model.loss_and_grad` (linear attention, every P_l, Q_l; the
 first layer's key Gram matrix is cached per batch, as in ``train_adam`` where a batch serves
-100 steps, so it is not counted) and of :class:`verify.multilayer.FamilyObjective` for family
+100 steps, so it is not counted) and of :class:`verify.training.multilayer.FamilyObjective` for family
 (8).  The bound is numpy's float64 matrix multiply on a large square matrix on this machine.
 
 :func:`paper_step` times the paper protocol's step (L = 3, d = 5, n = 20, minibatch 20000,
@@ -21,9 +21,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from verify import kernels
-from verify.families import Unconstrained, family_by_name
+from verify.families import Unconstrained, as_family
 from verify.model import loss_and_grad
-from verify.multilayer import FamilyObjective, Summaries
+from verify.training.multilayer import FamilyObjective, Summaries
 from verify.sampling import PAPER_SPECTRUM, make_sigma, sample_prompts
 
 __all__ = ["GPU_MS_PER_STEP", "family8_step_flops", "kernel_step_flops", "matmul_gflops", "model_step_flops",
@@ -107,7 +107,7 @@ def time_model_step(d, n, L, B, peak, min_seconds=0.5, seed=0) -> dict:
 
 
 def time_family8_step(d, n, L, B, peak, min_seconds=0.5, seed=0) -> dict:
-    """Throughput of verify.multilayer.FamilyObjective('gd', L) on per-prompt summaries."""
+    """Throughput of verify.training.multilayer.FamilyObjective (family (8), L layers) on per-prompt summaries."""
     rng = np.random.default_rng(seed)
     obj = FamilyObjective("gd", L, Summaries.from_prompts(sample_prompts(B, n, np.eye(d), rng)))
     theta = 0.1 * rng.standard_normal(L * d * d)
@@ -141,7 +141,8 @@ def paper_step(families=("unconstrained", "gd", "gdpp"), d: int = 5, n: int = 20
     """
     rng = np.random.default_rng(seed)
     sigma = make_sigma(PAPER_SPECTRUM[:d] if d <= len(PAPER_SPECTRUM) else np.ones(d), rng)
-    fams = {name: family_by_name(name, d, L) for name in families}
+    fams = {name: Unconstrained(d, L) if name == Unconstrained.name else as_family(name).params(d, L)
+            for name in families}
     t0 = time.perf_counter()
     prompts = sample_prompts(B, n, sigma, rng)
     objectives = {name: kernels.KernelObjective(fam, prompts) for name, fam in fams.items()}

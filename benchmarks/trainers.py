@@ -1,14 +1,14 @@
 """The paper's training protocol against the package's fast trainers, to the same tolerance.
 
-Theorem 1 (one layer, family (8), w* ~ N(0, I)): :func:`verify.train.train_adam` with the
+Theorem 1 (one layer, family (8), w* ~ N(0, I)): :func:`verify.training.adam.train_adam` with the
 paper's settings (AdamW betas (0.99, 0.9), lr 0.02 halved every 2000 steps, minibatches
 resampled every 100 steps, per-matrix clipping 0.01, init std 1e-4) against
-:func:`verify.fast.fit_gd_layer` on fresh samples of doubling size.  Target: relative
+:func:`verify.training.one_layer.fit_gd_layer` on fresh samples of doubling size.  Target: relative
 Frobenius error of A against ``theory.single_layer.optimal_preconditioner`` at most ``tol``
 and |Dist(Sigma^1/2 A Sigma^1/2, I) - Dist(optimum)| within ``verify.compare.dist_tolerance``.
 
 Theorem 3 (family (8), L = 3, w* ~ N(0, Sigma^-1)): the same Adam protocol on
-``verify.families.GD(d, 3)`` against :func:`verify.multilayer.train_family`.  Target: relative
+``verify.families.GD(d, 3)`` against :func:`verify.training.multilayer.train_family`.  Target: relative
 error of the sorted trace parts tr(Sigma^1/2 A_l Sigma^1/2)/d against the sorted step sizes of
 the global minimiser on S from ``theory.critical.critical_points("8", 3, n, d)``; the largest
 Dist(Sigma^1/2 A_l Sigma^1/2, I) (0 at the optimum) is recorded beside it but not required (its
@@ -28,11 +28,11 @@ from theory.critical import critical_points
 from theory.single_layer import optimal_preconditioner
 from verify.compare import dist_identity, dist_tolerance, rel_fro
 from verify.families import GD
-from verify.fast import fit_gd_layer
-from verify.multilayer import Summaries, train_family
+from verify.training.one_layer import fit_gd_layer
+from verify.training.multilayer import Summaries, train_family
 from verify.sampling import sample_prompts, sample_tasks, sqrtm_psd
 from verify.setting import Setting
-from verify.train import small_init, train_adam
+from verify.training.adam import small_init, train_adam
 
 __all__ = ["PAPER_ADAM", "theorem1_race", "theorem3_race"]
 
@@ -122,7 +122,7 @@ def theorem1_race(tol=0.02, d=5, n=20, seed=0, max_steps=20000, max_seconds=150.
     frng = s.rng("bench-fast")
     fast = _fast_race(lambda B: fit_gd_layer(sample_tasks(B, n, sigma, frng))[0], measure_A,
                       start=fast_start, max_prompts=fast_max)
-    fast["method"] = "fast (verify.fast.fit_gd_layer, doubling fresh samples)"
+    fast["method"] = "fast (verify.training.one_layer.fit_gd_layer, doubling fresh samples)"
     return {"claim": "1", "setting": {"d": d, "n": n, "L": 1, "family": "8", "prior": "identity",
                                       "seed": seed},
             "target": {"rel_err": tol, "dist_gap": dist_tol, "dist_star": dist_star},
@@ -159,7 +159,7 @@ def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds
         return train_family("gd", L, sm, frng)[0]
 
     fast = _fast_race(fit, measure_theta, start=fast_start, max_prompts=fast_max)
-    fast["method"] = "fast (verify.multilayer.train_family, Levenberg-Marquardt, doubling samples)"
+    fast["method"] = "fast (verify.training.multilayer.train_family, Levenberg-Marquardt, doubling samples)"
     return {"claim": "3", "setting": {"d": d, "n": n, "L": L, "family": "8", "prior": "inverse",
                                       "seed": seed},
             "target": {"rel_err": tol, "a_star": a_star.tolist()},

@@ -12,7 +12,7 @@ import pytest
 from verify import kernels, model
 from verify.families import GD, GDPlusPlus, Unconstrained
 from verify.sampling import make_sigma, sample_prompts
-from verify.train import Objective
+from verify.training.adam import Objective
 
 RTOL = 1e-11
 

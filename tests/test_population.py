@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from theory.restricted import RestrictedLoss
-from verify.multilayer import FamilyObjective, Summaries, resjac
+from verify.training.multilayer import FamilyObjective, Summaries, resjac
 from verify.population import (
     DEFAULT_PROPOSAL,
     Proposal,

@@ -1,7 +1,7 @@
 """Parameter families: the paper's families (8) and (11) as objects, and their parametrisations.
 
 * :class:`Family` -- one object per family of the paper (:data:`FAMILY8`, :data:`FAMILY11`):
-  its equation, sign convention, blocks, fast evaluator (:mod:`verify.multilayer`) and exact
+  its equation, sign convention, blocks, fast evaluator (:mod:`verify.training.multilayer`) and exact
   loss on S (:mod:`theory.restricted`, :mod:`theory.critical`, keyed by the equation number).
   Theory-facing code, trainers and reports all take a :class:`Family`, never a name.
 * Parametrisations of ``theta`` (1-D float array) for a given (d, L), each mapping ``theta`` to
@@ -190,15 +190,15 @@ class Family:
         L = len(perm)
         return list(perm) + ([L + i for i in perm] if self.has_B else [])
 
-    # -- evaluators on per-prompt summaries (verify.multilayer) --------------------------
+    # -- evaluators on per-prompt summaries (verify.training.multilayer) --------------------------
     def objective(self, L: int, sm):
         """theta -> (loss, gradient) of the sample loss on summaries ``sm``."""
-        from .multilayer import FamilyObjective
+        from .training.multilayer import FamilyObjective
         return FamilyObjective(self, L, sm)
 
     def resjac(self, L: int, sm):
         """theta, jacobian -> (residuals, Jacobian or None) on summaries ``sm``."""
-        from .multilayer import resjac
+        from .training.multilayer import resjac
         return resjac(self, L, sm)
 
     # -- exact mathematics (theory/, keyed by the equation number) ------------------------

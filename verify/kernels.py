@@ -211,7 +211,7 @@ def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = C
 class KernelObjective:
     """theta -> (loss, gradient w.r.t. theta) of a parameter family on a fixed batch.
 
-    The fast counterpart of :class:`verify.train.Objective` for linear attention: ``family``
+    The fast counterpart of :class:`verify.training.adam.Objective` for linear attention: ``family``
     maps theta to the layers' (P_l, Q_l) and pulls the gradient back (:mod:`verify.families`).
     The batch is laid out in blocks once, and reused by every call (the paper's protocol
     evaluates 100 steps on each minibatch).

@@ -53,7 +53,7 @@ How it is used (a fair stand-in for training).  Reweighting a prompt by omega is
 as scaling its labels and target by sqrt(omega) (the residual is linear in them, the
 covariate path is not touched), so :func:`sample_population` returns the ordinary
 :class:`Summaries` with those columns scaled, and every existing trainer
-(:func:`verify.multilayer.train_family`, Levenberg-Marquardt / L-BFGS, or the minibatch
+(:func:`verify.training.multilayer.train_family`, Levenberg-Marquardt / L-BFGS, or the minibatch
 Adam below) then minimises the importance-sampled empirical loss.  Nothing here reads a
 closed form, a critical point or theory/: only the law of the prompts.
 
@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .multilayer import FamilyObjective, Summaries
+from .training.multilayer import FamilyObjective, Summaries
 from .sampling import sqrtm_psd
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Shared machinery of the multi-layer claims (Theorems 3, 4 and Lemma 4).
 
 Training: R replicas of family (8) or (11), each on its own fresh sample (x ~ N(0, Sigma),
-w* ~ N(0, Sigma^{-1})), with :func:`verify.multilayer.train_family`.  Comparison happens in
+w* ~ N(0, Sigma^{-1})), with :func:`verify.training.multilayer.train_family`.  Comparison happens in
 whitened coordinates: ``Sigma^{1/2} A_l Sigma^{1/2}`` against ``a_l I`` and ``B_l`` against
 ``b_l I`` (the sets S of eqs. (10), (12)), layers matched up to the permutation of Lemma 4.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from ..compare import dist_identity
 from ..families import Family
-from ..multilayer import FamilyObjective, Summaries, resjac, train_family
+from ..training.multilayer import FamilyObjective, Summaries, resjac, train_family
 from ..sampling import sample_prompts, sqrtm_psd
 from ..setting import Setting
 from .base import Hypothesis, inverse_prior, noiseless

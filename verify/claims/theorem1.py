@@ -3,9 +3,9 @@
 Evidence is gathered once, independently of any closed form:
 
 1. family (8), one layer: R independent replicas, each the exact empirical-loss minimiser
-   on its own fresh sample (``verify.fast.fit_gd_layer``);
+   on its own fresh sample (``verify.training.one_layer.fit_gd_layer``);
 2. all (P, Q), one layer: R replicas trained by L-BFGS from small random starts
-   (``verify.fast.fit_unconstrained_layer``), compared through the effective
+   (``verify.training.one_layer.fit_unconstrained_layer``), compared through the effective
    preconditioner ``A_eff = -(p_y Q11 + p_x q21^T)``, invariant under (gP, Q/g);
 3. a fresh test sample on which the trained transformers (the real forward pass) are
    evaluated.
@@ -27,7 +27,7 @@ from theory.single_layer_symbolic import derive_general, derive_theorem1
 from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro, whiten
 from ..families import GD
-from ..fast import OneLayerStats, fit_gd_layer, fit_unconstrained_layer
+from ..training.one_layer import OneLayerStats, fit_gd_layer, fit_unconstrained_layer
 from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts, sample_tasks, sqrtm_psd

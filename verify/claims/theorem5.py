@@ -18,7 +18,7 @@ from theory import relu as tr
 
 from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro
-from ..fast import fit_relu_layer
+from ..training.one_layer import fit_relu_layer
 from ..model import RELU, predict
 from ..progress import Progress
 from ..sampling import sample_prompts

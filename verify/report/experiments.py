@@ -3,9 +3,9 @@
 Two kinds of experiment, both drawing from explicit generators only:
 
 * :func:`trajectory` -- one model trained with the paper's Adam protocol
-  (:func:`verify.train.train_adam`, scaled down), optionally continued by L-BFGS on a fixed
+  (:func:`verify.training.adam.train_adam`, scaled down), optionally continued by L-BFGS on a fixed
   sample (the multi-layer families, through the exact fast forward pass of
-  :mod:`verify.multilayer`).  Every ``record_every`` steps it records the loss on held-out
+  :mod:`verify.training.multilayer`).  Every ``record_every`` steps it records the loss on held-out
   prompts and the layer matrices, from which the figures take Dist(., I) and heat maps.
 * :func:`sweep` -- Figs. 6 and 7: test losses of the trained family-(8) transformer, L steps
   of GD, L steps of Sigma^{-1}-preconditioned GD (each with its step size tuned by grid
@@ -21,7 +21,7 @@ from scipy.optimize import minimize
 from ..families import GD, GDPlusPlus, Unconstrained
 from ..model import IDENTITY, RELU, predict
 from ..sampling import sample_prompts
-from ..train import small_init, train_adam
+from ..training.adam import small_init, train_adam
 
 __all__ = ["Budget", "Trajectory", "trajectory", "sweep", "Sweep", "STEP_GRID"]
 
@@ -101,7 +101,7 @@ def _matrices(kind: str, fam, theta) -> dict:
 def _evaluator(kind: str, fam, test):
     """theta -> mean squared error on the held-out prompts."""
     if kind in ("gd", "gdpp"):
-        from ..multilayer import FamilyObjective, Summaries
+        from ..training.multilayer import FamilyObjective, Summaries
         obj = FamilyObjective(kind, fam.L, Summaries.from_prompts(test))
         return lambda theta: obj(theta)[0]
     act = RELU if kind == "relu" else IDENTITY
@@ -133,7 +133,7 @@ def trajectory(kind: str, L: int, n: int, sigma, omega, rng: np.random.Generator
                      halve_every=budget.halve_every, record_every=budget.record_every,
                      callback=lambda t, th, f: record(t, th))
     if lbfgs and kind in ("gd", "gdpp"):
-        from ..multilayer import FamilyObjective, Summaries
+        from ..training.multilayer import FamilyObjective, Summaries
         obj = FamilyObjective(kind, L, Summaries.from_prompts(sample_prompts(budget.lbfgs_prompts, n, sigma, rng, omega)))
         tr.switch = budget.adam_steps
         count = [budget.adam_steps]
@@ -184,7 +184,7 @@ def _ols_loss(sm) -> float:
 
 
 def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
-    from ..multilayer import FamilyObjective
+    from ..training.multilayer import FamilyObjective
     theta0 = small_init(GD(d, L), rng, 1e-2)
     res = minimize(FamilyObjective("gd", L, sm_train), theta0, jac=True, method="L-BFGS-B",
                    options={"gtol": 1e-9, "ftol": 0.0, "maxiter": iterations, "maxcor": 50})
@@ -193,7 +193,7 @@ def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
 
 def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: str) -> Sweep:
     """Figs. 6/7: ``points`` are (n, L) pairs; ``vary`` ('n' or 'L') names the x-axis."""
-    from ..multilayer import Summaries
+    from ..training.multilayer import Summaries
     d = sigma.shape[0]
     Sinv = np.linalg.inv(sigma)
     names = ("transformer", "GD", "preconditioned GD", "OLS")

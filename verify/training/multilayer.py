@@ -25,8 +25,8 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from .families import FAMILY8, Family, as_family
-from .fast import gauss_newton_step, levenberg_marquardt
+from ..families import FAMILY8, Family, as_family
+from .one_layer import gauss_newton_step, levenberg_marquardt
 
 __all__ = ["Summaries", "loss_and_grad_8", "loss_and_grad_11", "residuals_and_jacobian_8",
            "residuals_and_jacobian_11", "FamilyObjective", "fit_family", "resjac", "train_family"]

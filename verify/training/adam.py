@@ -5,14 +5,14 @@ Trainers, none of which sees a closed form:
 * :func:`train_adam` -- the paper's protocol (Section 4.3 and the official notebook):
   Adam(W) on fresh minibatches resampled every ``resample_every`` steps, per-matrix
   gradient clipping, step size halved on a schedule, small Gaussian initialisation.
-* :func:`verify.multilayer.train_family` -- the package's fast trainer for families (8) and
+* :func:`verify.training.multilayer.train_family` -- the package's fast trainer for families (8) and
   (11): a large FIXED sample and Levenberg-Marquardt run to a stopping rule.  A fair
   stand-in for training because it minimises the very same empirical loss that SGD/Adam
   estimate stochastically, from the same kind of small random start, and reports the next
   Gauss-Newton step, from which the optimisation error is bounded.  The fixed sample is the
   only difference: its sampling error is measured (independent replicas) and enters the
   tolerance.
-* :func:`verify.fast.fit_gd_layer` -- for one layer of family (8) the prediction is linear
+* :func:`verify.training.one_layer.fit_gd_layer` -- for one layer of family (8) the prediction is linear
   in A, so the empirical loss is an exact quadratic solved by its normal equations.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import IDENTITY, Activation, Prompts, loss_and_grad
+from ..model import IDENTITY, Activation, Prompts, loss_and_grad
 
 __all__ = ["Objective", "TrainResult", "train_adam", "small_init"]
 
