@@ -305,3 +305,37 @@ def test_the_api_exports_its_exception_types():
         verify.verify_theorem("lemma1", dimension=3)
     with pytest.raises(UsageError, match="limit"):
         verify.verify_theorem("1", d=2000)
+
+
+# -- options a claim does not use, hypotheses up front, settings without power -----------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["lemma1", "--layers", "3"], "does not use --layers"),
+    (["1", "--layers", "2"], "does not use --layers"),
+    (["5", "--layers", "2"], "does not use --layers"),
+    (["3", "--candidate", "math:sqrt"], "takes no candidate"),
+    (["lemma4", "--candidate", "math:sqrt"], "takes no candidate"),
+    (["2", "--candidate", "math:sqrt"], "takes no candidate"),
+    (["all", "--candidate", "math:sqrt"], "name the claim"),
+    (["1", "--no-figures"], "only with --report"),
+    (["4", "--layers", "4"], "L <= 3"),
+])
+def test_options_a_claim_does_not_use_are_refused_before_any_work(argv, needle, capsys, no_work):
+    assert main(argv) == 2
+    _one_line_error(capsys, needle)
+
+
+def test_all_checks_every_claims_hypotheses_before_any_work(capsys, no_work):
+    assert main(["all", "--prior", "identity"]) == 2  # claims 3, 4, lemma4 assume w* ~ N(0, Sigma^-1)
+    _one_line_error(capsys, "assumes", "--prior inverse")
+    assert main(["all", "--spectrum", "1,2,1,1,1"]) == 2  # claims 2 and 5 assume Sigma = I
+    _one_line_error(capsys, "assumes")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["lemma1", "--d", "1"], "d >= 2"),  # every 1 x 1 A_l is symmetric: the erratum checks have no power
+    (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma)"),  # round-off floors swamp the checks
+])
+def test_settings_where_a_check_has_no_power_are_refused_with_the_reason(argv, needle, capsys, no_work):
+    assert main(argv) == 2
+    _one_line_error(capsys, needle)

@@ -106,3 +106,33 @@ def test_in_the_codes_convention_the_printed_recursion_holds_for_every_A():
     code = check_lemma1_symbolic(2, 2, 2, symmetric=False, convention="code")
     assert code.printed_holds and not code.transposed_holds  # the A_l^T reading now fails
     assert check_lemma1_symbolic(2, 2, 2, symmetric=True, convention="code").printed_holds
+
+
+def test_code_forward_equals_the_model_with_each_A_transposed_and_differs_without():
+    """The code's convention (scores z_query^T Q z_key) is eq. (3) with the Q block transposed."""
+    from verify.claims.lemma1 import code_forward, lemma_error, gd_iterates
+    from verify.sampling import sample_prompts
+    rng = np.random.default_rng(1)
+    prompts = sample_prompts(16, 6, np.eye(3), rng)
+    A = [rng.standard_normal((3, 3)) / 4 for _ in range(3)]
+    # basis: three layers of length-(n+d+1) sums, round-off relative to max |Z|
+    tol = 8 * (6 + 3 + 1) * 3 * EPS
+    assert lemma_error(prompts, A, gd_iterates(prompts, A), "code") <= tol
+    assert lemma_error(prompts, [a.T for a in A], gd_iterates(prompts, A), "eq3") <= tol
+    assert lemma_error(prompts, A, gd_iterates(prompts, A), "eq3") > 1e6 * tol
+    assert len(code_forward(prompts, A)) == 4
+
+
+def test_lemma1_verdict_and_erratum_state_both_conventions_with_the_runs_numbers():
+    import re
+    from verify import verify_theorem
+    from verify.claims import CLAIMS
+    v = verify_theorem("lemma1", d=3, n=5)
+    assert v.passed
+    (erratum,) = CLAIMS["lemma1"].errata_for(v)
+    for text in (erratum.computed, v.notes[-1]):
+        assert "Eq. (3) read literally" in text and "official code's convention" in text
+        numbers = [float(x) for x in re.findall(r"residual (\d\.\de-\d+)", text)]
+        assert len(numbers) == 3 and all(x < 1e-12 for x in numbers)
+    code = next(c for c in v.checks if c.name.startswith("code's convention: printed"))
+    assert f"{code.observed:.1e}" in erratum.computed

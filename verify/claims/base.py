@@ -120,7 +120,7 @@ class Claim:
         """Raise :class:`AssumptionError` naming every hypothesis ``s`` violates."""
         bad = [h for h in self.hypotheses if h.holds is not None and not h.holds(s)]
         if bad:
-            got = (f"spectrum {list(s.eigenvalues)}, prior {s.prior}, noise {s.noise}"
+            got = (f"d {s.d}, spectrum {list(s.eigenvalues)}, prior {s.prior}, noise {s.noise}"
                    + (f", layers {s.layers}" if s.layers is not None else ""))
             raise AssumptionError(
                 f"{self.name} assumes {' and '.join(h.text for h in bad)}: it needs "
