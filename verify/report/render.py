@@ -11,10 +11,18 @@ import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
+from ..markdown import Markup, code_span, escape_text, fmt_number, table
+from .tables import matrix_table, value_tables
 
-__all__ = ["Figure", "render_report", "render_derivations", "render_index", "summary_line",
-           "DERIVATION_BEGIN", "DERIVATION_END"]
+__all__ = [
+    "DERIVATION_BEGIN",
+    "DERIVATION_END",
+    "Figure",
+    "render_derivations",
+    "render_index",
+    "render_report",
+    "summary_line",
+]
 
 #: Markers around the symbolic part of a report (regenerated and compared by the tests).
 DERIVATION_BEGIN = "<!-- derivation: begin (generated from theory/, exact) -->"
@@ -34,33 +42,11 @@ class Figure:
     scaling: str = ""
 
 
-def _text(s) -> str:
-    """Plain text safe for Markdown: escape what GitHub would read as markup.
-
-    ``*``, ``<``, ``>``, ``|``, backticks and backslashes always; ``_`` only where it could
-    open or close emphasis (not inside a word such as ``A_l``), so the source stays readable.
-    """
-    s = re.sub(r"([\\*<>|`])", r"\\\1", str(s))
-    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9{])", r"\\_", s)
-
-
-def _cell(s) -> str:
-    return _text(s).replace("\n", " ")
-
-
-def _is_latex(s: str) -> bool:
-    return "\\" in s or "{" in s
+_text = escape_text
 
 
 def _num(x, digits: int = 4) -> str:
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    if 1e-3 <= abs(x) < 1e4:
-        return f"{x:.{digits}g}"
-    return f"{x:.{digits - 1}e}"
+    return fmt_number(x, digits)
 
 
 def _sci(x) -> str:
@@ -68,94 +54,122 @@ def _sci(x) -> str:
     return f"{x:.3e}" if math.isfinite(x) else str(x)
 
 
-def _matrix_latex(M) -> str:
-    rows = [" & ".join(_num(v) for v in row) for row in np.atleast_2d(np.asarray(M, dtype=float))]
-    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+#: LaTeX commands whose argument is text, not mathematics.
+_TEXT_COMMAND = re.compile(r"\\(?:text|mathrm|operatorname|textrm|mbox|textbf|textit)\{[^{}]*\}")
+#: Four or more English words in a row (letters only, two or more each) is prose.
+_WORD = r"[A-Za-z]{2,}[,.;:]?"
+_PROSE = re.compile(rf"(?<![\\\w]){_WORD}(?: {_WORD}){{3,}}")
 
 
-def _formula(latex: str) -> list:
-    """A step's formula: a math block, or (plain statements, very long formulas) text."""
+def is_prose(s: str) -> bool:
+    """True when ``s`` reads as English rather than a formula (outside ``\\text{...}``)."""
+    return bool(_PROSE.search(_TEXT_COMMAND.sub(" ", s)))
+
+
+def _is_latex(s: str) -> bool:
+    return ("\\" in s or "{" in s) and not is_prose(s)
+
+
+def _formula(latex: str, indent: str) -> list:
+    """A step's formula, indented to sit inside its list item.
+
+    LaTeX becomes a math block; prose (a statement in words) a paragraph; a short plain
+    formula an inline code span; an over-long formula (expanded polynomial) its source.
+    """
     latex = latex.strip()
     if not latex:
         return []
+    if is_prose(latex):
+        return [indent + _text(" ".join(latex.split()))]
     if not _is_latex(latex):
-        return [f"   `{latex}`"]
+        return [indent + code_span(latex)]
     if len(latex) > MAX_MATH_CHARS:
-        return ["   <details><summary>formula: " + f"{len(latex)} characters of LaTeX, too long to typeset "
-                "(expanded polynomial); source</summary>", "", "   ```latex", "   " + latex, "   ```",
-                "", "   </details>"]
-    return ["   ```math", "   " + latex, "   ```"]
+        return [indent + "<details><summary>formula: " + f"{len(latex)} characters of LaTeX, too long to "
+                "typeset (expanded polynomial); source</summary>", "", indent + "```latex", indent + latex,
+                indent + "```", "", indent + "</details>"]
+    return [indent + "```math", indent + latex, indent + "```"]
+
+
+#: How each outcome of a derivation step reads (theory.derivation: three-valued steps).
+_OUTCOME = {"proved": "proved", "holds": "holds", "argued": "*argued* (a reasoned argument, not a machine-checked proof)",
+            "failed": "**FAILED**"}
+
+
+def _outcome(step) -> str:
+    """A step's outcome: ``proved`` / ``argued`` / ``failed`` (boolean records: ``holds`` / ``failed``)."""
+    status = getattr(step, "status", None)
+    if status is not None:
+        return str(status)
+    return "holds" if step.holds else "failed"
+
+
+def _outcome_counts(steps) -> str:
+    counts = {}
+    for st in steps:
+        counts[_outcome(st)] = counts.get(_outcome(st), 0) + 1
+    order = [k for k in _OUTCOME if k in counts] + sorted(k for k in counts if k not in _OUTCOME)
+    return ", ".join(f"{counts[k]} {k}" for k in order)
 
 
 def render_derivations(derivations) -> str:
-    """The derivation section: each derivation as numbered steps with formula and check."""
+    """The derivation section: each derivation as numbered steps with formula and check.
+
+    Steps are numbered on across derivations; the blocks of a step (formula, check, remark)
+    are indented by the width of its marker (``9. `` is 3 wide, ``10. `` is 4) so that a
+    CommonMark renderer keeps them inside the step's list item.
+    """
     out = [DERIVATION_BEGIN, "", "## Derivation", ""]
     if not derivations:
         out += ["No symbolic derivation is registered for this claim.", ""]
     number = 0
     for der in derivations:
-        ok = sum(st.holds for st in der.steps)
         out += [f"### {_text(der.title)}", "",
-                f"Source: {_text(der.source)}. {ok} of {len(der.steps)} steps hold.", ""]
+                f"Source: {_text(der.source)}. Steps ({len(der.steps)}): {_outcome_counts(der.steps)}.", ""]
         for st in der.steps:
             number += 1
-            mark = "holds" if st.holds else "**FAILS**"
-            out.append(f"{number}. **{_text(st.title)}**")
-            out += [""] + _formula(st.latex) + [""]
-            out.append(f"   Checked by: {_text(st.method)}. Result: {mark}.")
+            marker = f"{number}. "
+            pad = " " * len(marker)
+            outcome = _outcome(st)
+            out.append(f"{marker}**{_text(st.title)}**")
+            out += [""] + _formula(st.latex, pad) + [""]
+            out.append(f"{pad}Checked by: {_text(st.method)}. Result: {_OUTCOME.get(outcome, _text(outcome))}.")
             if st.detail:
-                out += ["", f"   {_text(st.detail)}"]
+                out += ["", pad + _text(" ".join(str(st.detail).split()))]
             out.append("")
     out += [DERIVATION_END, ""]
     return "\n".join(out)
 
 
 def _setting_rows(setting: dict) -> list:
-    out = ["| parameter | value |", "|---|---|"]
+    rows = []
     for k, v in setting.items():
         if k in ("sigma", "omega"):
             continue
         if isinstance(v, (list, tuple)):
             v = ", ".join(_num(x) for x in v)
-        out.append(f"| {_cell(k)} | {_cell(v)} |")
-    return out
-
-
-def _value_lines(name, v) -> list:
-    if isinstance(v, dict):
-        inner = "; ".join(f"{k}: {v2}" for k, v2 in v.items())
-        return [f"- {_text(name)}: {_text(inner)}"]
-    arr = np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else None
-    if arr is not None and arr.dtype.kind in "fiu" and arr.ndim == 2:
-        return [f"- {_text(name)}:", "", "  ```math", "  " + _matrix_latex(arr), "  ```", ""]
-    if arr is not None and arr.dtype.kind in "fiu" and arr.ndim == 1:
-        return [f"- {_text(name)}: " + ", ".join(_num(x) for x in arr)]
-    if isinstance(v, (float, int, np.floating, np.integer)) and not isinstance(v, bool):
-        return [f"- {_text(name)}: {_num(v, 10)}"]
-    return [f"- {_text(name)}: {_text(v)}"]
+        rows.append((k, v))
+    return table(["parameter", "value"], rows)
 
 
 def _checks_table(checks) -> list:
-    out = ["| # | status | check | kind | observed | tolerance | observed/tolerance | basis |",
-           "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for i, c in enumerate(checks, 1):
-        st = "passed" if c.passed else f"**{c.status.upper()}**"
+        st = Markup("passed" if c.passed else f"**{_text(c.status.upper())}**")
         reason = f" ({c.reason})" if c.reason else ""
-        out.append(f"| {i} | {st} | {_cell(c.name)}{_cell(reason)} | {_cell(c.kind)} | {_sci(c.observed)} | "
-                   f"{_sci(c.tolerance)} | {c.margin:.3g} | {_cell(c.basis)} |")
-    return out
+        rows.append((i, st, c.name + reason, c.kind, _sci(c.observed), _sci(c.tolerance), f"{c.margin:.3g}", c.basis))
+    return table(["#", "status", "check", "kind", "observed", "tolerance", "observed/tolerance", "basis"], rows,
+                 align=["right", None, None, None, "right", "right", "right", None])
 
 
 def _controls_table(controls) -> list:
     if not controls:
         return ["The negative controls were not run."]
-    out = ["Each row is a plausible but wrong closed form run through the same checks; it must be "
-           "rejected (some check fails, i.e. observed/tolerance > 1 for an upper-bound check).", "",
-           "| negative control | rejected | worst observed/tolerance | by check |", "|---|---|---|---|"]
-    for c in controls:
-        out.append(f"| {_cell(c['name'])} | {'yes' if c['rejected'] else '**NO**'} | "
-                   f"{float(c['margin']):.3g} | {_cell(c['worst_check'])} |")
-    return out
+    rows = [(c["name"], Markup("yes" if c["rejected"] else "**NO**"), f"{float(c['margin']):.3g}", c["worst_check"])
+            for c in controls]
+    return [("Each row is a plausible but wrong closed form run through the same checks; it must be "
+            "rejected (some check fails, i.e. observed/tolerance > 1 for an upper-bound check)."), ""] + table(
+        ["negative control", "rejected", "worst observed/tolerance", "by check"], rows,
+        align=[None, None, "right", None])
 
 
 def _evidence(erratum, derivations, checks) -> list:
@@ -164,7 +178,8 @@ def _evidence(erratum, derivations, checks) -> list:
         for st in der.steps:
             if any(key.lower() in st.title.lower() for key in erratum.steps):
                 out.append(f"  - derivation step *{_text(st.title)}* ({_text(st.method)}): "
-                           f"{'holds' if st.holds else 'FAILS'}" + (f". {_text(st.detail)}" if st.detail else ""))
+                           f"{_OUTCOME.get(_outcome(st), _text(_outcome(st)))}"
+                           + (f". {_text(st.detail)}" if st.detail else ""))
     for c in checks:
         if any(key.lower() in c.name.lower() for key in erratum.checks):
             out.append(f"  - check *{_text(c.name)}*: observed {_sci(c.observed)}, tolerance "
@@ -222,24 +237,21 @@ def render_report(claim, verdict, derivations, *, hypotheses=(), errata=(), figu
     status = "PASSED" if verdict.passed else "FAILED"
     ok = sum(c.passed for c in verdict.checks)
     out = [f"# {_text(claim.title)}", "",
-           f"**Verdict: {status}** ({ok} of {len(verdict.checks)} checks passed). "
-           f"Source: {_text(claim.source)}, Ahn, Cheng, Daneshmand & Sra, NeurIPS 2023.", "",
+           (f"**Verdict: {status}** ({ok} of {len(verdict.checks)} checks passed). "
+           f"Source: {_text(claim.source)}, Ahn, Cheng, Daneshmand & Sra, NeurIPS 2023."), "",
            "## Statement", "", f"> {_text(claim.statement)}", "", "## Hypotheses", ""]
     out += [f"- {_text(h)}" for h in hypotheses] or ["- (as in the statement)"]
-    out += ["", "Setting of this run (Sigma = U^T diag(spectrum) U with a seeded Haar-random U "
-            "unless rotation is False):", ""] + _setting_rows(verdict.setting) + [""]
+    out += ["", ("Setting of this run (Sigma = U^T diag(spectrum) U with a seeded Haar-random U "
+            "unless rotation is False):"), ""] + _setting_rows(verdict.setting) + [""]
     sigma = verdict.setting.get("sigma")
     if sigma is not None:
-        out += ["```math", r"\Sigma = " + _matrix_latex(sigma), "```", ""]
+        out += ["Sigma of this run:", ""] + matrix_table(sigma) + [""]
     if verdict.closed_form:
-        out += ["## Closed form under test", ""]
-        for k, v in verdict.closed_form.items():
-            out += _value_lines(k, v)
-        out.append("")
+        out += ["## Closed form under test", ""] + value_tables(verdict.closed_form)
     out.append(render_derivations(derivations))
     out += ["## Checks", "",
-            "Each check compares an observed error with a tolerance whose basis is stated; it passes "
-            "when observed <= tolerance (for *erratum* and rejection checks, when observed >= tolerance).", ""]
+            ("Each check compares an observed error with a tolerance whose basis is stated; it passes "
+            "when observed <= tolerance (for *erratum* and rejection checks, when observed >= tolerance)."), ""]
     out += _checks_table(verdict.checks) + ["", "## Negative controls", ""] + _controls_table(verdict.controls)
     out += [""] + _errata(errata, derivations, verdict) + _figures(figures)
     out += ["## Verdict", "", f"**{status}**: {summary_line(claim, verdict, len(errata))}.", ""]
@@ -251,14 +263,14 @@ def render_report(claim, verdict, derivations, *, hypotheses=(), errata=(), figu
 def render_index(rows) -> str:
     """docs/README.md: ``rows`` of (claim, verdict, summary) in registry order."""
     out = ["# Reports", "",
-           "One report per claim of Ahn, Cheng, Daneshmand & Sra, *Transformers learn to implement "
+           ("One report per claim of Ahn, Cheng, Daneshmand & Sra, *Transformers learn to implement "
            "preconditioned gradient descent for in-context learning* (NeurIPS 2023), generated by "
            "`verify-theorem all --report docs/` (negative controls on). Each report goes from the "
-           "statement through the derivation and the checks to the verdict.", "",
-           "| claim | source | verdict | summary |", "|---|---|---|---|"]
-    for claim, verdict, summary in rows:
-        status = "passed" if verdict.passed else "**FAILED**"
-        out.append(f"| [{_cell(claim.title)}]({claim.id}.md) | {_cell(claim.source)} | {status} | {_cell(summary)} |")
+           "statement through the derivation and the checks to the verdict."), "",
+           ]
+    out += table(["claim", "source", "verdict", "summary"],
+                 [(Markup(f"[{_text(claim.title)}]({claim.id}.md)"), claim.source,
+                   Markup("passed" if verdict.passed else "**FAILED**"), summary) for claim, verdict, summary in rows])
     n_ok = sum(v.passed for _, v, _ in rows)
     out += ["", f"{n_ok} of {len(rows)} claims passed.", ""]
     return "\n".join(out)
