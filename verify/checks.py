@@ -293,23 +293,21 @@ class Verdict:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        lines = [f"## Claim {self.claim}", "", "Setting: " + _setting_line(self.setting), "",
-                 "| status | check | observed | sense | tolerance | margin | basis |",
-                 "|---|---|---|---|---|---|---|"]
-        for st, name, obs, sense, tol, mar, basis in self._rows():
-            lines.append(f"| {st} | {name} | {obs} | {sense} | {tol} | {mar} | {basis} |")
+        # one escaping and table routine, shared with the reports (verify/markdown.py)
+        from .markdown import escape_cell, escape_text, table
+        lines = [f"## Claim {escape_text(self.claim)}", "", "Setting: " + escape_text(_setting_line(self.setting)), ""]
+        lines += table(["status", "check", "observed", "sense", "tolerance", "margin", "basis"], self._rows())
         if self.controls:
-            lines += ["", "| negative control | rejected | by check | margin |", "|---|---|---|---|"]
-            for c in self.controls:
-                lines.append(f"| {c['name']} | {'yes' if c['rejected'] else 'NO'} | "
-                             f"{c.get('rejected_by') or '-'} | {c['margin']:.3g} |")
+            lines += [""] + table(["negative control", "rejected", "by check", "margin"],
+                                  [(c["name"], "yes" if c["rejected"] else "NO", c.get("rejected_by") or "-",
+                                    f"{c['margin']:.3g}") for c in self.controls])
         if self.resolution is not None:
-            lines += ["", f"Resolution: {self.resolution:.3g} ({self.resolution_basis})"]
+            lines += ["", escape_text(f"Resolution: {self.resolution:.3g} ({self.resolution_basis})")]
         for n in self.notes:
-            lines += ["", f"> {n}"]
+            lines += ["", f"> {escape_cell(n)}"]
         lines += ["", f"**Verdict: {self.status}**"]
         if not self.passed:
-            lines += ["", f"Because: {self.status_reason}"]
+            lines += ["", f"Because: {escape_text(self.status_reason)}"]
         return "\n".join(lines)
 
     def render(self, fmt: str) -> str:

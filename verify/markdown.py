@@ -1,8 +1,7 @@
 """Markdown that a CommonMark + GFM renderer (GitHub's rules) shows as written.
 
 The one place that escapes text and builds tables, shared by the CLI's ``--format markdown``
-(:func:`verdict_markdown`, called by :meth:`verify.checks.Verdict.to_markdown`) and the
-reports (:mod:`verify.report.render`):
+(:meth:`verify.checks.Verdict.to_markdown`) and the reports (:mod:`verify.report.render`):
 
 * :func:`escape_text` escapes what a renderer would read as markup (emphasis, HTML, inline
   math, table pipes, code);
@@ -19,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["Markup", "code_span", "escape_cell", "escape_text", "fmt_number", "table", "verdict_markdown"]
+__all__ = ["Markup", "code_span", "escape_cell", "escape_text", "fmt_number", "table"]
 
 
 class Markup(str):
@@ -101,37 +100,3 @@ def fmt_number(x, digits: int = 4) -> str:
     if 1e-3 <= abs(x) < 1e4:
         return f"{x:.{digits}g}"
     return f"{x:.{digits - 1}e}"
-
-
-def _setting_cell(v) -> str:
-    if isinstance(v, (list, tuple)):
-        return ", ".join(fmt_number(x, 6) if isinstance(x, (int, float)) and not isinstance(x, bool)
-                         else str(x) for x in v)
-    return str(v)
-
-
-def verdict_markdown(verdict) -> str:
-    """A verdict as Markdown (the CLI's ``--format markdown``): setting, checks, controls, notes.
-
-    ``verdict``: a :class:`verify.checks.Verdict` (read through its fields only).
-    """
-    setting = [(k, _setting_cell(v)) for k, v in verdict.setting.items() if k not in ("sigma", "omega")]
-    lines = [f"## Claim {escape_text(verdict.claim)}", "", "Setting of this run:", ""]
-    lines += table(["parameter", "value"], setting) + [""]
-    rows = [(Markup(c.status.upper() if c.passed else f"**{c.status.upper()}**"),
-             c.name + (f" ({c.reason})" if c.reason else ""), f"{c.observed:.3e}", f"{c.tolerance:.3e}",
-             f"{c.margin:.3g}", c.basis) for c in verdict.checks]
-    lines += table(["status", "check", "observed", "tolerance", "observed/tolerance", "basis"], rows,
-                   align=[None, None, "right", "right", "right", None])
-    if verdict.controls:
-        ctrl = [(c["name"], Markup("yes" if c["rejected"] else "**NO**"), f"{float(c['margin']):.3g}",
-                 c["worst_check"]) for c in verdict.controls]
-        lines += ["", "Negative controls (wrong closed forms; each must be rejected):", ""]
-        lines += table(["negative control", "rejected", "worst observed/tolerance", "by check"], ctrl,
-                       align=[None, None, "right", None])
-    if verdict.notes:
-        lines += ["", "Notes:", ""] + [f"- {escape_cell(n)}" for n in verdict.notes]
-    ok = sum(c.passed for c in verdict.checks)
-    lines += ["", (f"**Verdict: {'passed' if verdict.passed else 'FAILED'}** ({ok} of {len(verdict.checks)} "
-                  "checks passed)")]
-    return "\n".join(lines)

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..markdown import Markup, code_span, escape_text, fmt_number, table
+from ..markdown import Markup, code_span, escape_cell, escape_text, fmt_number, table
 from .tables import matrix_table, value_tables
 
 __all__ = [
@@ -151,25 +151,35 @@ def _setting_rows(setting: dict) -> list:
     return table(["parameter", "value"], rows)
 
 
+def _status_cell(status: str) -> Markup:
+    """``passed`` plain, ``inconclusive`` in italics, anything else (``failed``) in bold capitals."""
+    if status == "passed":
+        return Markup("passed")
+    if status == "inconclusive":
+        return Markup("*inconclusive*")
+    return Markup(f"**{_text(status.upper())}**")
+
+
 def _checks_table(checks) -> list:
     rows = []
     for i, c in enumerate(checks, 1):
-        st = Markup("passed" if c.passed else f"**{_text(c.status.upper())}**")
         reason = f" ({c.reason})" if c.reason else ""
-        rows.append((i, st, c.name + reason, c.kind, _sci(c.observed), _sci(c.tolerance), f"{c.margin:.3g}", c.basis))
-    return table(["#", "status", "check", "kind", "observed", "tolerance", "observed/tolerance", "basis"], rows,
-                 align=["right", None, None, None, "right", "right", "right", None])
+        rows.append((i, _status_cell(c.status), c.name + reason, c.kind, _sci(c.observed),
+                     getattr(c, "sense", "<="), _sci(c.tolerance), f"{c.margin:.3g}", c.basis))
+    return table(["#", "status", "check", "kind", "observed", "sense", "tolerance", "margin", "basis"], rows,
+                 align=["right", None, None, None, "right", None, "right", "right", None])
 
 
 def _controls_table(controls) -> list:
     if not controls:
         return ["The negative controls were not run."]
-    rows = [(c["name"], Markup("yes" if c["rejected"] else "**NO**"), f"{float(c['margin']):.3g}", c["worst_check"])
-            for c in controls]
+    rows = [(c["name"], Markup("yes" if c["rejected"] else "**NO**"),
+             c.get("rejected_by") or c.get("worst_check") or "-", f"{float(c['margin']):.3g}",
+             c.get("reason") or "") for c in controls]
     return [("Each row is a plausible but wrong closed form run through the same checks; it must be "
-            "rejected (some check fails, i.e. observed/tolerance > 1 for an upper-bound check)."), ""] + table(
-        ["negative control", "rejected", "worst observed/tolerance", "by check"], rows,
-        align=[None, None, "right", None])
+             "rejected: some check that the closed form under test passes must fail on it (margin > 1)."),
+            ""] + table(["negative control", "rejected", "by check", "margin", "reason"], rows,
+                        align=[None, None, None, "right", None])
 
 
 def _evidence(erratum, derivations, checks) -> list:
@@ -192,10 +202,11 @@ def _errata(errata, derivations, verdict) -> list:
     if not errata and not verdict.notes and not any(c.kind == "erratum" for c in verdict.checks):
         return out + ["No disagreement between the paper's text and the computation was found.", ""]
     for i, e in enumerate(errata, 1):
+        pad = " " * len(f"{i}. ")  # continuation blocks sit inside the numbered item
         out += [f"{i}. **{_text(e.topic)}**", "",
-                f"   - The paper: {_text(e.paper)}", f"   - Computed: {_text(e.computed)}", "   - Evidence:"]
+                f"{pad}- The paper: {_text(e.paper)}", f"{pad}- Computed: {_text(e.computed)}", f"{pad}- Evidence:"]
         ev = _evidence(e, derivations, verdict.checks)
-        out += ["   " + line for line in ev] if ev else ["     - (no matching record in this run)"]
+        out += [pad + line for line in ev] if ev else [f"{pad}  - (no matching record in this run)"]
         out.append("")
     listed = {key.lower() for e in errata for key in e.checks}
     extra = [c for c in verdict.checks if c.kind == "erratum"
@@ -205,7 +216,7 @@ def _errata(errata, derivations, verdict) -> list:
         out += [f"- {_text(c.name)}: observed {_sci(c.observed)}, tolerance {_sci(c.tolerance)} "
                 f"({_text(c.basis)}): {c.status}" for c in extra] + [""]
     if verdict.notes:
-        out += ["Notes recorded by the verification:", ""] + [f"- {_text(n)}" for n in verdict.notes] + [""]
+        out += ["Notes recorded by the verification:", ""] + [f"- {escape_cell(n)}" for n in verdict.notes] + [""]
     return out
 
 
@@ -220,10 +231,18 @@ def _figures(figures) -> list:
     return out
 
 
+def _status(verdict) -> str:
+    """``passed`` / ``failed`` / ``inconclusive`` (verdicts without a status: passed or failed)."""
+    return str(getattr(verdict, "status", "passed" if verdict.passed else "failed"))
+
+
 def summary_line(claim, verdict, n_errata: int) -> str:
-    """One line for the index: checks passed, controls rejected, errata."""
+    """One line for the index: checks passed (and inconclusive), controls rejected, errata."""
     ok = sum(c.passed for c in verdict.checks)
     parts = [f"{ok}/{len(verdict.checks)} checks passed"]
+    unsure = sum(getattr(c, "status", "") == "inconclusive" for c in verdict.checks)
+    if unsure:
+        parts.append(f"{unsure} inconclusive")
     if verdict.controls:
         rej = sum(bool(c["rejected"]) for c in verdict.controls)
         parts.append(f"{rej}/{len(verdict.controls)} negative controls rejected")
@@ -234,7 +253,7 @@ def summary_line(claim, verdict, n_errata: int) -> str:
 def render_report(claim, verdict, derivations, *, hypotheses=(), errata=(), figures=(),
                   command: str = "") -> str:
     """The full Markdown report of one claim, from statement to verdict."""
-    status = "PASSED" if verdict.passed else "FAILED"
+    status = _status(verdict).upper()
     ok = sum(c.passed for c in verdict.checks)
     out = [f"# {_text(claim.title)}", "",
            (f"**Verdict: {status}** ({ok} of {len(verdict.checks)} checks passed). "
@@ -250,11 +269,16 @@ def render_report(claim, verdict, derivations, *, hypotheses=(), errata=(), figu
         out += ["## Closed form under test", ""] + value_tables(verdict.closed_form)
     out.append(render_derivations(derivations))
     out += ["## Checks", "",
-            ("Each check compares an observed error with a tolerance whose basis is stated; it passes "
-            "when observed <= tolerance (for *erratum* and rejection checks, when observed >= tolerance)."), ""]
+            ("Each check compares an observed value with a tolerance whose basis is stated, in the stated "
+             "sense (<=: observed must not exceed the tolerance; >=: observed must reach it). The margin is "
+             "observed/tolerance for <= checks and tolerance/observed for >= checks: below 1 passes. An "
+             "inconclusive check is one the evidence cannot decide; it never counts as a pass."), ""]
     out += _checks_table(verdict.checks) + ["", "## Negative controls", ""] + _controls_table(verdict.controls)
     out += [""] + _errata(errata, derivations, verdict) + _figures(figures)
-    out += ["## Verdict", "", f"**{status}**: {summary_line(claim, verdict, len(errata))}.", ""]
+    out += ["## Verdict", "", f"**{status}**: {_text(summary_line(claim, verdict, len(errata)))}.", ""]
+    reason = getattr(verdict, "status_reason", "") if not verdict.passed else ""
+    if reason:
+        out += [f"Because: {escape_cell(reason)}", ""]
     if command:
         out += [f"Regenerate with `{command}`.", ""]
     return "\n".join(out)
@@ -270,7 +294,7 @@ def render_index(rows) -> str:
            ]
     out += table(["claim", "source", "verdict", "summary"],
                  [(Markup(f"[{_text(claim.title)}]({claim.id}.md)"), claim.source,
-                   Markup("passed" if verdict.passed else "**FAILED**"), summary) for claim, verdict, summary in rows])
+                   _status_cell(_status(verdict)), summary) for claim, verdict, summary in rows])
     n_ok = sum(v.passed for _, v, _ in rows)
     out += ["", f"{n_ok} of {len(rows)} claims passed.", ""]
     return "\n".join(out)
