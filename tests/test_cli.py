@@ -132,3 +132,10 @@ def test_progress_redraws_elapsed_time_on_a_timer_only_on_a_terminal():
     time.sleep(0.1)
     q.done()
     assert pipe.getvalue() == ""
+
+
+def test_text_output_lines_are_at_most_100_characters(capsys):
+    assert main(["lemma1", "--controls", "--d", "3", "--n", "6"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "basis: floating point" in out  # the basis is wrapped under its check, not dropped

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -266,10 +267,7 @@ class Verdict:
 
     def to_text(self) -> str:
         lines = [f"icl-verify: claim {self.claim}", "setting: " + _setting_line(self.setting), ""]
-        w = max([len(c.name) for c in self.checks] + [5])
-        lines.append(f"{'status':12} {'check':{w}} {'observed':>10} sense {'tolerance':>10} {'margin':>8}  basis")
-        for st, name, obs, sense, tol, mar, basis in self._rows():
-            lines.append(f"{st:12} {name:{w}} {obs:>10} {sense:^5} {tol:>10} {mar:>8}  {basis}")
+        lines += _check_table(self._rows())
         lines.append("(margin: observed/tolerance for <= checks, tolerance/observed for >= checks; "
                      "below 1 passes)")
         if self.controls:
@@ -290,7 +288,7 @@ class Verdict:
         lines += ["", f"verdict: {self.status.upper()} ({self._summary()} of {len(self.checks)} checks)"]
         if not self.passed:
             lines.append(f"because: {self.status_reason}")
-        return "\n".join(lines)
+        return "\n".join(wrapped for line in lines for wrapped in _fill(line))
 
     def to_markdown(self) -> str:
         # one escaping and table routine, shared with the reports (verify/markdown.py)
@@ -318,6 +316,34 @@ class Verdict:
         if fmt == "text":
             return self.to_text()
         raise ValueError(f"format must be one of text, markdown, json; got {fmt!r}")
+
+
+#: Text output stays within this many characters a line (long words are never broken).
+TEXT_WIDTH = 100
+
+
+def _fill(line: str, indent: int = 4) -> list:
+    """``line`` wrapped to TEXT_WIDTH with a hanging indent; lines that fit are kept as they are."""
+    if len(line) <= TEXT_WIDTH:
+        return [line]
+    lead = " " * (len(line) - len(line.lstrip(" ")))
+    return textwrap.wrap(line, TEXT_WIDTH, subsequent_indent=lead + " " * indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _check_table(rows) -> list:
+    """The checks as a table within TEXT_WIDTH: the numbers in fixed columns, the check's name
+    wrapped in its column, its basis (and reason) on the lines below the name."""
+    numbers = f"{'observed':>10} {'sense':^5} {'tolerance':>10} {'margin':>8}"
+    name_w = TEXT_WIDTH - 13 - len(numbers) - 1
+    out = [f"{'status':12} {'check':{name_w}} {numbers}"]
+    for st, name, obs, sense, tol, mar, basis in rows:
+        names = textwrap.wrap(name, name_w, break_on_hyphens=False) or [""]
+        out.append(f"{st:12} {names[0]:{name_w}} {obs:>10} {sense:^5} {tol:>10} {mar:>8}")
+        out += [" " * 13 + more for more in names[1:]]
+        out += textwrap.wrap("basis: " + basis, TEXT_WIDTH, initial_indent=" " * 13,
+                             subsequent_indent=" " * 15, break_long_words=False, break_on_hyphens=False)
+    return out
 
 
 def _setting_line(setting: dict) -> str:

@@ -97,7 +97,10 @@ def _epilog() -> str:
               _wrap("FUNCTION(sigma=<d x d ndarray>, n=<int>) returns the claimed d x d preconditioner "
                     "(the negated top-left block of Q_0 in convention (8)); it must be a finite real "
                     "array; its printed output is captured and shown as a note."),
-              "", "--layers: claims 3, 4 and lemma4 (default 3); claim 2 is L = 2; others have one layer.",
+              "", _wrap("--layers: claims " + ", ".join(f"{cid} (L <= {c.max_layers})" for cid, c in CLAIMS.items()
+                                                 if "layers" in c.options and c.max_layers)
+                        + "; default 3. Claim 2 is L = 2; the other claims have one layer (Lemma 1: "
+                        "L = 1..4 at once).", indent=0),
               "", "limits (checked before any work):", _wrap(LIMITS_TEXT),
               "", "exit codes:"]
     lines += [f"  {code:>3}  {text}" for code, text in EXIT_CODES]
@@ -204,7 +207,7 @@ def _run(args, ids, options, new_progress) -> int:
                                  progress_factory=lambda cid: new_progress(f"claim {cid} "), **options)
         for cid, v in zip(ids, verdicts):
             ok = sum(c.passed for c in v.checks)
-            print(f"claim {cid}: {'PASSED' if v.passed else 'FAILED'} ({ok}/{len(v.checks)} checks) -> {cid}.md")
+            print(f"claim {cid}: {v.status.upper()} ({ok}/{len(v.checks)} checks passed) -> {cid}.md")
         return 0 if all(v.passed for v in verdicts) else 1
     if args.candidate:
         fn = load_candidate(args.candidate)
