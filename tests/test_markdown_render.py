@@ -25,7 +25,6 @@ from verify.claims import CLAIMS, get_claim
 from verify.cli import main
 from verify.markdown import table
 from verify.report import claim_derivations
-from verify.report.derivations import ERRATA, HYPOTHESES
 from verify.report.render import DERIVATION_BEGIN, DERIVATION_END, render_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,13 +211,9 @@ def test_committed_report_renders_as_intended(name):
 
 # --- every claim's Markdown, from a real (cheap) verdict ---------------------------------
 
-#: Claims whose depth is a setting (the others fix L).
-DEPTH_CLAIMS = ("3", "4", "lemma4")
-
-
 def _options(cid: str) -> dict:
     """Cheap settings that keep every claim's code path (about 25 CPU-seconds for all claims)."""
-    return {"d": 2, "n": 6, "quick": True} | ({"layers": 2} if cid in DEPTH_CLAIMS else {})
+    return {"d": 2, "n": 6, "quick": True} | ({"layers": 2} if "layers" in get_claim(cid).options else {})
 
 
 @functools.cache
@@ -239,8 +234,8 @@ def test_report_from_the_claims_verdict_renders_as_intended(cid):
     verdict = _verdict(cid)
     claim = get_claim(cid)
     setting = _setting(claim, _options(cid))
-    text = render_report(claim, verdict, claim_derivations(cid, setting), hypotheses=HYPOTHESES.get(cid, ()),
-                         errata=ERRATA.get(cid, ()), figures=(), command=f"verify-theorem {cid}")
+    text = render_report(claim, verdict, claim_derivations(cid, setting), hypotheses=claim.hypothesis_texts(),
+                         errata=claim.errata_for(verdict), figures=(), command=f"verify-theorem {cid}")
     assert DERIVATION_BEGIN in text and DERIVATION_END in text
     assert structure_problems(text) == []
     if verdict.closed_form:

@@ -299,8 +299,9 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
                                                    / sum(np.linalg.norm(A) for A in gm)),
                                 "dist_identity": [dist_identity(A) for A in gm]}
     notes = [f"{len(ev.hits)}/{ev.search.starts} starts reached the lowest loss {ev.f_best:.15g}; "
-             f"other end points' losses: {others if others else 'none'}; layer order among them: "
-             f"{closed['layer_order_counts']} (both orders are minimisers: a_l I commute, Lemma 4)",
+             f"other end points' losses: {', '.join(f'{x:.9g}' for x in others) or 'none'}; layer order among them: "
+             + "; ".join(f"{k}: {v}" for k, v in closed["layer_order_counts"].items())
+             + " (both orders are minimisers: a_l I commute, Lemma 4)",
              "the paper claims only that a diagonal global minimiser exists; the search finds more: "
              "the minimiser over symmetric matrices is a multiple of I in each layer, "
              "(a*_0 I, a*_1 I) up to the layer swap, i.e. the restricted optimum of phi_2"]

@@ -160,7 +160,8 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         closed["candidate"] = -cand
     checks += closed_form_checks(target, ev, s)
     branches = {"p_y > 0": int(np.sum(ev.signs > 0)), "p_y < 0": int(np.sum(ev.signs < 0))}
-    notes = [f"rescaling branches reached by training: {branches}; the g < 0 branch has the same loss "
+    counts = ", ".join(f"{k}: {v}" for k, v in branches.items())
+    notes = [f"rescaling branches reached by training: {counts}; the g < 0 branch has the same loss "
              "but a different predictor (relu(-u) != -relu(u))"]
     verdict = Verdict("5", s.describe(np.eye(s.d)), closed, checks, notes=notes)
     if with_controls:
