@@ -131,7 +131,8 @@ CODE_TRANSPOSED_FAILS = "code's convention: A_l^T recursion fails for non-symmet
 
 
 def _observed(verdict, name) -> float:
-    return next(c.observed for c in verdict.checks if c.name == name)
+    """The observed value of the verdict's check ``name`` (nan if the run has no such check)."""
+    return next((c.observed for c in verdict.checks if c.name == name), float("nan"))
 
 
 def conventions_text(verdict) -> str:
