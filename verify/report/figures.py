@@ -1,25 +1,41 @@
-"""Deterministic PNG figures (matplotlib, Agg, no pyplot state): heat maps and curves.
+"""Deterministic PNG figures (matplotlib, Agg, no pyplot state) and the captions that describe them.
 
-Each function takes arrays and returns PNG bytes.  Determinism: matplotlib's default style
-(any user matplotlibrc is ignored), a fixed dpi, and the PNG metadata stripped of the
-software version (PNGs carry no date by default).
+:func:`heatmap_figure` and :func:`curve_figure` return a :class:`Drawn`: the PNG bytes and a
+caption generated from the very data drawn (how many rows and panels, what each panel shows
+and its values, each curve's start and end, the reference lines and their values), so a
+caption cannot fall out of step with its figure.  :func:`heatmaps` and :func:`curves` return
+the PNG bytes alone.
+
+Determinism: matplotlib's default style (any user matplotlibrc is ignored), a fixed dpi, and
+the PNG metadata stripped of the software version (PNGs carry no date by default).
 """
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede any figure creation
 
-from matplotlib.figure import Figure  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullFormatter
 
-__all__ = ["heatmaps", "curves", "DPI"]
+__all__ = ["DPI", "Drawn", "curve_figure", "curves", "heatmap_figure", "heatmaps", "matrix_summary"]
 
 DPI = 100
 _RC = {k: v for k, v in matplotlib.rcParamsDefault.items()
        if k not in ("backend", "backend_fallback", "interactive")}
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A drawn figure: ``png`` bytes and the ``caption`` generated from the data it shows."""
+
+    png: bytes
+    caption: str
 
 
 def _png(fig) -> bytes:
@@ -28,18 +44,60 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def heatmaps(rows, title: str, annotate: bool = True) -> bytes:
-    """Grid of matrix heat maps.  ``rows``: list of (row label, [(panel title, matrix), ...]).
+def _g(x, digits: int = 3) -> str:
+    return f"{float(x):.{digits}g}"
 
-    Panels in the same column share a symmetric colour scale, so a learned matrix and its
-    closed form (stacked in one column) are read on the same scale.
+
+def matrix_summary(M) -> str:
+    """What a heat map of ``M`` shows, in words: ``c I`` for a multiple of the identity, else a
+    square matrix's diagonal mean and largest off-diagonal entry, else the range of its entries."""
+    M = np.atleast_2d(np.asarray(M, dtype=float))
+    if M.shape[0] == M.shape[1] and M.shape[0] > 1:
+        diag = np.diag(M)
+        off = float(np.max(np.abs(M - np.diag(diag))))
+        if off == 0 and np.all(diag == diag[0]):
+            return f"{_g(diag[0])} I"
+        return f"diagonal mean {_g(np.mean(diag))}, off-diagonal entries up to {_g(off, 2)} in size"
+    return f"entries from {_g(M.min())} to {_g(M.max())}"
+
+
+def _rows(rows) -> list:
+    """Normalise heat-map rows to (label, panels, source); ``source`` is optional."""
+    out = []
+    for row in rows:
+        label, panels, *rest = row
+        out.append((label, list(panels), rest[0] if rest else ""))
+    return out
+
+
+def _heatmap_caption(rows, scale, annotate: bool) -> str:
+    ncol = max(len(p) for _, p, _ in rows)
+    n = sum(len(p) for _, p, _ in rows)
+    parts = [f"{len(rows)} {'row' if len(rows) == 1 else 'rows'} of heat maps ({n} panels, up to {ncol} "
+             f"per row); panels in one column share a symmetric colour scale "
+             f"({', '.join(f'column {j + 1}: +-{_g(s)}' for j, s in enumerate(scale))})"
+             + ("; entries printed to 2 decimals" if annotate else "") + "."]
+    for i, (label, panels, source) in enumerate(rows, 1):
+        shown = "; ".join(f"{name}: {matrix_summary(M)}" for name, M in panels)
+        parts.append(f"Row {i}, {label}{' (' + source + ')' if source else ''}: {shown}.")
+    return " ".join(parts)
+
+
+def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
+    """Grid of matrix heat maps and its caption.
+
+    ``rows``: list of (row label, [(panel title, matrix), ...]) or (row label, panels, source),
+    ``source`` saying where the row's matrices come from (caption only).  Panels in the same
+    column share a symmetric colour scale, so a learned matrix and its closed form (stacked in
+    one column) are read on the same scale.
     """
+    rows = _rows(rows)
+    ncol = max(len(panels) for _, panels, _ in rows)
+    scale = [max(float(np.max(np.abs(p[j][1]))) for _, p, _ in rows if j < len(p)) or 1.0 for j in range(ncol)]
     with matplotlib.rc_context(_RC):
-        ncol = max(len(panels) for _, panels in rows)
         fig = Figure(figsize=(2.6 * ncol + 0.6, 2.5 * len(rows) + 0.6))
         axes = fig.subplots(len(rows), ncol, squeeze=False)
-        scale = [max(float(np.max(np.abs(p[j][1]))) for _, p in rows if j < len(p)) or 1.0 for j in range(ncol)]
-        for i, (label, panels) in enumerate(rows):
+        for i, (label, panels, _) in enumerate(rows):
             for j in range(ncol):
                 ax = axes[i][j]
                 if j >= len(panels):
@@ -60,14 +118,62 @@ def heatmaps(rows, title: str, annotate: bool = True) -> bytes:
                 fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
-        return _png(fig)
+        png = _png(fig)
+    return Drawn(png, _heatmap_caption(rows, scale, annotate and all(
+        np.asarray(M).shape[0] <= 6 for _, p, _ in rows for _, M in p)))
 
 
-def curves(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=None, logy: bool = False,
-           markers: bool = False, ylim_bottom=None, integer_x: bool = False) -> bytes:
-    """Line plot.  ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values, a
-    scalar (horizontal line) or a pair (xs, ys) (a curve; style "none" draws stars only);
-    ``vline``: x of a phase change (dotted)."""
+def heatmaps(rows, title: str, annotate: bool = True) -> bytes:
+    """PNG bytes of :func:`heatmap_figure`."""
+    return heatmap_figure(rows, title, annotate).png
+
+
+def _tick_optimum(ax, values) -> None:
+    """On a log axis, put a labelled major tick at each reference value and keep the decades
+    that are not crowding it (a tick within a factor 10^0.25 of a reference is dropped)."""
+    lo, hi = ax.get_ylim()
+    decades = [10.0 ** k for k in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+    refs = [v for v in values if lo <= v <= hi and v > 0]
+    keep = [t for t in decades if all(abs(math.log10(t / v)) > 0.25 for v in refs)]
+    ticks = sorted(keep + refs)
+    labels = [_g(t, 4) if t in refs else f"$10^{{{round(math.log10(t))}}}$" for t in ticks]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_yticks(ticks, labels)
+    if keep:  # decades carry the scale; unlabelled minor ticks between them
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(lo, hi)
+
+
+def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
+    parts = []
+    for label, x, y in series:
+        x, y = list(x), list(y)
+        if x:
+            parts.append(f"{label}: {_g(y[0])} at {xlabel} = {x[0]:g}, {_g(y[-1])} at {x[-1]:g}")
+    out = [f"{len(series)} {'curve' if len(series) == 1 else 'curves'} against {xlabel}"
+           + (" (log-scale y axis)" if logy else "") + ": " + "; ".join(parts) + "."]
+    for label, y, style in hlines:
+        kind = "dashed" if style == "--" else "starred" if style == "none" else "dotted" if style == ":" else "solid"
+        if np.ndim(y) == 0:
+            tick = " (ticked on the axis)" if logy and float(y) > 0 else ""
+            out.append(f"{kind.capitalize()} line: {label} = {_g(y, 6)}{tick}.")
+        else:
+            xs, ys = y
+            vals = ", ".join(f"{_g(v, 4)} at {x:g}" for x, v in zip(xs, ys))
+            out.append(f"{kind.capitalize()} reference{'s' if len(xs) > 1 else ''}: {label} ({vals}).")
+    if vline is not None:
+        out.append(f"Dotted vertical line at {xlabel} = {vline:g}" + (f": {vline_label}." if vline_label else "."))
+    return " ".join(out)
+
+
+def curve_figure(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=None, vline_label: str = "",
+                 logy: bool = False, markers: bool = False, ylim_bottom=None, integer_x: bool = False) -> Drawn:
+    """Line plot and its caption.
+
+    ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values, a scalar
+    (horizontal line; on a log axis it gets a labelled tick) or a pair (xs, ys) (a curve; style
+    "none" draws stars only); ``vline``: x of a phase change (dotted), ``vline_label`` what it is.
+    """
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.subplots()
@@ -87,6 +193,9 @@ def curves(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=Non
             ax.set_yscale("log")
         if ylim_bottom is not None:
             ax.set_ylim(bottom=ylim_bottom)
+        refs = [float(y) for _, y, _ in hlines if np.ndim(y) == 0]
+        if logy and refs:
+            _tick_optimum(ax, refs)
         if integer_x:
             from matplotlib.ticker import MaxNLocator
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -96,4 +205,10 @@ def curves(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=Non
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        return _png(fig)
+        png = _png(fig)
+    return Drawn(png, _series_caption(series, hlines, vline, vline_label, logy, xlabel))
+
+
+def curves(series, title: str, xlabel: str, ylabel: str, **kwargs) -> bytes:
+    """PNG bytes of :func:`curve_figure`."""
+    return curve_figure(series, title, xlabel, ylabel, **kwargs).png
