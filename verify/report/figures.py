@@ -158,8 +158,9 @@ def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
             tick = " (ticked on the axis)" if logy and float(y) > 0 else ""
             out.append(f"{kind.capitalize()} line: {label} = {_g(y, 6)}{tick}.")
         else:
-            xs, ys = y
-            vals = ", ".join(f"{_g(v, 4)} at {x:g}" for x, v in zip(xs, ys))
+            xs, ys = list(y[0]), list(y[1])
+            pairs = list(zip(xs, ys)) if len(xs) <= 4 else [(xs[0], ys[0]), (xs[-1], ys[-1])]
+            vals = (", " if len(xs) <= 4 else " to ").join(f"{_g(v, 4)} at {x:g}" for x, v in pairs)
             out.append(f"{kind.capitalize()} reference{'s' if len(xs) > 1 else ''}: {label} ({vals}).")
     if vline is not None:
         out.append(f"Dotted vertical line at {xlabel} = {vline:g}" + (f": {vline_label}." if vline_label else "."))
@@ -167,12 +168,14 @@ def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
 
 
 def curve_figure(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=None, vline_label: str = "",
-                 logy: bool = False, markers: bool = False, ylim_bottom=None, integer_x: bool = False) -> Drawn:
+                 logy: bool = False, markers: bool = False, ylim_bottom=None, integer_x: bool = False,
+                 xname: str = "") -> Drawn:
     """Line plot and its caption.
 
     ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values, a scalar
     (horizontal line; on a log axis it gets a labelled tick) or a pair (xs, ys) (a curve; style
-    "none" draws stars only); ``vline``: x of a phase change (dotted), ``vline_label`` what it is.
+    "none" draws stars only); ``vline``: x of a phase change (dotted), ``vline_label`` what it is;
+    ``xname``: the x variable's short name in the caption (default ``xlabel``).
     """
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.4, 4.0))
@@ -206,7 +209,7 @@ def curve_figure(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vli
         ax.legend(fontsize=8)
         fig.tight_layout()
         png = _png(fig)
-    return Drawn(png, _series_caption(series, hlines, vline, vline_label, logy, xlabel))
+    return Drawn(png, _series_caption(series, hlines, vline, vline_label, logy, xname or xlabel))
 
 
 def curves(series, title: str, xlabel: str, ylabel: str, **kwargs) -> bytes:

@@ -22,6 +22,9 @@ from .render import Figure
 
 __all__ = ["build_figures", "one_layer", "multi_layer", "context_and_depth", "relu_layer"]
 
+#: The paper's Fig. 2 (L = 3, family (8)): Sigma^1/2 A_l Sigma^1/2 ~ a_l I in convention (8) (reported).
+PAPER_FIG2 = (0.69, 0.42, 1.71)
+
 
 def _data(verdict):
     sigma = np.asarray(verdict.setting["sigma"], dtype=float)
@@ -36,20 +39,21 @@ def _write(out_dir: Path, name: str, png: bytes) -> str:
 
 def _loss_and_dist(cid, tr, out_dir, optimum, opt_label, dists, dist_refs, budget, lbfgs, what):
     """The training-curve and Dist figures shared by every trajectory."""
-    loss_png = fg.curves([("held-out loss", tr.steps, tr.loss)], f"Claim {cid}: training loss ({what})",
-                         "iteration (Adam steps, then L-BFGS iterations)" if tr.switch else "Adam step",
-                         "loss (log scale)", hlines=[(opt_label, optimum, "--")], vline=tr.switch, logy=True)
-    dist_png = fg.curves(dists, f"Claim {cid}: Dist(., I) along training", "iteration", "Dist(M, I)",
-                         hlines=dist_refs, vline=tr.switch)
+    switch = "Adam -> L-BFGS" if tr.switch else ""
+    loss = fg.curve_figure([("held-out loss", tr.steps, tr.loss)], f"Claim {cid}: training loss ({what})",
+                           "iteration (Adam steps, then L-BFGS iterations)" if tr.switch else "Adam step",
+                           "loss (log scale)", hlines=[(opt_label, optimum, "--")], vline=tr.switch,
+                           vline_label=switch, logy=True, xname="iteration")
+    dist = fg.curve_figure(dists, f"Claim {cid}: Dist(M, I) along training", "iteration", "Dist(M, I)",
+                           hlines=dist_refs, vline=tr.switch, vline_label=switch)
     scaling = budget.describe(lbfgs)
     return [
-        Figure(_write(out_dir, f"{cid}_loss.png", loss_png), "Training loss against the exact optimum",
-               f"Held-out loss of the trained model against the iteration count (log scale); the dashed "
-               f"line is {opt_label} = {optimum:.6g}, computed exactly by the package (paper: Figs. 1(d), 3(c)).",
+        Figure(_write(out_dir, f"{cid}_loss.png", loss.png), "Training loss against the exact optimum",
+               f"{loss.caption} The optimum is computed exactly by the package (paper: Figs. 1(d), 3(c)).",
                scaling),
-        Figure(_write(out_dir, f"{cid}_dist.png", dist_png), "Dist(., I) against iterations",
-               "Dist(M, I) = min_a ||M - a I||_F / ||M||_F of each trained matrix along training "
-               "(paper: Figs. 1(a)-(c), 3(a)-(b)); dashed lines: the closed form's value.", scaling),
+        Figure(_write(out_dir, f"{cid}_dist.png", dist.png), "Dist(M, I) against iterations",
+               f"{dist.caption} Dist(M, I) = min_a ||M - a I||_F / ||M||_F (paper: Figs. 1(a)-(c), 3(a)-(b)).",
+               scaling),
     ]
 
 
@@ -64,15 +68,14 @@ def one_layer(cid, verdict, setting, out_dir, budget):
     C = np.asarray(verdict.closed_form["preconditioner"], dtype=float)
     G = np.asarray(verdict.closed_form.get("gamma_inverse_eq6", C), dtype=float)
     sh = sqrtm_psd(sigma)
-    rows = [("trained (Adam, all P, Q)", [("A_eff = -(p_y Q11 + p_x q21^T)", A), ("Sigma^1/2 A_eff Sigma^1/2", whiten(A, sh))]),
-            ("closed form", [("Gamma^-1 (eq. 6)", G), ("Sigma^1/2 Gamma^-1 Sigma^1/2", whiten(G, sh))])]
-    heat = fg.heatmaps(rows, f"Claim {cid}: learned vs closed-form preconditioner (d = {d}, n = {n})")
+    rows = [("trained (Adam, all P, Q)", [("A_eff = -(p_y Q11 + p_x q21^T)", A), ("Sigma^1/2 A_eff Sigma^1/2", whiten(A, sh))],
+             "one layer with every entry of P and Q trained; A_eff is invariant under (gP, Q/g)"),
+            ("closed form", [("Gamma^-1 (eq. 6)", G), ("Sigma^1/2 Gamma^-1 Sigma^1/2", whiten(G, sh))], "eq. (6)")]
+    heat = fg.heatmap_figure(rows, f"Claim {cid}: learned vs closed-form preconditioner (d = {d}, n = {n})")
     rel = float(np.linalg.norm(A - C) / np.linalg.norm(C))
-    figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat), "Learned against closed-form matrices",
-                   f"Top: the effective preconditioner A_eff of one layer with every entry of P and Q "
-                   f"trained (invariant under (gP, Q/g)); bottom: Gamma^-1 of eq. (6). Relative Frobenius "
-                   f"distance after training: {rel:.3g} (the checks above use 10 exactly fitted replicas).",
-                   b.describe(False))]
+    figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat.png), "Learned against closed-form matrices",
+                   f"{heat.caption} Relative Frobenius distance of A_eff from Gamma^-1 after training: {rel:.3g} "
+                   f"(the checks above use 10 exactly fitted replicas).", b.describe(False))]
     dists = [("Dist(Sigma^1/2 A_eff Sigma^1/2, I)", tr.steps, [dist_identity(whiten(m["A_eff"][0], sh)) for m in tr.mats])]
     refs = [("Gamma^-1 (closed form)", dist_identity(whiten(G, sh)), "--")]
     return figs + _loss_and_dist(cid, tr, out_dir, float(verdict.closed_form["optimal_loss"]),
@@ -130,9 +133,10 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
     if family is FAMILY8:
         a, opt = _family8_optimum(L, n, d)
         a = _match(scal, a)
-        closed_rows = [("closed form a_l I", [(f"a*_{l} I = {a[l]:.3f} I", a[l] * np.eye(d)) for l in range(L)])]
-        opt_label, note = "exact global minimum on S", ("Bottom: the global minimiser on S (theory.critical, exact "
-                                                        "enumeration), its layers ordered like the trained ones (Lemma 4).")
+        closed_rows = [("closed form a_l I", [(f"a*_{l} I = {a[l]:.3f} I", a[l] * np.eye(d)) for l in range(L)],
+                        ("the global minimiser on S, theory.critical exact enumeration, its layers ordered like "
+                         "the trained ones (Lemma 4)"))]
+        opt_label, note = "exact global minimum on S", ""
     else:
         cps = verdict.closed_form.get("critical_points") or []
         if cps:  # the verdict's lowest critical point (theory.critical search)
@@ -140,32 +144,37 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
             a, bb, opt = low["a"], low["b"], low["loss_float"]
         else:
             a, bb, opt = _family11_optimum(L, n, d, setting.rng("report/family11-search"))
-        closed_rows = [("closed form a_l I", [(f"a_{l} I = {a[l]:.3f} I", a[l] * np.eye(d)) for l in range(L)]),
-                       ("closed form b_l I", [(f"b_{l} I = {bb[l]:.3f} I", bb[l] * np.eye(d)) for l in range(L - 1)])]
+        where = ("the lowest critical point of the exact population loss on S found by the verdict's search "
+                 "(theory.critical)" if cps else
+                 "the lowest point of the restricted loss on S found by 12-start local search on the exact loss "
+                 "(theory.restricted)")
+        closed_rows = [("closed form a_l I", [(f"a_{l} I = {a[l]:.3f} I", a[l] * np.eye(d)) for l in range(L)], where),
+                       ("closed form b_l I", [(f"b_{l} I = {bb[l]:.3f} I", bb[l] * np.eye(d)) for l in range(L - 1)],
+                        where)]
         opt_label, note = "lowest loss on S found", (
-            "Top: the mean of the verdict's 10 replicas (Levenberg-Marquardt on fixed samples from a shared "
-            "small random start); bottom: the lowest critical point of the exact population loss on S found "
-            "by the verdict's search (theory.critical). They differ: see the errata (the sample loss misses "
-            "the spectral tail that dominates the population loss). B_{L-1} is omitted: f does not depend "
-            "on it." if replicas else
-            "Bottom: the lowest point of the restricted loss on S found by 12-start local search on the "
-            "exact loss (theory.restricted); B_{L-1} is omitted: the loss does not depend on it.")
-    rows = [("trained Sigma^1/2 A_l Sigma^1/2", [(f"layer {l}", W[l]) for l in range(L)])]
+            "B_{L-1} is not drawn: f does not depend on it."
+            + (" The trained rows are the mean of the verdict's 10 replicas (Levenberg-Marquardt on fixed "
+               "samples from a shared small random start); they differ from the closed-form rows: see the "
+               "errata (the sample loss misses the spectral tail that dominates the population loss)."
+               if replicas else ""))
+    trained = "the verdict's replicas" if replicas else "end of training"
+    rows = [("trained Sigma^1/2 A_l Sigma^1/2", [(f"layer {l}", W[l]) for l in range(L)], trained)]
     if family.has_B:
-        rows.append(("trained B_l", [(f"layer {l}", final["B"][l]) for l in range(L - 1)]))
+        rows.append(("trained B_l", [(f"layer {l}", final["B"][l]) for l in range(L - 1)], trained))
     rows = rows[:1] + closed_rows[:1] + rows[1:] + closed_rows[1:]
-    heat = fg.heatmaps(rows, f"Claim {cid}: family {fam}, L = {L}, d = {d}, n = {n}")
+    heat = fg.heatmap_figure(rows, f"Claim {cid}: family {fam}, L = {L}, d = {d}, n = {n}")
+    paper = (f" (about {', '.join(f'{-v:.2f} I' for v in PAPER_FIG2)})" if L == len(PAPER_FIG2) else
+             f" (at L = {len(PAPER_FIG2)}, not this figure's L = {L})")
     sign = ("Sign convention: family (8) as in eq. (8), Q_l = -[[A_l,0],[0,0]], so the trained A_l are "
-            "positive multiples of Sigma^-1; the paper's Fig. 2 prints the code's Q-block, i.e. the negatives "
-            "(about -0.69 I, -0.42 I, -1.71 I)." if family is FAMILY8 else
+            "positive multiples of Sigma^-1; the paper's Fig. 2 prints the code's Q-block, i.e. the negatives"
+            f"{paper}." if family is FAMILY8 else
             "Sign convention: family (11), Q_l = [[A_l,0],[0,0]] (no minus sign), as in the paper's Figs. 4-5.")
-    figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat), "Learned against closed-form matrices",
-                   f"Top rows: trained matrices at the end of training; {note} Trained scalars "
-                   f"tr(Sigma^1/2 A_l Sigma^1/2)/d = {', '.join(f'{x:.3f}' for x in scal)}. {sign}",
-                   budget.describe(lbfgs))]
-    dists = [(f"A_{l}", tr.steps, [dist_identity(whiten(m["A"][l], sh)) for m in tr.mats]) for l in range(L)]
+    figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat.png), "Learned against closed-form matrices",
+                   " ".join(x for x in (heat.caption, note, sign) if x), budget.describe(lbfgs))]
+    dists = [(f"Dist(Sigma^1/2 A_{l} Sigma^1/2, I)", tr.steps, [dist_identity(whiten(m["A"][l], sh)) for m in tr.mats])
+             for l in range(L)]
     if family.has_B:
-        dists += [(f"B_{l}", tr.steps, [dist_identity(m["B"][l]) for m in tr.mats]) for l in range(L - 1)]
+        dists += [(f"Dist(B_{l}, I)", tr.steps, [dist_identity(m["B"][l]) for m in tr.mats]) for l in range(L - 1)]
     return figs + _loss_and_dist(cid, tr, out_dir, opt, opt_label, dists, [("closed form (a multiple of I)", 0.0, "--")],
                                  budget, lbfgs, f"family {fam}, L = {L}")
 
@@ -183,18 +192,18 @@ def context_and_depth(cid, verdict, setting, out_dir, budget):
     # Noiseless labels: OLS is exact for n >= d (loss ~1e-28, round-off), which would flatten the
     # other curves; the axis stops below the smallest other loss.
     floor = 0.3 * min(min(exact), *(min(v) for k, v in sw.losses.items() if k != "OLS"))
-    fig6 = fg.curves(series, f"Fig. 6 (scaled): loss against n, L = {L}, d = {d}", "number of in-context examples n",
+    fig6 = fg.curve_figure(series, f"Fig. 6 (scaled): loss against n, L = {L}, d = {d}", "number of in-context examples n",
                      "test loss (log scale)", hlines=[("exact optimum on S (theory.critical)", (ns, exact), "--")],
-                     logy=True, markers=True, ylim_bottom=floor, integer_x=True)
+                     logy=True, markers=True, ylim_bottom=floor, integer_x=True, xname="n")
     Ls = [1, 2, 3, 4]
     sw7 = ex.sweep([(n, l) for l in Ls], sigma, omega, setting.rng("report/fig7"), budget, "L")
     exact7 = [float(global_minimum_value_family8(l, n, d)) for l in Ls]
     one = float(sl.optimal_loss(sigma, n, omega))
-    fig7 = fg.curves([(k, sw7.x, v) for k, v in sw7.losses.items() if k != "OLS"],
+    fig7 = fg.curve_figure([(k, sw7.x, v) for k, v in sw7.losses.items() if k != "OLS"],
                      f"Fig. 7 (scaled): loss against depth, n = {n}, d = {d}", "number of layers L",
                      "test loss (log scale)", hlines=[("exact optimum on S (theory.critical)", (Ls, exact7), "--"),
                                                        ("exact one-layer optimum (theory.single_layer)", ([1], [one]), "none")],
-                     logy=True, markers=True, integer_x=True)
+                     logy=True, markers=True, integer_x=True, xname="L")
     steps = "; ".join(f"n = {x}: GD {g:.3g}, preconditioned {p:.3g}" for x, g, p in
                       zip(sw.x, sw.steps["GD"], sw.steps["preconditioned GD"]) if x in (2, 10, 20))
     scaling = (f"each transformer (family (8)) trained by L-BFGS from a small random start on {budget.sweep_prompts} "
@@ -203,14 +212,14 @@ def context_and_depth(cid, verdict, setting, out_dir, budget):
     gap = ", ".join(f"L = {l}: {(t - e) / e:+.3f}" for l, t, e in zip(Ls, sw7.losses["transformer"], exact7))
     ols = ", ".join(f"{v:.2g}" for x, v in zip(sw.x, sw.losses["OLS"]) if x >= d)
     return [
-        Figure(_write(out_dir, f"{cid}_fig6_context.png", fig6), "Loss against the number of in-context examples (Fig. 6)",
-               f"Test loss of the trained {L}-layer transformer, {L} steps of GD and of Sigma^-1-preconditioned GD "
+        Figure(_write(out_dir, f"{cid}_fig6_context.png", fig6.png), "Loss against the number of in-context examples (Fig. 6)",
+               f"{fig6.caption} Test loss of the trained {L}-layer transformer, {L} steps of GD and of Sigma^-1-preconditioned GD "
                f"(one step size each, tuned by grid search) and OLS (minimum-norm least squares) for n = "
                f"{ns[0]}..{ns[-1]}; dashed: the exact optimum over S, i.e. {L} preconditioned GD steps with "
                f"individually optimal step sizes. The labels carry no noise, so OLS is exact once n >= d = {d} (test "
                f"losses {ols}: round-off), below the axis. Tuned step sizes: {steps}.", scaling),
-        Figure(_write(out_dir, f"{cid}_fig7_depth.png", fig7), "Loss against depth (Fig. 7)",
-               f"Test loss against L = 1..4 at n = {n}; dashed: exact optimum over S per L; the single marker at "
+        Figure(_write(out_dir, f"{cid}_fig7_depth.png", fig7.png), "Loss against depth (Fig. 7)",
+               f"{fig7.caption} Test loss against L = 1..4 at n = {n}; dashed: exact optimum over S per L; the single marker at "
                f"L = 1 is the exact one-layer optimum over all A (theory.single_layer.optimal_loss), which "
                f"coincides with the S optimum because A* = n/(n+d+1) Sigma^-1 lies in S. Relative gap (test loss of "
                f"the trained transformer - exact S optimum) / exact S optimum: {gap} (test-sample error and the "
@@ -225,11 +234,12 @@ def relu_layer(cid, verdict, setting, out_dir, budget):
     tr = ex.trajectory("relu", 1, n, sigma, None, setting.rng("report/relu"), b, init_std=1e-2, lbfgs=False)
     Bt = tr.mats[-1]["B_eff"][0]
     C = np.asarray(verdict.closed_form["Q0_top_left"], dtype=float)
-    heat = fg.heatmaps([("trained (Adam)", [("B_eff = p_y Q11", Bt)]), ("closed form", [("-2n/(n-1+2(d+2)) I", C)])],
-                       f"Claim {cid}: ReLU layer, d = {d}, n = {n}")
-    figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat), "Learned against closed-form matrices",
-                   "Top: p_y Q11 of a trained ReLU layer (invariant under (gP, Q/g)); bottom: Theorem 5's Q_0 block. "
-                   f"Relative Frobenius distance {np.linalg.norm(Bt - C) / np.linalg.norm(C):.3g}.", b.describe(False))]
+    heat = fg.heatmap_figure([("trained (Adam)", [("B_eff = p_y Q11", Bt)], "invariant under (gP, Q/g)"),
+                              ("closed form", [("-2n/(n-1+2(d+2)) I", C)], "Theorem 5's Q_0 block")],
+                             f"Claim {cid}: ReLU layer, d = {d}, n = {n}")
+    figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat.png), "Learned against closed-form matrices",
+                   f"{heat.caption} Relative Frobenius distance {np.linalg.norm(Bt - C) / np.linalg.norm(C):.3g}.",
+                   b.describe(False))]
     dists = [("Dist(p_y Q11, I)", tr.steps, [dist_identity(m["B_eff"][0]) for m in tr.mats])]
     return figs + _loss_and_dist(cid, tr, out_dir, float(verdict.closed_form["optimal_loss"]), "exact optimal loss",
                                  dists, [("closed form", 0.0, "--")], b, False, "one ReLU layer")
