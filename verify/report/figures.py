@@ -78,7 +78,8 @@ def _heatmap_caption(rows, scale, annotate: bool) -> str:
              f"({', '.join(f'column {j + 1}: +-{_g(s)}' for j, s in enumerate(scale))})"
              + ("; entries printed to 2 decimals" if annotate else "") + "."]
     for i, (label, panels, source) in enumerate(rows, 1):
-        shown = "; ".join(f"{name}: {matrix_summary(M)}" for name, M in panels)
+        shown = "; ".join(name if "=" in name and matrix_summary(M).endswith(" I") else f"{name}: {matrix_summary(M)}"
+                          for name, M in panels)  # a title "a_0 I = 0.5 I" already states a multiple of I
         parts.append(f"Row {i}, {label}{' (' + source + ')' if source else ''}: {shown}.")
     return " ".join(parts)
 

@@ -154,7 +154,7 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
         opt_label, note = "lowest loss on S found", (
             "B_{L-1} is not drawn: f does not depend on it."
             + (" The trained rows are the mean of the verdict's 10 replicas (Levenberg-Marquardt on fixed "
-               "samples from a shared small random start); they differ from the closed-form rows: see the "
+               "samples from a shared small random start); where they differ from the closed-form rows, see the "
                "errata (the sample loss misses the spectral tail that dominates the population loss)."
                if replicas else ""))
     trained = "the verdict's replicas" if replicas else "end of training"
