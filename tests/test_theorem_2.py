@@ -9,7 +9,8 @@ import pytest
 from theory import single_layer as sl
 from theory.restricted import RestrictedLoss
 from theory.theorem2 import ExactLoss, exact_loss, perfect_matchings, sym_gradient, sym_pack, sym_unpack, wick_moment
-from theory.theorem2_search import Coordinates, dist_identity, hessian, offdiag_ratio, search, swap_distance
+from verify.compare import dist_identity
+from verify.theorem2_search import Coordinates, hessian, offdiag_ratio, search, swap_distance
 from theory.wishart import mixed_moment
 from verify.checks import K_SIGMA
 from verify.claims import theorem2 as t2
@@ -178,7 +179,7 @@ def test_search_over_general_matrices_finds_the_same_minimum():
 
 
 def test_search_starts_far_from_the_identity():
-    from theory.theorem2_search import random_start
+    from verify.theorem2_search import random_start
     rng = np.random.default_rng(0)
     c = Coordinates(5, True)
     dists = [dist_identity(A) for _ in range(40) for A in c.unpack(random_start(c, rng))]

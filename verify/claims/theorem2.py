@@ -8,7 +8,7 @@ Evidence, gathered once and independently of any closed form:
    moments, against phi_2 of :mod:`theory.restricted` on S = {A_l = a_l I}, and against the
    NumPy transformer on fresh prompts away from S;
 2. a multistart search for the global minimum of f over symmetric A_0, A_1
-   (:mod:`theory.theorem2_search`), with stopping-rule bounds from the exact Hessian.
+   (:mod:`verify.theorem2_search`), with stopping-rule bounds from the exact Hessian.
 
 The derived closed form is the restricted global minimiser a* of phi_2 (:mod:`theory.critical`,
 exact enumeration): A_l = a*_l I.  It, a user's candidate, or a negative control is then
@@ -25,16 +25,16 @@ import numpy as np
 
 from theory.critical import global_minimum_value_family8
 from theory.theorem2 import exact_loss, wick_moment
-from theory.theorem2_search import dist_identity, hessian, offdiag_ratio, search, swap_distance
 from theory.wishart import mixed_moment
 
 from ..checks import K_SIGMA, Verdict, check_at_least, check_at_most
-from ..compare import EPS
+from ..compare import EPS, dist_identity
 from ..families import FAMILY8, GD
 from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
+from ..theorem2_search import hessian, offdiag_ratio, search, swap_distance
 from ..checks import controls_check
 from .base import COMMON_OPTIONS, Claim, Hypothesis, identity_prior, noiseless, unit_spectrum
 from .layers import critical_derivation
@@ -66,7 +66,7 @@ def default_setting(**kw) -> Setting:
 class Evidence:
     n: int
     d: int
-    search: object  # theory.theorem2_search.SearchResult
+    search: object  # verify.theorem2_search.SearchResult
     best: tuple  # (A_0, A_1) of the lowest end point
     f_best: float
     tol_f: float  # loss tolerance at the minimum (Newton bound + round-off)

@@ -13,7 +13,8 @@ the paper's hypothesis.
 Bounds from the stopping rule (quadratic model at the final point t, gradient g, Hessian H
 positive definite): the exact local minimiser is within ||H^{-1} g|| of t and its loss is
 within g^T H^{-1} g / 2 of f(t); round-off adds ||H^{-1}|| e_g to the location, with e_g the
-gradient's float error bound.  Paper reference: Theorem 2.
+gradient's float error bound.  Paper reference: Theorem 2.  A float search, so it lives in
+verify/ (theory/ holds exact mathematics only); the exact loss it minimises is theory's.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from scipy.optimize import minimize
 from theory.theorem2 import EPS, exact_loss, sym_gradient, sym_pack, sym_unpack
 
 __all__ = ["Coordinates", "LocalMinimum", "SearchResult", "search", "polish", "hessian", "swap_distance",
-           "offdiag_ratio", "dist_identity", "random_start"]
+           "offdiag_ratio", "random_start"]
 
 
 @dataclass(frozen=True)
@@ -185,13 +186,6 @@ def offdiag_ratio(A0, A1) -> float:
     off = sum(np.linalg.norm(A - np.diag(np.diag(A))) ** 2 for A in (A0, A1))
     tot = sum(np.linalg.norm(A) ** 2 for A in (A0, A1))
     return float(np.sqrt(off / max(tot, EPS)))
-
-
-def dist_identity(A) -> float:
-    """The paper's Dist(A, I) = ||A - (tr A / d) I||_F / ||A||_F (Section 4.3)."""
-    A = np.asarray(A, dtype=float)
-    d = A.shape[0]
-    return float(np.linalg.norm(A - np.trace(A) / d * np.eye(d)) / max(np.linalg.norm(A), EPS))
 
 
 def swap_distance(A0, A1, C0, C1) -> float:
