@@ -90,25 +90,39 @@ def _formula(latex: str, indent: str) -> list:
     return [indent + "```math", indent + latex, indent + "```"]
 
 
-#: How each outcome of a derivation step reads (theory.derivation: three-valued steps).
-_OUTCOME = {"proved": "proved", "holds": "holds", "argued": "*argued* (a reasoned argument, not a machine-checked proof)",
+#: How each outcome of a derivation step reads (theory.derivation: proved / argued / failed).
+_OUTCOME = {"proved": "proved",
+            "argued": "*argued* (in text, not run)",
             "failed": "**FAILED**"}
+#: The same outcomes in a step count ("3 proved, 1 argued, 1 failed").
+_COUNTED = {"proved": "proved by computation in this run", "argued": "argued in text (not run)",
+            "failed": "failed"}
 
 
 def _outcome(step) -> str:
-    """A step's outcome: ``proved`` / ``argued`` / ``failed`` (boolean records: ``holds`` / ``failed``)."""
-    status = getattr(step, "status", None)
-    if status is not None:
-        return str(status)
-    return "holds" if step.holds else "failed"
+    """A step's outcome: ``proved`` / ``argued`` / ``failed`` (records without one: from ``holds``)."""
+    outcome = getattr(step, "outcome", None)
+    if outcome is not None:
+        return str(outcome)
+    return "proved" if step.holds else "failed"
 
 
 def _outcome_counts(steps) -> str:
     counts = {}
     for st in steps:
         counts[_outcome(st)] = counts.get(_outcome(st), 0) + 1
-    order = [k for k in _OUTCOME if k in counts] + sorted(k for k in counts if k not in _OUTCOME)
-    return ", ".join(f"{counts[k]} {k}" for k in order)
+    order = [k for k in _COUNTED if k in counts] + sorted(k for k in counts if k not in _COUNTED)
+    return ", ".join(f"{counts[k]} {_COUNTED.get(k, k)}" for k in order)
+
+
+def _result(step) -> str:
+    """A step's outcome in words, and for a failed step outside the paper's claim, why."""
+    outcome = _outcome(step)
+    text = _OUTCOME.get(outcome, _text(outcome))
+    outside = getattr(step, "outside_claim", "")
+    if outcome == "failed" and outside:
+        text += f"; not part of the paper's claim: {_text(' '.join(str(outside).split()))}"
+    return text
 
 
 def render_derivations(derivations) -> str:
@@ -124,15 +138,15 @@ def render_derivations(derivations) -> str:
     number = 0
     for der in derivations:
         out += [f"### {_text(der.title)}", "",
-                f"Source: {_text(der.source)}. Steps ({len(der.steps)}): {_outcome_counts(der.steps)}.", ""]
+                f"Source: {_text(der.source)}. {len(der.steps)} steps: {_outcome_counts(der.steps)}.", ""]
         for st in der.steps:
             number += 1
             marker = f"{number}. "
             pad = " " * len(marker)
-            outcome = _outcome(st)
             out.append(f"{marker}**{_text(st.title)}**")
             out += [""] + _formula(st.latex, pad) + [""]
-            out.append(f"{pad}Checked by: {_text(st.method)}. Result: {_OUTCOME.get(outcome, _text(outcome))}.")
+            how = "Argued in" if _outcome(st) == "argued" else "Checked by"
+            out.append(f"{pad}{how}: {_text(st.method)}. Result: {_result(st)}.")
             if st.detail:
                 out += ["", pad + _text(" ".join(str(st.detail).split()))]
             out.append("")
@@ -188,7 +202,7 @@ def _evidence(erratum, derivations, checks) -> list:
         for st in der.steps:
             if any(key.lower() in st.title.lower() for key in erratum.steps):
                 out.append(f"  - derivation step *{_text(st.title)}* ({_text(st.method)}): "
-                           f"{_OUTCOME.get(_outcome(st), _text(_outcome(st)))}"
+                           f"{_result(st)}"
                            + (f". {_text(st.detail)}" if st.detail else ""))
     for c in checks:
         if any(key.lower() in c.name.lower() for key in erratum.checks):
