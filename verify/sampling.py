@@ -4,6 +4,8 @@ All randomness flows from an explicit ``numpy.random.Generator``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .model import Prompts
@@ -22,16 +24,30 @@ def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
     return Qm * np.sign(np.diag(R))
 
 
+def validate_spectrum(spectrum, d: int | None = None) -> tuple:
+    """The eigenvalues of Sigma as a tuple of floats; the one place they are validated.
+
+    ValueError (one message for every caller: CLI, Setting, make_sigma) unless they are a
+    non-empty sequence of finite numbers > 0 (Sigma positive definite), of length ``d`` if given.
+    """
+    try:
+        lam = tuple(float(v) for v in spectrum)
+    except (TypeError, ValueError):
+        raise ValueError(f"spectrum (the eigenvalues of Sigma) must be a sequence of numbers; got {spectrum!r}") from None
+    if not lam or not all(math.isfinite(v) and v > 0 for v in lam):
+        raise ValueError("spectrum (the eigenvalues of Sigma) must be finite numbers > 0, as Sigma is positive "
+                         f"definite; got {list(lam)}")
+    if d is not None and len(lam) != d:
+        raise ValueError(f"spectrum must have d = {d} eigenvalues; got {len(lam)}: {list(lam)}")
+    return lam
+
+
 def make_sigma(spectrum, rng: np.random.Generator | None = None, rotate: bool = True) -> np.ndarray:
     """``Sigma = U^T diag(spectrum) U`` with U Haar-random (Section 4.3), or diagonal.
 
     ``spectrum``: sequence of d positive eigenvalues.  Returns a symmetric (d, d) array.
     """
-    lam = np.asarray(spectrum, dtype=float)
-    if lam.ndim != 1 or lam.size < 1:
-        raise ValueError(f"spectrum must be a non-empty list of eigenvalues; got shape {lam.shape}")
-    if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
-        raise ValueError(f"Sigma must be positive definite: every eigenvalue must be > 0; got {lam.tolist()}")
+    lam = np.asarray(validate_spectrum(np.ravel(spectrum)), dtype=float)
     if not rotate:
         return np.diag(lam)
     if rng is None:

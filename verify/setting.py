@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from .sampling import PAPER_SPECTRUM, make_sigma
+from .sampling import PAPER_SPECTRUM, make_sigma, validate_spectrum
 
 __all__ = ["Setting", "parse_spectrum", "AssumptionError"]
 
@@ -19,20 +20,18 @@ PRIORS = ("identity", "inverse")
 
 
 def parse_spectrum(text: str) -> tuple:
-    """Parse ``"l1,...,ld"`` into positive floats; ValueError names what was wrong."""
+    """Parse ``"l1,...,ld"`` into eigenvalues of Sigma (validated by
+    :func:`verify.sampling.validate_spectrum`); ValueError names what was wrong."""
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
         raise ValueError(f"--spectrum must be a comma-separated list of numbers like 1,0.5,0.25; got {text!r}")
     vals = []
     for p in parts:
         try:
-            v = float(p)
+            vals.append(float(p))
         except ValueError:
             raise ValueError(f"--spectrum entries must be numbers; {p!r} in {text!r} is not") from None
-        if not math.isfinite(v) or v <= 0:
-            raise ValueError(f"--spectrum entries are eigenvalues of Sigma and must be finite and > 0; got {p!r}")
-        vals.append(v)
-    return tuple(vals)
+    return validate_spectrum(vals)
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,7 @@ class Setting:
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0; got {self.seed}")
         if self.spectrum is not None:
-            lam = tuple(float(v) for v in self.spectrum)
-            if len(lam) != self.d:
-                raise ValueError(f"spectrum must have d = {self.d} eigenvalues; got {len(lam)}: {list(lam)}")
-            if any((not math.isfinite(v)) or v <= 0 for v in lam):
-                raise ValueError(f"Sigma must be positive definite: eigenvalues must be > 0; got {list(lam)}")
-            object.__setattr__(self, "spectrum", lam)
+            object.__setattr__(self, "spectrum", validate_spectrum(self.spectrum, self.d))
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}; got {self.prior!r}")
         if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0):
@@ -89,9 +83,13 @@ class Setting:
         """An independent generator for the named stream of this seed."""
         return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
 
-    @property
+    @cached_property
     def sigma(self) -> np.ndarray:
-        return make_sigma(self.eigenvalues, self.rng("sigma"), rotate=self.rotate)
+        """Sigma = U^T diag(eigenvalues) U (U from the seed's "sigma" stream), drawn once per
+        setting and read-only (every consumer sees the same matrix)."""
+        S = make_sigma(self.eigenvalues, self.rng("sigma"), rotate=self.rotate)
+        S.setflags(write=False)
+        return S
 
     def omega(self, sigma: np.ndarray) -> np.ndarray:
         """Covariance of w*: I or Sigma^{-1}."""

@@ -14,8 +14,13 @@ from typing import Callable
 from ..errors import UsageError
 from ..setting import AssumptionError, Setting
 
-__all__ = ["Claim", "Hypothesis", "Erratum", "SETTING_OPTIONS", "COMMON_OPTIONS",
+__all__ = ["Claim", "Hypothesis", "Erratum", "REPLICAS", "SETTING_OPTIONS", "COMMON_OPTIONS",
            "unit_spectrum", "identity_prior", "inverse_prior", "noiseless"]
+
+#: Independent replicas every trained claim fits, each on its own fresh sample.  The sampling
+#: tolerance K_SIGMA (:mod:`verify.checks`) assumes this many: its basis is Student t with
+#: REPLICAS - 1 = 9 degrees of freedom.
+REPLICAS = 10
 
 #: Every option a claim may use; ``controls`` and ``progress`` are accepted by every claim.
 SETTING_OPTIONS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers")

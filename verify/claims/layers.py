@@ -16,9 +16,7 @@ from ..families import Family
 from ..training.multilayer import FamilyObjective, Summaries, resjac, train_family
 from ..sampling import sample_prompts, sqrtm_psd
 from ..setting import Setting
-from .base import Hypothesis, inverse_prior, noiseless
-
-REPLICAS = 10
+from .base import REPLICAS, Hypothesis, inverse_prior, noiseless
 
 #: The data hypotheses of Theorems 3, 4 and Lemma 4 (PAPER.md section 2).
 INVERSE_PRIOR_HYPOTHESES = (

@@ -23,7 +23,7 @@ from theory.lemma1 import check_lemma1_symbolic
 
 from dataclasses import dataclass
 
-from ..checks import Verdict, check_at_least, check_at_most, controls_check
+from ..checks import Verdict, check_at_least, check_at_most, controls_check, evaluate_controls
 from ..compare import EPS
 from ..families import GD
 from ..model import forward
@@ -208,11 +208,10 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         wrong = [("wrong sign: w_{l+1} = w_l + A_l grad R", {"sign": -1.0}),
                  ("R normalised by 1/(n+1) instead of 1/n", {"n_norm": s.n + 1.0}),
                  ("w_l dropped: w_{l+1} = -A_l grad R(w_l)", {"keep": False})]
-        verdict.controls = []
-        for name, kw in wrong:
-            e = worst(True, False, **kw)
-            verdict.controls.append({"name": name, "rejected": e > floor, "margin": e / floor,
-                                     "worst_check": checks[0].name, "checks": []})
+        verdict.controls = evaluate_controls(
+            wrong, None, s, lambda kw, ev, s: [check_at_most(EQ3_SYMMETRIC, "floating point",
+                                                             worst(True, False, **kw), floor, basis)],
+            truth_checks=[checks[0]])
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict

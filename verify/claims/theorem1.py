@@ -32,9 +32,7 @@ from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts, sample_tasks, sqrtm_psd
 from ..setting import Setting
-from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
-
-REPLICAS = 10  # K_SIGMA's basis assumes 10 replicas (Student t with 9 degrees of freedom)
+from .base import COMMON_OPTIONS, REPLICAS, Claim, Erratum, Hypothesis
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from ..theorem2_search import hessian, offdiag_ratio, search, swap_distance
-from ..checks import controls_check
+from ..checks import controls_check, evaluate_controls
 from .base import COMMON_OPTIONS, Claim, Hypothesis, identity_prior, noiseless, unit_spectrum
 from .layers import critical_derivation
 
@@ -283,11 +283,11 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         "equal_step_saddle": None if equal is None else {"a": float(equal.a[0]), "loss": float(equal.loss)},
     }
     checks = engine_checks(s, ev) + search_checks(ev, phi_star, best_S.a)
-    target = (float(best_S.a[0]) * I, float(best_S.a[1]) * I)
+    truth = (float(best_S.a[0]) * I, float(best_S.a[1]) * I)
+    truth_checks = closed_form_checks(*truth, ev)
     if cand is not None:
-        target = cand
         closed["candidate"] = np.array(cand)
-    checks += closed_form_checks(*target, ev)
+    checks += truth_checks if cand is None else closed_form_checks(*cand, ev)
     hit_ids = {id(m) for m in ev.hits}
     others = sorted({round(m.loss, 9) for m in ev.search.minima if id(m) not in hit_ids})
     small_first = sum(np.trace(m.matrices()[0]) < np.trace(m.matrices()[1]) for m in ev.hits)
@@ -307,14 +307,9 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
              "(a*_0 I, a*_1 I) up to the layer swap, i.e. the restricted optimum of phi_2"]
     verdict = Verdict("2", s.describe(I), closed, checks, notes=notes)
     if with_controls:
-        verdict.controls = []
-        for name, C0, C1 in controls(s, best_S.a, equal):
-            cs = closed_form_checks(C0, C1, ev)
-            worst = max(cs, key=lambda c: c.margin)
-            verdict.controls.append({"name": name, "rejected": any(not c.passed for c in cs),
-                                     "margin": worst.margin, "worst_check": worst.name,
-                                     "checks": [{"name": c.name, "observed": c.observed,
-                                                 "tolerance": c.tolerance, "status": c.status} for c in cs]})
+        wrong = [(name, (C0, C1)) for name, C0, C1 in controls(s, best_S.a, equal)]
+        verdict.controls = evaluate_controls(wrong, ev, s, lambda C, ev, s: closed_form_checks(*C, ev),
+                                             truth_checks)
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict

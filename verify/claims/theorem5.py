@@ -24,8 +24,8 @@ from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from ..checks import controls_check, evaluate_controls
-from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis, identity_prior, noiseless, unit_spectrum
-from .theorem1 import REPLICAS
+from .base import (COMMON_OPTIONS, REPLICAS, Claim, Erratum, Hypothesis, identity_prior, noiseless,
+                   unit_spectrum)
 
 
 @dataclass(frozen=True)
