@@ -72,9 +72,9 @@ def as_preconditioner(out, d: int) -> np.ndarray:
         raise CandidateError(f"candidate must return {want}; got {type(out).__name__}")
     try:
         M = np.asarray(out)
-    except (ValueError, TypeError) as exc:  # ragged nested lists
+    except BaseException as exc:  # noqa: BLE001  ragged lists; a foreign __array__ may raise anything
         raise CandidateError(f"candidate must return {want}; got a {type(out).__name__} that is not "
-                             f"a rectangular array ({_one_line(exc, 80)})") from None
+                             f"a rectangular array ({type(exc).__name__}: {_one_line(exc, 80)})") from None
     kind = M.dtype.kind
     if kind == "c":
         raise CandidateError(f"candidate must return {want}; got complex dtype {M.dtype} (refused even "
@@ -82,7 +82,7 @@ def as_preconditioner(out, d: int) -> np.ndarray:
     if kind == "O" and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in M.flat):
         try:
             M = M.astype(float)
-        except (TypeError, ValueError, OverflowError) as exc:
+        except BaseException as exc:  # noqa: BLE001  a foreign __float__ may raise anything
             raise CandidateError(f"candidate must return {want}; its entries do not convert to "
                                  f"float ({_one_line(exc, 80)})") from None
         kind = "f"
