@@ -28,11 +28,11 @@ from theory.critical import critical_points
 from theory.single_layer import optimal_preconditioner
 from verify.compare import dist_identity, dist_tolerance, rel_fro
 from verify.families import GD
-from verify.training.one_layer import fit_gd_layer
-from verify.training.multilayer import Summaries, train_family
 from verify.sampling import sample_prompts, sample_tasks, sqrtm_psd
 from verify.setting import Setting
 from verify.training.adam import small_init, train_adam
+from verify.training.multilayer import Summaries, train_family
+from verify.training.one_layer import fit_gd_layer
 
 __all__ = ["PAPER_ADAM", "theorem1_race", "theorem3_race"]
 

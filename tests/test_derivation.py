@@ -2,8 +2,16 @@
 import pytest
 import sympy as sp
 
-from theory.derivation import (ARGUED, FAILED, PROVED, Derivation, Step, argued_step, fact_step,
-                               identity_step)
+from theory.derivation import (
+    ARGUED,
+    FAILED,
+    PROVED,
+    Derivation,
+    Step,
+    argued_step,
+    fact_step,
+    identity_step,
+)
 
 
 def test_an_identity_step_is_proved_when_the_difference_simplifies_to_zero_and_fails_otherwise():

@@ -4,9 +4,14 @@ import pytest
 
 from verify.families import FAMILY8, FAMILY11, GD, GDPlusPlus
 from verify.model import loss_and_grad
-from verify.training.multilayer import (FamilyObjective, Summaries, residuals_and_jacobian_8,
-                               residuals_and_jacobian_11, train_family)
 from verify.sampling import make_sigma, sample_prompts
+from verify.training.multilayer import (
+    FamilyObjective,
+    Summaries,
+    residuals_and_jacobian_8,
+    residuals_and_jacobian_11,
+    train_family,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,22 @@ import pytest
 
 from theory import single_layer as sl
 from theory.restricted import RestrictedLoss
-from theory.theorem2 import ExactLoss, exact_loss, perfect_matchings, sym_gradient, sym_pack, sym_unpack, wick_moment
-from verify.compare import dist_identity
-from verify.theorem2_search import Coordinates, hessian, offdiag_ratio, search, swap_distance
+from theory.theorem2 import (
+    ExactLoss,
+    exact_loss,
+    perfect_matchings,
+    sym_gradient,
+    sym_pack,
+    sym_unpack,
+    wick_moment,
+)
 from theory.wishart import mixed_moment
 from verify.checks import K_SIGMA
 from verify.claims import theorem2 as t2
+from verify.compare import dist_identity
 from verify.sampling import sample_prompts
 from verify.setting import Setting
+from verify.theorem2_search import Coordinates, hessian, offdiag_ratio, search, swap_distance
 
 EPS = np.finfo(float).eps
 

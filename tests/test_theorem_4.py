@@ -1,5 +1,4 @@
 """Theorem 4 (GD++): critical points exist, B_{L-1} is invisible, trained replicas lie on S."""
-import numpy as np
 import pytest
 
 from verify import verify_theorem

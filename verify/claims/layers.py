@@ -13,9 +13,9 @@ import numpy as np
 
 from ..compare import dist_identity
 from ..families import Family
-from ..training.multilayer import FamilyObjective, Summaries, resjac, train_family
 from ..sampling import sample_prompts, sqrtm_psd
 from ..setting import Setting
+from ..training.multilayer import FamilyObjective, Summaries, resjac, train_family
 from .base import REPLICAS, Hypothesis, inverse_prior, noiseless
 
 #: The data hypotheses of Theorems 3, 4 and Lemma 4 (PAPER.md section 2).

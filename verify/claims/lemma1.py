@@ -16,12 +16,11 @@ Exactly, with sympy: :func:`theory.lemma1.check_lemma1_symbolic`.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from theory.lemma1 import check_lemma1_symbolic
-
-from dataclasses import dataclass
 
 from ..checks import Verdict, check_at_least, check_at_most, controls_check, evaluate_controls
 from ..compare import EPS

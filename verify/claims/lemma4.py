@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import dataclass
 
 import numpy as np
-
-from dataclasses import dataclass
 
 from theory.lemma4 import derive_lemma4, family11_layer_permutations_that_preserve_phi, orbit
 

@@ -24,14 +24,21 @@ from theory import single_layer as sl
 from theory.single_layer_reduction import derive_reduction, effective_preconditioner
 from theory.single_layer_symbolic import derive_general, derive_theorem1
 
-from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
+from ..checks import (
+    K_SIGMA,
+    Verdict,
+    check_at_most,
+    controls_check,
+    evaluate_controls,
+    replica_tolerance,
+)
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro, whiten
 from ..families import GD
-from ..training.one_layer import OneLayerStats, fit_gd_layer, fit_unconstrained_layer
 from ..model import predict
 from ..progress import Progress
 from ..sampling import sample_prompts, sample_tasks, sqrtm_psd
 from ..setting import Setting
+from ..training.one_layer import OneLayerStats, fit_gd_layer, fit_unconstrained_layer
 from .base import COMMON_OPTIONS, REPLICAS, Claim, Erratum, Hypothesis
 
 

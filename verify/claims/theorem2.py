@@ -27,7 +27,14 @@ from theory.critical import global_minimum_value_family8
 from theory.theorem2 import exact_loss, wick_moment
 from theory.wishart import mixed_moment
 
-from ..checks import K_SIGMA, Verdict, check_at_least, check_at_most
+from ..checks import (
+    K_SIGMA,
+    Verdict,
+    check_at_least,
+    check_at_most,
+    controls_check,
+    evaluate_controls,
+)
 from ..compare import EPS, dist_identity
 from ..families import FAMILY8, GD
 from ..model import predict
@@ -35,7 +42,6 @@ from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from ..theorem2_search import hessian, offdiag_ratio, search, swap_distance
-from ..checks import controls_check, evaluate_controls
 from .base import COMMON_OPTIONS, Claim, Hypothesis, identity_prior, noiseless, unit_spectrum
 from .layers import critical_derivation
 

@@ -10,15 +10,21 @@ Lemma 4.  Negative controls: plausible wrong step sizes.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 
-from dataclasses import dataclass
-
 from theory.critical import global_minimum_value_family8
 
-from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
+from ..checks import (
+    K_SIGMA,
+    Verdict,
+    check_at_most,
+    controls_check,
+    evaluate_controls,
+    replica_tolerance,
+)
 from ..compare import EPS, dist_tolerance, rel_fro
 from ..families import FAMILY8
 from ..progress import Progress

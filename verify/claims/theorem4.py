@@ -16,15 +16,21 @@ loss at the trained (and the paper's reported) step sizes is tens of times below
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 
-from dataclasses import dataclass
-
 from theory.spectral import gauss_rule
 
-from ..checks import K_SIGMA, Verdict, check_at_most, controls_check, evaluate_controls, replica_tolerance
+from ..checks import (
+    K_SIGMA,
+    Verdict,
+    check_at_most,
+    controls_check,
+    evaluate_controls,
+    replica_tolerance,
+)
 from ..compare import EPS, dist_identity, dist_tolerance, rel_fro
 from ..families import FAMILY11, GDPlusPlus
 from ..model import forward

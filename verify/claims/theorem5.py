@@ -16,16 +16,30 @@ import numpy as np
 
 from theory import relu as tr
 
-from ..checks import K_SIGMA, Verdict, check_at_most, replica_tolerance
+from ..checks import (
+    K_SIGMA,
+    Verdict,
+    check_at_most,
+    controls_check,
+    evaluate_controls,
+    replica_tolerance,
+)
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro
-from ..training.one_layer import fit_relu_layer
 from ..model import RELU, predict
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
-from ..checks import controls_check, evaluate_controls
-from .base import (COMMON_OPTIONS, REPLICAS, Claim, Erratum, Hypothesis, identity_prior, noiseless,
-                   unit_spectrum)
+from ..training.one_layer import fit_relu_layer
+from .base import (
+    COMMON_OPTIONS,
+    REPLICAS,
+    Claim,
+    Erratum,
+    Hypothesis,
+    identity_prior,
+    noiseless,
+    unit_spectrum,
+)
 
 
 @dataclass(frozen=True)
