@@ -100,6 +100,16 @@ def test_exit_code_is_1_when_a_verdict_fails_and_the_index_lists_every_claim(tmp
     assert "**FAILED**" in index and f"{len(CLAIMS) - 1} of {len(CLAIMS)} claims passed" in index
 
 
+def test_all_reports_write_the_generated_conventions_page(tmp_path, monkeypatch):
+    import verify.report as report
+    from verify.conventions import render
+    monkeypatch.setattr(report, "verify_theorem", lambda cid, **k: _fake_verdict(cid))
+    monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [])
+    assert main(["all", "--report", str(tmp_path), "--no-figures"]) == 0
+    text = (tmp_path / "conventions.md").read_text()
+    assert text == render() and "TRANSPOSE" in text and "1/n" in text
+
+
 def test_no_figures_without_report_is_a_usage_error(capsys):
     assert main(["lemma1", "--no-figures"]) == 2
     assert "--report" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Invariants that factor out the symmetries of PAPER.md, and the floating-point floors.
+"""Invariants that factor out the symmetries listed in :mod:`verify.conventions`, and the floating-point floors.
 
 * ``rel_fro(M, C) = ||M - C||_F / ||C||_F``;
 * ``dist_identity(M) = min_a ||M - a I||_F / ||M||_F`` with ``a = tr M / d`` (the paper's

@@ -1,6 +1,6 @@
 """The batched L-layer linear transformer of Ahn et al., Section 2, with its exact gradient.
 
-Conventions (PAPER.md section 1):
+Conventions (:mod:`verify.conventions`, docs/conventions.md):
 
 * a prompt ``Z_0`` has shape ``(d+1, n+1)``; tokens are COLUMNS, the last column is the
   query ``[x^(n+1); 0]``;

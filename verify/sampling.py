@@ -1,4 +1,4 @@
-"""Prompt sampling (PAPER.md section 1) and the covariance construction of Section 4.3.
+"""Prompt sampling (conventions: :mod:`verify.conventions`) and the covariance construction of Section 4.3.
 
 All randomness flows from an explicit ``numpy.random.Generator``.
 """

@@ -36,7 +36,7 @@ def parse_spectrum(text: str) -> tuple:
 
 @dataclass(frozen=True)
 class Setting:
-    """One verification setting (PAPER.md section 1 conventions).
+    """One verification setting (conventions: :mod:`verify.conventions`).
 
     ``spectrum``: eigenvalues of Sigma (length d); default the paper's (1, 1, 0.25, 0.0625, 1)
     cycled to length d.  ``prior``: ``identity`` (w* ~ N(0, I)) or ``inverse``

@@ -30,7 +30,7 @@ COMMON_OPTIONS = frozenset(("d", "n", "spectrum", "rotate", "prior", "noise", "s
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """One hypothesis of a claim: its text (PAPER.md section 2) and, when the setting can
+    """One hypothesis of a claim: its text (as the paper states it) and, when the setting can
     violate it, a predicate ``holds(setting)`` and what the options must be (``needs``).
 
     A hypothesis without a predicate holds for every setting the options can express (e.g.
@@ -150,7 +150,7 @@ def _flags(names) -> str:
     return ", ".join("--" + {"rotate": "no-rotation"}.get(k, k) for k in sorted(names))
 
 
-# -- predicates of the data hypotheses (PAPER.md section 2) --------------------------------
+# -- predicates of the data hypotheses ----------------------------------------------------
 
 def unit_spectrum(s: Setting) -> bool:
     """x ~ N(0, I): every eigenvalue of Sigma equals 1."""

@@ -18,7 +18,7 @@ from ..setting import Setting
 from ..training.multilayer import FamilyObjective, Summaries, resjac, train_family
 from .base import REPLICAS, Hypothesis, inverse_prior, noiseless
 
-#: The data hypotheses of Theorems 3, 4 and Lemma 4 (PAPER.md section 2).
+#: The data hypotheses of Theorems 3, 4 and Lemma 4 (as the paper states them).
 INVERSE_PRIOR_HYPOTHESES = (
     Hypothesis("x^(i) ~ N(0, Sigma), w* ~ N(0, Sigma^{-1})", inverse_prior, "--prior inverse"),
     Hypothesis("no label noise", noiseless, "--noise 0"),

@@ -6,7 +6,7 @@ Numerically, in float64, on random prompts: the full forward pass of the NumPy m
 ``[Z_l]_{d+1,i} = y_i - <x_i, w_l>`` (context) and ``-<x_q, w_l>`` (query).  Two readings:
 as printed (M_l = A_l) and transposed (M_l = A_l^T); they agree for symmetric A_l.
 
-Two conventions for the score (PAPER.md section 1), both run here: eq. (3) read literally
+Two conventions for the score (:mod:`verify.conventions`), both run here: eq. (3) read literally
 (the model of :mod:`verify.model`, scores Z^T Q Z, key on the left), where the layer steps with
 A_l^T; and the official code's (scores z_query^T Q z_key, :func:`code_forward`), whose Q block is
 eq. (3)'s transposed, where the printed recursion holds for every A_l.  The erratum quotes the
@@ -136,7 +136,7 @@ def _observed(verdict, name) -> float:
 
 def conventions_text(verdict) -> str:
     """Both conventions with the residuals this run computed (relative to max |Z|)."""
-    return ("Two readings of the score (PAPER.md section 1). Eq. (3) read literally (scores "
+    return ("Two readings of the score (docs/conventions.md). Eq. (3) read literally (scores "
             "z_key^T Q z_query): the layer implements w_{l+1} = w_l - A_l^T grad R(w_l) (residual "
             f"{_observed(verdict, EQ3_TRANSPOSED):.1e}); the printed recursion holds for symmetric A_l "
             f"(residual {_observed(verdict, EQ3_SYMMETRIC):.1e}) and misses by "

@@ -3,13 +3,15 @@
 For each claim: run the verification (negative controls on), compute the claim's
 derivations (``claim.derivation``), train and draw its figures (``claim.figures``, builders in
 :mod:`.gallery`), fill its errata from the verdict (``claim.errata``), and write
-``DIR/<claim>.md`` beside the PNGs; ``all`` also writes the index ``DIR/README.md``.
+``DIR/<claim>.md`` beside the PNGs; ``all`` also writes the index ``DIR/README.md`` and the
+conventions page ``DIR/conventions.md`` (:mod:`verify.conventions`).
 Every file is written atomically (:mod:`.io`) and is a function of the seed alone.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .. import conventions
 from ..api import _setting, verify_theorem
 from ..claims import get_claim
 from .experiments import Budget
@@ -74,5 +76,6 @@ def write_reports(claim_ids, out_dir, *, index: bool = False, figures: bool = Tr
         rows.append((claim, verdict, summary_line(claim, verdict, n_errata)))
     if index:
         atomic_write_text(Path(out_dir) / "README.md", render_index(rows))
+        atomic_write_text(Path(out_dir) / "conventions.md", conventions.render())
     return [v for _, v, _ in rows]
 

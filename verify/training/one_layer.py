@@ -1,7 +1,7 @@
 """Fast single-layer trainers: the same empirical losses as the transformer, solved faster.
 
 Each function here minimises exactly the empirical loss of :func:`verify.model.loss_and_grad`
-on a fixed sample (``tests/test_fast.py`` checks the losses and predictions agree with the
+on a fixed sample (``tests/test_model.py`` checks the losses and predictions agree with the
 model's to round-off).  None of them is given a closed form or starts near one.
 
 * :func:`fit_gd_layer` -- family (8), one layer: the prediction
@@ -10,7 +10,7 @@ model's to round-off).  None of them is given a closed form or starts near one.
   optimiser reaches, computed to round-off).  Several queries per context share a context.
 * :class:`OneLayerStats` + :func:`fit_unconstrained_layer` -- all (P, Q), one linear layer.
   The read-out sees P only through its last row p and Q only through its first d columns Q'
-  (PAPER.md), and ``[Z_1]_{d+1,n+1} = (1/n) p^T K_b Q' x_q`` with ``K_b = Z_0 M Z_0^T``.
+  (:mod:`verify.conventions`), and ``[Z_1]_{d+1,n+1} = (1/n) p^T K_b Q' x_q`` with ``K_b = Z_0 M Z_0^T``.
   The empirical loss is therefore a quartic in (p, Q') whose coefficients are the sample
   moments ``mean_b vec(K_b x_q^T) vec(K_b x_q^T)^T``: computed once, every later loss
   evaluation costs O((d+1)^4 d^2) instead of O(B).  L-BFGS from a small random start.
