@@ -98,8 +98,8 @@ def _trainer_rows(res):
 def _paper_step_markdown(ps: dict) -> str:
     loads = ", ".join(f"{x:.1f}" for x in ps["load_average_1min"])
     head = (f"\n## The paper protocol's step (issue 10, item 3)\n\nL = {ps['L']}, d = {ps['d']}, n = {ps['n']}, "
-            f"minibatch {ps['batch']}, float64, verify.kernels on {ps['workers']} threads (blocks of {ps['chunk']} "
-            f"prompts); the authors report {ps['gpu_ms_per_step']:g} ms per step on a GPU. {ps['rounds']} rounds, each "
+            f"minibatch {ps['batch']}, float64, verify.kernels (backend {ps.get('backend', 'numpy')}) on "
+            f"{ps['workers']} threads (blocks of {ps['chunk']} prompts); the authors report {ps['gpu_ms_per_step']:g} ms per step on a GPU. {ps['rounds']} rounds, each "
             f"timing a {ps['matmul_size']}^2 matmul and the steps back to back; medians, and the median of the "
             f"per-round ratios. Step = loss and gradient + the minibatch resampling amortised over 100 steps "
             f"({_s(ps['resample_ms_per_step'])} ms). matmul: {_s(ps['matmul_gflops'])} GFLOP/s wall, "

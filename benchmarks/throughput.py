@@ -177,8 +177,13 @@ def paper_step(families=("unconstrained", "gd", "gdpp"), d: int = 5, n: int = 20
              "times_matmul_bound_reference_flops": per_round_ratio(ms, peaks, ref_flops),
              "cpu_times_matmul_bound": per_round_ratio(cpu[name], peaks_cpu, flops),
              "gflops": flops * B / (_median(ms) * 1e6)} for name, ms in wall.items()]
+    backend = next(iter(objectives.values())).backend
+    if backend == "jit":
+        from verify.kernels_jit import CHUNK as chunk
+    else:
+        chunk = kernels.CHUNK
     return {"d": d, "n": n, "L": L, "batch": B, "rounds": rounds, "workers": kernels.default_workers(),
-            "chunk": kernels.CHUNK, "gpu_ms_per_step": GPU_MS_PER_STEP, "matmul_size": matmul_size,
+            "backend": backend, "chunk": chunk, "gpu_ms_per_step": GPU_MS_PER_STEP, "matmul_size": matmul_size,
             "matmul_gflops": _median(peaks), "matmul_gflops_all_rounds": peaks,
             "matmul_gflops_per_cpu_second": _median(peaks_cpu), "load_average_1min": loads,
             "resample_ms_per_step": resample_ms, "kernel_flops_per_prompt": flops,

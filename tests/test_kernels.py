@@ -16,6 +16,11 @@ from verify.training.adam import Objective
 
 RTOL = 1e-11
 
+# The compiled backend is built per D = d+1 (tens of CPU-seconds the first time on a machine,
+# then cached on disk), so its tests use the paper's d = 5 only.
+needs_numba = pytest.mark.skipif(not kernels.jit_available(), reason="numba is not installed")
+BACKENDS = ["numpy", pytest.param("jit", marks=needs_numba)]
+
 
 def _rel(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
@@ -27,43 +32,47 @@ def _setting(seed, d=3, n=7, B=700):
     return rng, sample_prompts(B, n, sigma, rng)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("L", [1, 2, 3])
-def test_kernel_loss_and_every_gradient_equal_the_reference_model(L):
-    rng, prompts = _setting(L)
+def test_kernel_loss_and_every_gradient_equal_the_reference_model(L, backend):
+    rng, prompts = _setting(L, d=5, n=20)
     D = prompts.d + 1
     params = [(0.4 * rng.standard_normal((D, D)), 0.4 * rng.standard_normal((D, D))) for _ in range(L)]
     f0, g0 = model.loss_and_grad(params, prompts)
-    f1, g1 = kernels.loss_and_grad(params, prompts, chunk=128)  # 700 = 5 full blocks + a partial one
+    # 700 prompts = 5 full blocks of 128 + a partial one (numpy), 5 of 128 + a padded one (jit)
+    f1, g1 = kernels.loss_and_grad(params, prompts, chunk=128 if backend == "numpy" else None, backend=backend)
     assert abs(f1 - f0) <= RTOL * f0
     for (dP0, dQ0), (dP1, dQ1) in zip(g0, g1):
         assert _rel(dP1, dP0) < RTOL and _rel(dQ1, dQ0) < RTOL
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("L", [1, 2, 3])
 @pytest.mark.parametrize("make", [Unconstrained, GD, GDPlusPlus], ids=["unconstrained", "family8", "family11"])
-def test_kernel_objective_equals_the_reference_objective_for_each_family(make, L):
-    rng, prompts = _setting(10 + L)
+def test_kernel_objective_equals_the_reference_objective_for_each_family(make, L, backend):
+    rng, prompts = _setting(10 + L, d=5, n=20, B=300)
     fam = make(prompts.d, L)
-    theta = 0.5 * rng.standard_normal(fam.size)
+    theta = 0.3 * rng.standard_normal(fam.size)
     f0, g0 = Objective(fam, prompts)(theta)
-    f1, g1 = kernels.KernelObjective(fam, prompts, chunk=256)(theta)
+    f1, g1 = kernels.KernelObjective(fam, prompts, backend=backend)(theta)
     assert abs(f1 - f0) <= RTOL * f0
     assert _rel(g1, g0) < RTOL
 
 
-def test_result_does_not_depend_on_the_number_of_threads():
-    rng, prompts = _setting(5, B=1000)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_result_does_not_depend_on_the_number_of_threads(backend):
+    rng, prompts = _setting(5, d=5, n=20, B=1000)
     fam = Unconstrained(prompts.d, 3)
     theta = 0.3 * rng.standard_normal(fam.size)
-    one = kernels.KernelObjective(fam, prompts, workers=1, chunk=100)(theta)
-    two = kernels.KernelObjective(fam, prompts, workers=2, chunk=100)(theta)
+    one = kernels.KernelObjective(fam, prompts, workers=1, chunk=100, backend=backend)(theta)
+    two = kernels.KernelObjective(fam, prompts, workers=2, chunk=100, backend=backend)(theta)
     assert one[0] == two[0] and np.array_equal(one[1], two[1])  # fixed blocks, fixed summation order
 
 
 def test_the_comparison_rejects_the_official_codes_transposed_q_block():
     """Control: the official code scores z_q^T Q z_key (Q's transpose, PAPER.md section 1); fed
     that convention, the kernel must disagree with the reference far beyond RTOL."""
-    rng, prompts = _setting(7)
+    rng, prompts = _setting(7, d=5, n=20)
     D = prompts.d + 1
     params = [(0.4 * rng.standard_normal((D, D)), 0.4 * rng.standard_normal((D, D))) for _ in range(2)]
     f0, g0 = model.loss_and_grad(params, prompts)
@@ -79,3 +88,11 @@ def test_bad_shapes_and_block_sizes_are_refused_with_what_was_required():
         kernels.loss_and_grad([], prompts)
     with pytest.raises(ValueError, match="chunk must be a positive"):
         kernels.loss_and_grad([(np.eye(4), np.eye(4))], prompts, chunk=0)
+    with pytest.raises(ValueError, match="backend must be"):
+        kernels.loss_and_grad([(np.eye(4), np.eye(4))], prompts, backend="gpu")
+
+
+def test_auto_backend_depends_on_the_batch_size_only():
+    assert kernels.choose_backend("auto", kernels.JIT_MIN_BATCH - 1) == "numpy"
+    big = kernels.choose_backend("auto", kernels.JIT_MIN_BATCH)
+    assert big == ("jit" if kernels.jit_available() else "numpy")

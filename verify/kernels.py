@@ -39,6 +39,7 @@ Ahn et al., Section 2, eq. (3)-(4); the read-out and loss of PAPER.md section 1.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -46,7 +47,8 @@ from functools import lru_cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["CHUNK", "KernelObjective", "default_workers", "loss_and_grad"]
+__all__ = ["CHUNK", "JIT_MIN_BATCH", "KernelObjective", "choose_backend", "default_workers", "jit_available",
+           "loss_and_grad", "make_blocks"]
 
 #: Prompts per block: a block's working set (a dozen (CHUNK, 6, 6) arrays) stays in cache.
 CHUNK = 1024
@@ -174,26 +176,7 @@ def _block(layers, R, target, n, weight):
     return float(r @ r), grads
 
 
-def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = CHUNK, blocks=None):
-    """Loss ``mean_b ([Z_L]_{d+1,n+1} + <w*, x_q>)^2`` and its gradient w.r.t. every P_l, Q_l.
-
-    Same arguments and result as :func:`verify.model.loss_and_grad` with linear attention:
-    ``params`` a sequence of (P_l, Q_l), each (d+1, d+1); ``prompts`` a
-    :class:`verify.model.Prompts` batch (B prompts).  Returns ``(f, [(dP_0, dQ_0), ...])``.
-    ``workers`` threads (default: the usable cores) share blocks of ``chunk`` prompts;
-    ``blocks`` (optional) is the batch already cut by :func:`_layout` (reused across steps).
-    """
-    D, B, n = prompts.Z0.shape[1], prompts.B, prompts.n
-    _check(params, D)
-    if chunk < 1:
-        raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
-    layers = []
-    for P, Q in params:  # P, Q, P/n, P^T/n, Q^T as contiguous arrays, shared by the blocks
-        P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
-        layers.append(tuple(np.ascontiguousarray(X) for X in (P, Q, P / n, P.T / n, Q.T)))
-    blocks = _layout(prompts, chunk) if blocks is None else blocks
-    workers = default_workers() if workers is None else int(workers)
-
+def _numpy_backend(layers, blocks, n, B, workers):
     def run(block):
         return _block(layers, *block, n, 1.0 / B)
 
@@ -204,8 +187,83 @@ def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int = C
         else:
             parts = [run(b) for b in blocks]
     f = sum(p[0] for p in parts) / B
-    grads = [(sum(p[1][l][0] for p in parts), sum(p[1][l][1] for p in parts)) for l in range(len(params))]
-    return f, grads
+    L = len(layers)
+    return f, [(sum(p[1][l][0] for p in parts), sum(p[1][l][1] for p in parts)) for l in range(L)]
+
+
+def _jit_backend(layers, blocks, n, B, workers):
+    from .kernels_jit import compiled
+    K0b, z0b, tb = blocks
+    nb, D = K0b.shape[0], K0b.shape[1]
+    Ps = np.ascontiguousarray([lay[0] for lay in layers])
+    Qs = np.ascontiguousarray([lay[1] for lay in layers])
+    run_range = compiled(D)
+    fs, dPs, dQs = np.zeros(nb), np.zeros((nb, len(layers), D, D)), np.zeros((nb, len(layers), D, D))
+    workers = max(1, min(workers, nb))
+    cuts = [nb * w // workers for w in range(workers + 1)]
+    args = (Ps, Qs, K0b, z0b, tb, float(n), 1.0 / B)
+    if workers == 1:
+        run_range(*args, 0, nb, fs, dPs, dQs)
+    else:  # the compiled loop releases the GIL: one contiguous range of blocks per thread
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda w: run_range(*args, cuts[w], cuts[w + 1], fs, dPs, dQs), range(workers)))
+    dP, dQ = dPs.sum(0), dQs.sum(0)  # per-block partial sums, added in block order
+    return float(fs.sum()) / B, [(dP[l], dQ[l]) for l in range(len(layers))]
+
+
+#: Batches at least this large use the compiled backend under ``backend="auto"`` (smaller ones
+#: do not repay loading it); the choice depends on the batch size only, so it is reproducible.
+JIT_MIN_BATCH = 4096
+
+
+def jit_available() -> bool:
+    """True when numba is installed (the compiled backend :mod:`verify.kernels_jit` can load)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def choose_backend(backend: str, B: int) -> str:
+    """``"numpy"`` or ``"jit"`` for a batch of B prompts; ``"auto"`` prefers the compiled one."""
+    if backend not in ("auto", "numpy", "jit"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'jit'; got {backend!r}")
+    if backend == "auto":
+        return "jit" if B >= JIT_MIN_BATCH and jit_available() else "numpy"
+    return backend
+
+
+def make_blocks(prompts, backend: str, chunk: int | None = None):
+    """The batch cut into blocks for ``backend`` (computed once per minibatch)."""
+    if backend == "jit":
+        from .kernels_jit import CHUNK as JIT_CHUNK
+        from .kernels_jit import layout
+        return layout(prompts, JIT_CHUNK if chunk is None else chunk)
+    return _layout(prompts, CHUNK if chunk is None else chunk)
+
+
+def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int | None = None,
+                  backend: str = "auto", blocks=None):
+    """Loss ``mean_b ([Z_L]_{d+1,n+1} + <w*, x_q>)^2`` and its gradient w.r.t. every P_l, Q_l.
+
+    Same arguments and result as :func:`verify.model.loss_and_grad` with linear attention:
+    ``params`` a sequence of (P_l, Q_l), each (d+1, d+1); ``prompts`` a
+    :class:`verify.model.Prompts` batch (B prompts).  Returns ``(f, [(dP_0, dQ_0), ...])``.
+    ``workers`` threads (default: the usable cores) share blocks of ``chunk`` prompts.
+    ``backend``: ``"numpy"`` (this module), ``"jit"`` (:mod:`verify.kernels_jit`, numba) or
+    ``"auto"`` (see :func:`choose_backend`); ``blocks`` (optional) is the batch already cut by
+    :func:`make_blocks` for that backend (reused across steps).
+    """
+    D, B, n = prompts.Z0.shape[1], prompts.B, prompts.n
+    _check(params, D)
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
+    backend = choose_backend(backend, B)
+    layers = []
+    for P, Q in params:  # P, Q, P/n, P^T/n, Q^T as contiguous arrays, shared by the blocks
+        P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
+        layers.append(tuple(np.ascontiguousarray(X) for X in (P, Q, P / n, P.T / n, Q.T)))
+    blocks = make_blocks(prompts, backend, chunk) if blocks is None else blocks
+    workers = default_workers() if workers is None else int(workers)
+    run = _jit_backend if backend == "jit" else _numpy_backend
+    return run(layers, blocks, n, B, workers)
 
 
 class KernelObjective:
@@ -213,17 +271,19 @@ class KernelObjective:
 
     The fast counterpart of :class:`verify.training.adam.Objective` for linear attention: ``family``
     maps theta to the layers' (P_l, Q_l) and pulls the gradient back (:mod:`verify.families`).
-    The batch is laid out in blocks once, and reused by every call (the paper's protocol
-    evaluates 100 steps on each minibatch).
+    The batch is cut into blocks once and reused by every call (the paper's protocol evaluates
+    100 steps on each minibatch).
     """
 
-    def __init__(self, family, prompts, workers: int | None = None, chunk: int = CHUNK):
-        if chunk < 1:
+    def __init__(self, family, prompts, workers: int | None = None, chunk: int | None = None,
+                 backend: str = "auto"):
+        if chunk is not None and chunk < 1:
             raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
         self.family, self.prompts, self.workers, self.chunk = family, prompts, workers, chunk
-        self.blocks = _layout(prompts, chunk)
+        self.backend = choose_backend(backend, prompts.B)
+        self.blocks = make_blocks(prompts, self.backend, chunk)
 
     def __call__(self, theta: np.ndarray):
-        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, workers=self.workers,
-                                 chunk=self.chunk, blocks=self.blocks)
+        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, workers=self.workers, chunk=self.chunk,
+                                 backend=self.backend, blocks=self.blocks)
         return f, self.family.pullback(grads)
