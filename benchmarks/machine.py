@@ -2,6 +2,7 @@
 
 No host names, paths or timestamps: the record must be comparable across machines.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,14 @@ from threadpoolctl import threadpool_info
 
 __all__ = ["describe_machine"]
 
-_BLAS_KEYS = ("user_api", "internal_api", "version", "num_threads", "threading_layer", "architecture")
+_BLAS_KEYS = (
+    "user_api",
+    "internal_api",
+    "version",
+    "num_threads",
+    "threading_layer",
+    "architecture",
+)
 
 
 def _cpu_model() -> str:
@@ -30,9 +38,21 @@ def _cpu_model() -> str:
 def describe_machine() -> dict:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
-        "cpu": _cpu_model(), "logical_cores": os.cpu_count(), "usable_cores": usable,
-        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": usable,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
         "blas": [{k: info.get(k) for k in _BLAS_KEYS} for info in threadpool_info()],
-        "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
-                                           "OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+        "env": {
+            k: os.environ[k]
+            for k in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+            )
+            if k in os.environ
+        },
     }

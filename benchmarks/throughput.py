@@ -12,6 +12,7 @@ the authors' GPU figure and the matmul bound measured side by side in the same r
 machine is shared: each round times the matmul and the step back to back, and the medians and
 the median per-round ratio are reported).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,11 +24,19 @@ from threadpoolctl import threadpool_limits
 from verify import kernels
 from verify.families import Unconstrained, as_family
 from verify.model import loss_and_grad
-from verify.training.multilayer import FamilyObjective, Summaries
 from verify.sampling import PAPER_SPECTRUM, make_sigma, sample_prompts
+from verify.training.multilayer import FamilyObjective, Summaries
 
-__all__ = ["GPU_MS_PER_STEP", "family8_step_flops", "kernel_step_flops", "matmul_gflops", "model_step_flops",
-           "paper_step", "time_family8_step", "time_model_step"]
+__all__ = [
+    "GPU_MS_PER_STEP",
+    "family8_step_flops",
+    "kernel_step_flops",
+    "matmul_gflops",
+    "model_step_flops",
+    "paper_step",
+    "time_family8_step",
+    "time_model_step",
+]
 
 #: The authors' reported time per step on a GPU (issue 10), the paper's value, not measured here.
 GPU_MS_PER_STEP = 13.6
@@ -91,9 +100,19 @@ def _best_of(fn, min_seconds: float) -> float:
 
 def _row(kind, d, n, L, B, sec, flops, peak):
     gflops = flops * B / sec / 1e9
-    return {"kind": kind, "d": d, "n": n, "L": L, "batch": B, "seconds_per_step": sec,
-            "prompts_per_second": B / sec, "flops_per_prompt": flops, "gflops": gflops,
-            "fraction_of_matmul": gflops / peak, "times_matmul_bound": peak / gflops}
+    return {
+        "kind": kind,
+        "d": d,
+        "n": n,
+        "L": L,
+        "batch": B,
+        "seconds_per_step": sec,
+        "prompts_per_second": B / sec,
+        "flops_per_prompt": flops,
+        "gflops": gflops,
+        "fraction_of_matmul": gflops / peak,
+        "times_matmul_bound": peak / gflops,
+    }
 
 
 def time_model_step(d, n, L, B, peak, min_seconds=0.5, seed=0) -> dict:
@@ -112,7 +131,9 @@ def time_family8_step(d, n, L, B, peak, min_seconds=0.5, seed=0) -> dict:
     obj = FamilyObjective("gd", L, Summaries.from_prompts(sample_prompts(B, n, np.eye(d), rng)))
     theta = 0.1 * rng.standard_normal(L * d * d)
     sec = _best_of(lambda: obj(theta), min_seconds)
-    return _row("multilayer.FamilyObjective (family 8)", d, n, L, B, sec, family8_step_flops(d, L), peak)
+    return _row(
+        "multilayer.FamilyObjective (family 8)", d, n, L, B, sec, family8_step_flops(d, L), peak
+    )
 
 
 def _median(xs) -> float:
@@ -126,9 +147,17 @@ def _wall_and_cpu(fn) -> tuple:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def paper_step(families=("unconstrained", "gd", "gdpp"), d: int = 5, n: int = 20, L: int = 3,
-               B: int = 20000, rounds: int = 7, matmul_size: int = 2048, reference_rounds: int = 2,
-               seed: int = 0) -> dict:
+def paper_step(
+    families=("unconstrained", "gd", "gdpp"),
+    d: int = 5,
+    n: int = 20,
+    L: int = 3,
+    B: int = 20000,
+    rounds: int = 7,
+    matmul_size: int = 2048,
+    reference_rounds: int = 2,
+    seed: int = 0,
+) -> dict:
     """The paper protocol's training step with :mod:`verify.kernels`, measured in ``rounds``.
 
     Each round times, back to back: a float64 ``matmul_size``^2 matmul (best of 2, default BLAS
@@ -141,8 +170,10 @@ def paper_step(families=("unconstrained", "gd", "gdpp"), d: int = 5, n: int = 20
     """
     rng = np.random.default_rng(seed)
     sigma = make_sigma(PAPER_SPECTRUM[:d] if d <= len(PAPER_SPECTRUM) else np.ones(d), rng)
-    fams = {name: Unconstrained(d, L) if name == Unconstrained.name else as_family(name).params(d, L)
-            for name in families}
+    fams = {
+        name: Unconstrained(d, L) if name == Unconstrained.name else as_family(name).params(d, L)
+        for name in families
+    }
     t0 = time.perf_counter()
     prompts = sample_prompts(B, n, sigma, rng)
     objectives = {name: kernels.KernelObjective(fam, prompts) for name, fam in fams.items()}
@@ -171,21 +202,43 @@ def paper_step(families=("unconstrained", "gd", "gdpp"), d: int = 5, n: int = 20
     def per_round_ratio(ms, gflops, work):  # step time / time of `work` flops at matmul speed
         return _median([m / (1e3 * work * B / (g * 1e9)) for m, g in zip(ms, gflops)])
 
-    rows = [{"family": name, "ms_per_step": _median(ms), "ms_all_rounds": ms, "cpu_ms_per_step": _median(cpu[name]),
-             "times_gpu": _median(ms) / GPU_MS_PER_STEP,
-             "times_matmul_bound": per_round_ratio(ms, peaks, flops),
-             "times_matmul_bound_reference_flops": per_round_ratio(ms, peaks, ref_flops),
-             "cpu_times_matmul_bound": per_round_ratio(cpu[name], peaks_cpu, flops),
-             "gflops": flops * B / (_median(ms) * 1e6)} for name, ms in wall.items()]
+    rows = [
+        {
+            "family": name,
+            "ms_per_step": _median(ms),
+            "ms_all_rounds": ms,
+            "cpu_ms_per_step": _median(cpu[name]),
+            "times_gpu": _median(ms) / GPU_MS_PER_STEP,
+            "times_matmul_bound": per_round_ratio(ms, peaks, flops),
+            "times_matmul_bound_reference_flops": per_round_ratio(ms, peaks, ref_flops),
+            "cpu_times_matmul_bound": per_round_ratio(cpu[name], peaks_cpu, flops),
+            "gflops": flops * B / (_median(ms) * 1e6),
+        }
+        for name, ms in wall.items()
+    ]
     backend = next(iter(objectives.values())).backend
     if backend == "jit":
         from verify.kernels_jit import CHUNK as chunk
     else:
         chunk = kernels.CHUNK
-    return {"d": d, "n": n, "L": L, "batch": B, "rounds": rounds, "workers": kernels.default_workers(),
-            "backend": backend, "chunk": chunk, "gpu_ms_per_step": GPU_MS_PER_STEP, "matmul_size": matmul_size,
-            "matmul_gflops": _median(peaks), "matmul_gflops_all_rounds": peaks,
-            "matmul_gflops_per_cpu_second": _median(peaks_cpu), "load_average_1min": loads,
-            "resample_ms_per_step": resample_ms, "kernel_flops_per_prompt": flops,
-            "reference_flops_per_prompt": ref_flops, "reference_ms_per_step": _median(ref) if ref else None,
-            "rows": rows}
+    return {
+        "d": d,
+        "n": n,
+        "L": L,
+        "batch": B,
+        "rounds": rounds,
+        "workers": kernels.default_workers(),
+        "backend": backend,
+        "chunk": chunk,
+        "gpu_ms_per_step": GPU_MS_PER_STEP,
+        "matmul_size": matmul_size,
+        "matmul_gflops": _median(peaks),
+        "matmul_gflops_all_rounds": peaks,
+        "matmul_gflops_per_cpu_second": _median(peaks_cpu),
+        "load_average_1min": loads,
+        "resample_ms_per_step": resample_ms,
+        "kernel_flops_per_prompt": flops,
+        "reference_flops_per_prompt": ref_flops,
+        "reference_ms_per_step": _median(ref) if ref else None,
+        "rows": rows,
+    }

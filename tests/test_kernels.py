@@ -6,6 +6,7 @@ times the growth of the entries, so 1e-11 relative to the largest gradient entry
 eps) is a wide margin that a wrong term (a transposed block, a missing 1/n, a dropped residual
 branch) exceeds by many orders of magnitude, as the control below shows.
 """
+
 import numpy as np
 import pytest
 
@@ -37,10 +38,14 @@ def _setting(seed, d=3, n=7, B=700):
 def test_kernel_loss_and_every_gradient_equal_the_reference_model(L, backend):
     rng, prompts = _setting(L, d=5, n=20)
     D = prompts.d + 1
-    params = [(0.4 * rng.standard_normal((D, D)), 0.4 * rng.standard_normal((D, D))) for _ in range(L)]
+    params = [
+        (0.4 * rng.standard_normal((D, D)), 0.4 * rng.standard_normal((D, D))) for _ in range(L)
+    ]
     f0, g0 = model.loss_and_grad(params, prompts)
     # 700 prompts = 5 full blocks of 128 + a partial one (numpy), 5 of 128 + a padded one (jit)
-    f1, g1 = kernels.loss_and_grad(params, prompts, chunk=128 if backend == "numpy" else None, backend=backend)
+    f1, g1 = kernels.loss_and_grad(
+        params, prompts, chunk=128 if backend == "numpy" else None, backend=backend
+    )
     assert abs(f1 - f0) <= RTOL * f0
     for (dP0, dQ0), (dP1, dQ1) in zip(g0, g1):
         assert _rel(dP1, dP0) < RTOL and _rel(dQ1, dQ0) < RTOL
@@ -48,7 +53,9 @@ def test_kernel_loss_and_every_gradient_equal_the_reference_model(L, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("L", [1, 2, 3])
-@pytest.mark.parametrize("make", [Unconstrained, GD, GDPlusPlus], ids=["unconstrained", "family8", "family11"])
+@pytest.mark.parametrize(
+    "make", [Unconstrained, GD, GDPlusPlus], ids=["unconstrained", "family8", "family11"]
+)
 def test_kernel_objective_equals_the_reference_objective_for_each_family(make, L, backend):
     rng, prompts = _setting(10 + L, d=5, n=20, B=300)
     fam = make(prompts.d, L)
@@ -66,7 +73,9 @@ def test_result_does_not_depend_on_the_number_of_threads(backend):
     theta = 0.3 * rng.standard_normal(fam.size)
     one = kernels.KernelObjective(fam, prompts, workers=1, chunk=100, backend=backend)(theta)
     two = kernels.KernelObjective(fam, prompts, workers=2, chunk=100, backend=backend)(theta)
-    assert one[0] == two[0] and np.array_equal(one[1], two[1])  # fixed blocks, fixed summation order
+    assert one[0] == two[0] and np.array_equal(
+        one[1], two[1]
+    )  # fixed blocks, fixed summation order
 
 
 def test_the_comparison_rejects_the_official_codes_transposed_q_block():
@@ -74,7 +83,9 @@ def test_the_comparison_rejects_the_official_codes_transposed_q_block():
     that convention, the kernel must disagree with the reference far beyond RTOL."""
     rng, prompts = _setting(7, d=5, n=20)
     D = prompts.d + 1
-    params = [(0.4 * rng.standard_normal((D, D)), 0.4 * rng.standard_normal((D, D))) for _ in range(2)]
+    params = [
+        (0.4 * rng.standard_normal((D, D)), 0.4 * rng.standard_normal((D, D))) for _ in range(2)
+    ]
     f0, g0 = model.loss_and_grad(params, prompts)
     f1, g1 = kernels.loss_and_grad([(P, Q.T) for P, Q in params], prompts)
     assert abs(f1 - f0) > 1e3 * RTOL * f0 or _rel(g1[0][1], g0[0][1]) > 1e3 * RTOL

@@ -37,6 +37,7 @@ Reverse mode, with ``S_l = dK_l + dK_l^T`` (only the symmetric part of dK_l is e
 
 Ahn et al., Section 2, eq. (3)-(4); the read-out and loss of PAPER.md section 1.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,8 +48,16 @@ from functools import lru_cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["CHUNK", "JIT_MIN_BATCH", "KernelObjective", "choose_backend", "default_workers", "jit_available",
-           "loss_and_grad", "make_blocks"]
+__all__ = [
+    "CHUNK",
+    "JIT_MIN_BATCH",
+    "KernelObjective",
+    "choose_backend",
+    "default_workers",
+    "jit_available",
+    "loss_and_grad",
+    "make_blocks",
+]
 
 #: Prompts per block: a block's working set (a dozen (CHUNK, 6, 6) arrays) stays in cache.
 CHUNK = 1024
@@ -56,7 +65,9 @@ CHUNK = 1024
 
 def default_workers() -> int:
     """Threads for the blocks: the usable cores (at most 8)."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    usable = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     return max(1, min(8, usable))
 
 
@@ -71,8 +82,10 @@ def _check(params, D: int) -> None:
         raise ValueError(f"need at least one layer (P_l, Q_l); got {len(params)}")
     for l, (P, Q) in enumerate(params):
         if np.shape(P) != (D, D) or np.shape(Q) != (D, D):
-            raise ValueError(f"layer {l}: P and Q must be ({D}, {D}) for prompts with d+1 = {D} rows; "
-                             f"got {np.shape(P)} and {np.shape(Q)}")
+            raise ValueError(
+                f"layer {l}: P and Q must be ({D}, {D}) for prompts with d+1 = {D} rows; "
+                f"got {np.shape(P)} and {np.shape(Q)}"
+            )
 
 
 def _add_identity(X) -> None:
@@ -193,12 +206,17 @@ def _numpy_backend(layers, blocks, n, B, workers):
 
 def _jit_backend(layers, blocks, n, B, workers):
     from .kernels_jit import compiled
+
     K0b, z0b, tb = blocks
     nb, D = K0b.shape[0], K0b.shape[1]
     Ps = np.ascontiguousarray([lay[0] for lay in layers])
     Qs = np.ascontiguousarray([lay[1] for lay in layers])
     run_range = compiled(D)
-    fs, dPs, dQs = np.zeros(nb), np.zeros((nb, len(layers), D, D)), np.zeros((nb, len(layers), D, D))
+    fs, dPs, dQs = (
+        np.zeros(nb),
+        np.zeros((nb, len(layers), D, D)),
+        np.zeros((nb, len(layers), D, D)),
+    )
     workers = max(1, min(workers, nb))
     cuts = [nb * w // workers for w in range(workers + 1)]
     args = (Ps, Qs, K0b, z0b, tb, float(n), 1.0 / B)
@@ -206,7 +224,11 @@ def _jit_backend(layers, blocks, n, B, workers):
         run_range(*args, 0, nb, fs, dPs, dQs)
     else:  # the compiled loop releases the GIL: one contiguous range of blocks per thread
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda w: run_range(*args, cuts[w], cuts[w + 1], fs, dPs, dQs), range(workers)))
+            list(
+                pool.map(
+                    lambda w: run_range(*args, cuts[w], cuts[w + 1], fs, dPs, dQs), range(workers)
+                )
+            )
     dP, dQ = dPs.sum(0), dQs.sum(0)  # per-block partial sums, added in block order
     return float(fs.sum()) / B, [(dP[l], dQ[l]) for l in range(len(layers))]
 
@@ -235,12 +257,20 @@ def make_blocks(prompts, backend: str, chunk: int | None = None):
     if backend == "jit":
         from .kernels_jit import CHUNK as JIT_CHUNK
         from .kernels_jit import layout
+
         return layout(prompts, JIT_CHUNK if chunk is None else chunk)
     return _layout(prompts, CHUNK if chunk is None else chunk)
 
 
-def loss_and_grad(params, prompts, *, workers: int | None = None, chunk: int | None = None,
-                  backend: str = "auto", blocks=None):
+def loss_and_grad(
+    params,
+    prompts,
+    *,
+    workers: int | None = None,
+    chunk: int | None = None,
+    backend: str = "auto",
+    blocks=None,
+):
     """Loss ``mean_b ([Z_L]_{d+1,n+1} + <w*, x_q>)^2`` and its gradient w.r.t. every P_l, Q_l.
 
     Same arguments and result as :func:`verify.model.loss_and_grad` with linear attention:
@@ -275,8 +305,14 @@ class KernelObjective:
     100 steps on each minibatch).
     """
 
-    def __init__(self, family, prompts, workers: int | None = None, chunk: int | None = None,
-                 backend: str = "auto"):
+    def __init__(
+        self,
+        family,
+        prompts,
+        workers: int | None = None,
+        chunk: int | None = None,
+        backend: str = "auto",
+    ):
         if chunk is not None and chunk < 1:
             raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
         self.family, self.prompts, self.workers, self.chunk = family, prompts, workers, chunk
@@ -284,6 +320,12 @@ class KernelObjective:
         self.blocks = make_blocks(prompts, self.backend, chunk)
 
     def __call__(self, theta: np.ndarray):
-        f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, workers=self.workers, chunk=self.chunk,
-                                 backend=self.backend, blocks=self.blocks)
+        f, grads = loss_and_grad(
+            self.family.unpack(theta),
+            self.prompts,
+            workers=self.workers,
+            chunk=self.chunk,
+            backend=self.backend,
+            blocks=self.blocks,
+        )
         return f, self.family.pullback(grads)

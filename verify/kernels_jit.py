@@ -14,6 +14,7 @@ docstring); ``tests/test_kernels.py`` checks this backend against :mod:`verify.m
 round-off.  Floating-point: ``fastmath`` is limited to reassociation and contraction (FMA), so
 NaN and infinity keep their IEEE meaning.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -43,8 +44,11 @@ def layout(prompts, chunk: int = CHUNK):
     z0[:B] = prompts.Z0[:, :, -1]
     t = np.zeros(nb * chunk)
     t[:B] = prompts.target
-    return (np.ascontiguousarray(K0.reshape(nb, chunk, D, D).transpose(0, 2, 3, 1)),
-            np.ascontiguousarray(z0.reshape(nb, chunk, D).transpose(0, 2, 1)), t.reshape(nb, chunk))
+    return (
+        np.ascontiguousarray(K0.reshape(nb, chunk, D, D).transpose(0, 2, 3, 1)),
+        np.ascontiguousarray(z0.reshape(nb, chunk, D).transpose(0, 2, 1)),
+        t.reshape(nb, chunk),
+    )
 
 
 # The loop nests are module globals (numba's disk cache can find them) inlined into the per-D
@@ -164,7 +168,6 @@ def reduce_tn(A, B, D):  # sum_b A_b^T B_b
     return out
 
 
-
 @cache
 def compiled(D: int):
     """The compiled ``run_range(Ps, Qs, K0b, z0b, tb, n, weight, lo, hi, fs, dPs, dQs)`` for D.
@@ -174,6 +177,7 @@ def compiled(D: int):
     D is its only closure variable (the loop nests are module globals inlined into it), so
     numba's disk cache finds the machine code again in the next process.
     """
+
     @njit(cache=True, nogil=True, fastmath=_FLAGS)
     def run_range(Ps, Qs, K0b, z0b, tb, n, weight, lo, hi, fs, dPs, dQs):
         for blk in range(lo, hi):
@@ -224,7 +228,9 @@ def compiled(D: int):
                     dQ[L - 1, i, k] += acc
             if L > 1:
                 dz, S = np.empty((D, c)), np.empty((D, D, c))
-                for i in range(D):  # dz = Q^T K p g / n + g e_D; S = dK + dK^T with dK = g p (Q z)^T / n
+                for i in range(
+                    D
+                ):  # dz = Q^T K p g / n + g e_D; S = dK + dK^T with dK = g p (Q z)^T / n
                     for b in range(c):
                         acc = 0.0
                         for j in range(D):
@@ -235,7 +241,12 @@ def compiled(D: int):
                             S[i, j, b] = g[b] * (p[i] * v[j, b] + v[i, b] * p[j])
                 for b in range(c):
                     dz[D - 1, b] += g[b] * n
-                dT, dW, U, dz2 = np.empty((D, D, c)), np.empty((D, D, c)), np.empty((D, D, c)), np.empty((D, c))
+                dT, dW, U, dz2 = (
+                    np.empty((D, D, c)),
+                    np.empty((D, D, c)),
+                    np.empty((D, D, c)),
+                    np.empty((D, c)),
+                )
                 for l in range(L - 2, -1, -1):
                     pp(S, Ms[l], dT, D)  # dT = S T K + dz z^T
                     for i in range(D):
