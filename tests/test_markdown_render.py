@@ -246,3 +246,36 @@ def test_cli_prints_the_verdicts_markdown(capsys):
     assert main(["lemma1", "--quick", "--controls", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert structure_problems(out) == [] and "| negative control |" in out
+
+
+# --- the shared routines ------------------------------------------------------------------
+
+def test_closed_form_values_render_as_tables_at_a_stated_precision():
+    from verify.report.tables import value_tables
+    noise = 5e-46  # the size of the off-diagonal residues of claim 2's exact closed form
+    closed = {
+        "A0": [[0.5154, noise], [-noise, 0.5154]],
+        "critical_points": [
+            {"a": [0.4224085339285802, 0.6891260874046372], "loss": "0.13360842938318330847", "kind": "minimum",
+             "certified": True, "certificate": {"radius": 1e-40, "method": "Krawczyk | interval Newton"}},
+            {"a": [0.5238222354539289, 0.5238222354539289], "loss": "0.15442679178714034", "kind": "saddle"}],
+        "equal_step_saddle": {"a": 0.742518141255809, "loss": 0.49900738800725614},
+        "layer_order_counts": {"a*_0 < a*_1": 36, "swapped": 4},
+    }
+    text = "\n".join(value_tables(closed))
+    assert structure_problems(text) == []
+    assert "e-46" not in text and "| **1** | 0.5154 | 0 |" in text and "shown as 0" in text
+    assert "| # | a_0 | a_1 | loss | kind | certified | certificate.radius | certificate.method |" in text
+    assert "Krawczyk \\| interval Newton" in text and "0.422409" in text  # 6 significant digits
+    assert "significant digits" in text
+
+
+def test_a_table_row_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match="row 0 has 3 cells; the header has 2"):
+        table(["a", "b"], [(1, 2, 3)])
+
+
+def test_the_index_renders_as_intended():
+    from verify.report.render import render_index, summary_line
+    rows = [(get_claim(cid), _verdict(cid), summary_line(get_claim(cid), _verdict(cid), 0)) for cid in ("lemma1", "5")]
+    assert structure_problems(render_index(rows)) == []

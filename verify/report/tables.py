@@ -151,14 +151,22 @@ def _split(value, name: str, scalars: list, blocks: list) -> None:
 
 
 def value_tables(values: dict) -> list:
-    """Lines rendering the mapping ``values`` (name -> value) as tables (see the module doc)."""
-    scalars, blocks = [], []
+    """Lines rendering the mapping ``values`` (name -> value) as tables (see the module doc),
+    in the mapping's order: consecutive plain values share one ``quantity | value`` table."""
+    out, scalars = [], []
+
+    def flush():
+        if scalars:
+            out.extend(table(["quantity", "value"], scalars) + [
+                "", f"Floating-point numbers to {SCALAR_DIGITS} significant digits; decimal strings as computed.", ""])
+            scalars.clear()
+
     for k, v in values.items():
+        blocks = []
         _split(v, str(k), scalars, blocks)
-    out = []
-    if scalars:
-        out += table(["quantity", "value"], scalars) + [
-            "", f"Floating-point numbers to {SCALAR_DIGITS} significant digits; decimal strings as computed.", ""]
-    for kind, name, lines in blocks:
-        out += [f"{kind} {code_span(name)}:", ""] + lines + [""]
+        if blocks:
+            flush()
+        for kind, name, lines in blocks:
+            out += [f"{kind} {code_span(name)}:", ""] + lines + [""]
+    flush()
     return out
