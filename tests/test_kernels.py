@@ -13,7 +13,7 @@ import pytest
 from verify import kernels, model
 from verify.families import GD, GDPlusPlus, Unconstrained
 from verify.sampling import make_sigma, sample_prompts
-from verify.training.adam import Objective
+from verify.training.adam import Objective, batch_objective
 
 RTOL = 1e-11
 
@@ -107,3 +107,16 @@ def test_auto_backend_depends_on_the_batch_size_only():
     assert kernels.choose_backend("auto", kernels.JIT_MIN_BATCH - 1) == "numpy"
     big = kernels.choose_backend("auto", kernels.JIT_MIN_BATCH)
     assert big == ("jit" if kernels.jit_available() else "numpy")
+
+
+@pytest.mark.parametrize(
+    "make", [Unconstrained, GD, GDPlusPlus], ids=["unconstrained", "family8", "family11"]
+)
+def test_train_adams_minibatch_objective_is_the_reference_objective(make):
+    """train_adam evaluates each minibatch through batch_objective (kernel or summaries)."""
+    rng, prompts = _setting(21, d=5, n=20, B=300)
+    fam = make(prompts.d, 2)
+    theta = 0.3 * rng.standard_normal(fam.size)
+    f0, g0 = Objective(fam, prompts)(theta)
+    f1, g1 = batch_objective(fam, prompts)(theta)
+    assert abs(f1 - f0) <= RTOL * f0 and _rel(g1, g0) < RTOL

@@ -4,7 +4,10 @@ Trainers, none of which sees a closed form:
 
 * :func:`train_adam` -- the paper's protocol (Section 4.3 and the official notebook):
   Adam(W) on fresh minibatches resampled every ``resample_every`` steps, per-matrix
-  gradient clipping, step size halved on a schedule, small Gaussian initialisation.
+  gradient clipping, step size halved on a schedule, small Gaussian initialisation.  Each
+  minibatch's loss and gradient come from :func:`batch_objective`, the fastest exact
+  evaluation for the family (same function of the prompts as :class:`Objective`, to
+  round-off: ``tests/test_kernels.py``, ``tests/test_multilayer.py``).
 * :func:`verify.training.multilayer.train_family` -- the package's fast trainer for families (8) and
   (11): a large FIXED sample and Levenberg-Marquardt run to a stopping rule.  A fair
   stand-in for training because it minimises the very same empirical loss that SGD/Adam
@@ -24,7 +27,7 @@ import numpy as np
 
 from ..model import IDENTITY, Activation, Prompts, loss_and_grad
 
-__all__ = ["Objective", "TrainResult", "train_adam", "small_init"]
+__all__ = ["Objective", "TrainResult", "batch_objective", "small_init", "train_adam"]
 
 
 @dataclass
@@ -38,6 +41,25 @@ class Objective:
     def __call__(self, theta: np.ndarray):
         f, grads = loss_and_grad(self.family.unpack(theta), self.prompts, self.act)
         return f, self.family.pullback(grads)
+
+
+def batch_objective(family, prompts: Prompts, act: Activation = IDENTITY):
+    """theta -> (loss, grad) on one minibatch, by the fastest exact route for the family.
+
+    Family (8): :class:`verify.training.multilayer.FamilyObjective` (per-prompt summaries,
+    O(L d^2) per prompt); other linear families: :class:`verify.kernels.KernelObjective`
+    (GEMM-shaped, or compiled, on (K_l, z_l) blocks); an activation (Section 6): the
+    reference :class:`Objective`.  Built once per minibatch (each caches its layout).
+    """
+    if not act.linear:
+        return Objective(family, prompts, act)
+    if family.name == "gd":
+        from .multilayer import FamilyObjective, Summaries
+
+        return FamilyObjective(family.name, family.L, Summaries.from_prompts(prompts))
+    from ..kernels import KernelObjective
+
+    return KernelObjective(family, prompts)
 
 
 @dataclass
@@ -77,13 +99,13 @@ def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
     v = np.zeros_like(theta)
     b1, b2 = betas
     history = []
-    prompts = None
+    objective = None
     f = float("nan")
     blocks = _blocks(family)
     for t in range(1, steps + 1):
-        if prompts is None or (t - 1) % resample_every == 0:
-            prompts = sampler(batch, rng)
-        f, g = Objective(family, prompts, act)(theta)
+        if objective is None or (t - 1) % resample_every == 0:
+            objective = batch_objective(family, sampler(batch, rng), act)
+        f, g = objective(theta)
         g = _clip_blocks(g, blocks, clip)
         step_lr = lr * 0.5 ** ((t - 1) // halve_every) if halve_every else lr
         m = b1 * m + (1 - b1) * g
@@ -98,7 +120,7 @@ def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
             _progress(f"adam step {t}/{steps} loss {f:.3e}")
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    gnorm = float(np.linalg.norm(Objective(family, prompts, act)(theta)[1]))
+    gnorm = float(np.linalg.norm(objective(theta)[1]))
     return TrainResult(theta, f, gnorm, steps, steps // resample_every * batch, history)
 
 
