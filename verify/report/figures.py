@@ -112,7 +112,7 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
                 ax.set_yticks([])
                 if annotate and M.shape[0] <= 6:
                     for (r, c), v in np.ndenumerate(M):
-                        ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6.5,
+                        ax.text(c, r, f"{round(v, 2) + 0.0:.2f}", ha="center", va="center", fontsize=6.5,  # no -0.00
                                 color="white" if abs(v) > 0.6 * scale[j] else "black")
                 if j == 0:
                     ax.set_ylabel(label, fontsize=9)
