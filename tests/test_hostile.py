@@ -219,6 +219,19 @@ def test_report_onto_bad_paths_is_refused_before_the_run(tmp_path, monkeypatch, 
         assert main(["lemma1", "--report", target]) == 2
         _one_line_error(capsys, needle)
     assert sorted(os.listdir(tmp_path)) == ["afile"]  # nothing was written anywhere
+    (tmp_path / "out" / "lemma1.md").mkdir(parents=True)  # a directory where the report would go
+    assert main(["lemma1", "--report", str(tmp_path / "out")]) == 2
+    _one_line_error(capsys, "is not a file")
+
+
+def test_an_os_error_while_writing_a_report_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    import verify.report as report
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "lemma1.md"))
+    monkeypatch.setattr(report, "write_reports", full_disk)
+    assert main(["lemma1", "--report", str(tmp_path)]) == 2
+    _one_line_error(capsys, "No space left on device")
 
 
 def test_report_into_a_read_only_directory_is_refused_before_the_run(tmp_path, monkeypatch, capsys, no_work):

@@ -22,7 +22,7 @@ WIDTH = 100  # CLI text lines stay within this many characters
 
 EXIT_CODES = (("0", "every check passed"),
               ("1", "some check did not pass (failed or inconclusive)"),
-              ("2", "bad usage or a violated assumption: one line on stderr, no traceback"),
+              ("2", "bad usage, a violated assumption or an unwritable report: one line on stderr"),
               ("130", "interrupted (Ctrl-C)"))
 
 
@@ -192,7 +192,7 @@ def _preflight(args, ids, options) -> None:
                          "combined with --candidate")
     if args.report is not None:
         from .report.io import check_report_dir
-        check_report_dir(args.report)
+        check_report_dir(args.report, [f"{cid}.md" for cid in ids] + (["README.md"] if len(ids) > 1 else []))
     for cid in ids:
         prepare(cid, options, candidate=bool(args.candidate))
 
@@ -262,6 +262,10 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:  # e.g. the disk filled up while a report was written
+        stop_progress()
+        _error(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "))
+        return 2
     finally:
         stop_progress()
 

@@ -118,18 +118,24 @@ def _probe_writable(directory: Path) -> str | None:
     return None
 
 
-def check_report_dir(text) -> Path:
+def check_report_dir(text, names=()) -> Path:
     """The report directory ``text`` as a Path, or UsageError (one line) if it cannot be written.
 
     Refused: an empty name, an existing non-directory, a path under a file, a directory (or
     nearest existing ancestor, where the directory would be created) in which no file can be
-    created.  Nothing is created except a probe file that is removed at once.
+    created; a directory standing where one of the report files ``names`` would go.  Nothing is
+    created except a probe file that is removed at once.
     """
     if text is None or not str(text).strip():
         raise UsageError(f"--report needs a directory name; got {text!r}")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--report {text!r} exists and is not a directory")
+    for name in names:
+        target = path / name
+        if target.exists() and not target.is_file():
+            raise UsageError(f"--report {text!r}: {str(target)!r} exists and is not a file, so the report "
+                             "cannot be written there")
     ancestor = path
     while not ancestor.exists():
         if ancestor.parent == ancestor:
