@@ -300,11 +300,29 @@ def test_a_temporary_file_left_by_sigkill_is_cleaned_by_the_next_write(tmp_path)
 
 # -- Ctrl-C ------------------------------------------------------------------------------------
 
+def _wait_until_inside_main(proc, timeout=120.0):
+    """Return once the child has loaded numpy, which only ``main`` imports (``import verify`` is
+    lazy): a signal before that would hit interpreter start-up, which no program can handle."""
+    maps = Path(f"/proc/{proc.pid}/maps")
+    if not maps.exists():
+        time.sleep(10)
+        return
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout and proc.poll() is None:
+        try:
+            if "_multiarray_umath" in maps.read_text():
+                time.sleep(1.0)  # and a moment into the run
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
 def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
     proc = subprocess.Popen([sys.executable, "-m", "verify.cli", "1", "--quick"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(4)  # well inside the run (imports take about a second)
+    _wait_until_inside_main(proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
