@@ -7,46 +7,82 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from flint import arb
 from scipy.optimize import root
 
-from theory.critical import critical_points, derive_critical_points, global_minimum_value_family8, partitions
+from theory.critical import (
+    certified_critical_points,
+    critical_points,
+    derive_critical_points,
+    global_minimum_value_family8,
+    partitions,
+)
 from theory.hessian import full_gradient_trace, hessian_block
 from theory.restricted import RestrictedLoss
 
 N, D = 20, 5  # the paper's Figs. 1-2 setting
 
-# Gradients at polished points: computed at dps + 20 = 60 digits; 1e-30 leaves 30 digits of
-# margin for the O(1e15) cancellation of the monomial form at L = 4.
+# Gradients at certified points: Krawczyk encloses the zero within 1e-40 of the centre, so the
+# exact gradient at the centre is O(|Hessian| * 1e-40); 1e-30 leaves ten digits of margin.
 GRAD_TOL = mpmath.mpf(10) ** -30
+
+#: Global minima on S, family (8), d = 5, n = 20, as computed by the enumeration (all digits
+#: the certificate guarantees) -- cross-checked against the independent Hankel value below.
+FAMILY8_MINIMA = {5: "0.024781295360313051715", 6: "0.012034436259115607068"}
+#: Number of critical points (up to the Lemma 4 permutations), one per pattern solution.
+FAMILY8_COUNTS = {1: 1, 2: 2, 3: 4, 4: 8, 5: 16, 6: 32}
 
 
 @pytest.fixture(scope="module")
-def family8_points():
-    return {L: critical_points("8", L, N, D) for L in (1, 2, 3, 4)}
+def family8_sets():
+    return {L: certified_critical_points("8", L, N, D) for L in (1, 2, 3, 4, 5)}
 
 
-@pytest.mark.parametrize("L", [1, 2, 3, 4])
-def test_family8_listed_points_are_critical_to_30_digits(family8_points, L):
+@pytest.mark.parametrize("L", [1, 2, 3, 4, 5])
+def test_family8_lists_are_complete_and_every_point_is_certified(family8_sets, L):
+    cs = family8_sets[L]
+    assert cs.complete and cs.global_minimum_proved
+    assert len(cs.points) == FAMILY8_COUNTS[L]
+    assert all(p.certified and p.certificate["existence_uniqueness"] for p in cs.points)
     with mpmath.workdps(60):
         R = RestrictedLoss("8", L, N, D)
-        for p in family8_points[L]:
+        for p in cs.points:
             assert max(abs(g) for g in R.gradient(list(p.a))) < GRAD_TOL
 
 
-def test_family8_global_minimum_equals_hankel_closed_form(family8_points):
-    for L, pts in family8_points.items():
+def test_family8_global_minimum_equals_hankel_closed_form(family8_sets):
+    for L, cs in family8_sets.items():
         exact = global_minimum_value_family8(L, N, D)
         with mpmath.workdps(60):
-            # 1e-35: values carry >= 50 correct digits at 60-digit working precision.
-            assert abs(pts[0].loss - mpmath.mpf(exact.p) / exact.q) < mpmath.mpf(10) ** -35
-        assert pts[0].is_global_minimum_on_S and pts[0].kind == "minimum"
-        assert len(set(pts[0].a)) == L and min(pts[0].a) > 0  # distinct positive step sizes
+            # 1e-40: losses carry >= 60 certified digits (ball radius in the certificate).
+            assert abs(cs.points[0].loss - mpmath.mpf(exact.p) / exact.q) < mpmath.mpf(10) ** -40
+        best = cs.points[0]
+        assert best.is_global_minimum_on_S and best.kind == "minimum"
+        assert len(set(best.a)) == L and min(best.a) > 0  # distinct positive step sizes
 
 
-def test_family8_reference_kinds_at_paper_setting(family8_points):
-    kinds = {L: [p.kind for p in pts] for L, pts in family8_points.items()}
+def test_family8_five_layer_minimum_is_pinned(family8_sets):
+    best = family8_sets[5].points[0]
+    assert mpmath.nstr(best.loss, 20) == FAMILY8_MINIMA[5]
+    assert best.certificate["loss_radius"] < 1e-40
+
+
+@pytest.mark.slow
+def test_family8_six_layers_complete_with_pinned_minimum():
+    cs = certified_critical_points("8", 6, N, D)  # ~1 min: 11 patterns, 32 certified points
+    assert cs.complete and len(cs.points) == FAMILY8_COUNTS[6] and all(p.certified for p in cs.points)
+    assert {p.pattern for p in cs.points} == set(partitions(6))  # three repeated values: (2, 2, 2)
+    assert mpmath.nstr(cs.points[0].loss, 20) == FAMILY8_MINIMA[6]
+    exact = global_minimum_value_family8(6, N, D)
+    with mpmath.workdps(60):
+        assert abs(cs.points[0].loss - mpmath.mpf(exact.p) / exact.q) < mpmath.mpf(10) ** -40
+
+
+def test_family8_reference_kinds_at_paper_setting(family8_sets):
+    kinds = {L: [p.kind for p in cs.points] for L, cs in family8_sets.items() if L <= 4}
     assert kinds == {1: ["minimum"], 2: ["minimum", "saddle"], 3: ["minimum"] + ["saddle"] * 3,
                      4: ["minimum"] + ["saddle"] * 7}
+    assert all(p.kind == "saddle" for p in family8_sets[5].points[1:])
 
 
 def test_family8_no_critical_point_has_a_zero_step_size():
@@ -80,6 +116,7 @@ def test_family8_exact_list_matches_independent_multistart_search(n, d):
 
 def test_partitions_enumerate_multiplicity_patterns():
     assert partitions(4) == [(4,), (3, 1), (2, 2), (2, 1, 1), (1, 1, 1, 1)]
+    assert (2, 2, 2) in partitions(6) and len(partitions(6)) == 11
 
 
 @pytest.mark.parametrize("family,L,t", [("8", 3, [0.4, 0.7, 1.6]), ("11", 2, [-0.5, -3.4, 0.87, 0.2])])
@@ -93,6 +130,16 @@ def test_trace_block_of_full_hessian_equals_restricted_hessian_over_d(family, L,
         # 1e-25: two independent 40-digit computations, cancellation < 15 digits.
         assert max(abs(Ht[i][j] - H[i][j] / D) for i in range(len(t)) for j in range(len(t))) < 1e-25 * scale
         assert max(abs(gt[i] - g[i] / mpmath.sqrt(D)) for i in range(len(t))) < 1e-25 * scale
+
+
+def test_arb_hessian_block_encloses_the_mpmath_value():
+    a, b = [-0.5, -3.4], [0.87, 0.0]
+    with mpmath.workdps(40):
+        H = hessian_block("11", a, b, N, D, "sym")
+    Ha = [[arb(x) for x in row] for row in hessian_block("11", a, b, N, D, "sym", arith="arb")]
+    # the ball (53-bit default precision) must contain the 40-digit value up to its radius + 1e-30
+    assert all(abs(float(Ha[i][j].mid()) - float(H[i][j])) <= float(Ha[i][j].rad()) + 1e-12
+               for i in range(4) for j in range(4))
 
 
 def _sampled_second_difference(family, a, b, E, theta_a, theta_b, d, n, prompts, rng, h=1e-3):
@@ -128,7 +175,7 @@ def _sampled_second_difference(family, a, b, E, theta_a, theta_b, d, n, prompts,
 def test_traceless_hessian_blocks_match_sampled_second_differences(family, kind):
     d, n, L = 3, 10, 2
     rng = np.random.default_rng(11 if family == "8" else 12)
-    pts = critical_points(family, L, n, d, starts=60)
+    pts = critical_points(family, L, n, d)
     p = pts[-1] if family == "8" else pts[0]  # family 8: the saddle; family 11: the best minimum
     a = [float(x) for x in p.a]
     b = [float(x) for x in p.b] if family == "11" else [0.0] * L
@@ -152,32 +199,57 @@ def test_traceless_hessian_blocks_match_sampled_second_differences(family, kind)
 
 
 @pytest.fixture(scope="module")
-def family11_two_layer_points():
-    # 40 starts hit every point of the 4000-start reference run (7 points) at seed 0.
-    return critical_points("11", 2, N, D, starts=40)
+def family11_two_layers():
+    return certified_critical_points("11", 2, N, D)
 
 
-def test_family11_two_layers_search_finds_embedded_one_layer_point(family11_two_layer_points):
-    # A layer with a_0 = 0 does nothing; the remaining layer is then the L = 1 optimum
-    # a_1 = -n/(n+d+1) and stationarity in a_0 fixes b_0 (= -1/2 here).
-    pts = family11_two_layer_points
-    emb = [p for p in pts if p.a[0] == 0]
+def test_family11_two_layers_complete_list_of_seven_certified_points(family11_two_layers):
+    cs = family11_two_layers
+    assert cs.complete and len(cs.points) == 7 and all(p.certified for p in cs.points)
+    assert [p.kind for p in cs.points].count("minimum") == 3
+    assert cs.escaping == []  # no critical point of psi with a_0 = 0, c != 0 at (n, d) = (20, 5)
+    assert "escaping" in cs.coverage_statement
+
+
+def test_family11_two_layers_global_minimum_is_proved_and_pinned(family11_two_layers):
+    cs = family11_two_layers
+    best = cs.lowest
+    assert cs.global_minimum_proved and best.is_global_minimum_on_S and best.kind == "minimum"
+    assert mpmath.nstr(best.loss, 20) == "0.057501152635811810708"
+    assert any("boundary at infinity" in s["title"] and s["status"] == "proved" for s in cs.steps)
+
+
+def test_family11_two_layers_embedded_one_layer_point(family11_two_layers):
+    # a_0 = 0: the remaining layer is the L = 1 optimum a_1 = -n/(n+d+1), and d phi/d a_0 = 0
+    # fixes b_0 (= -1/2 here).
+    emb = [p for p in family11_two_layers.points if p.a[0] == 0]
     assert len(emb) == 1
-    with mpmath.workdps(40):
-        assert abs(emb[0].a[1] + mpmath.mpf(N) / (N + D + 1)) < mpmath.mpf(10) ** -30
-    assert emb[0].kind == "saddle"
-    best = pts[0]
-    assert best.kind == "minimum" and best.global_status.startswith("lowest loss found")
-    assert all(p.zero_directions for p in pts)
+    with mpmath.workdps(60):
+        assert abs(emb[0].a[1] + mpmath.mpf(N) / (N + D + 1)) < mpmath.mpf(10) ** -40
+        assert abs(emb[0].b[0] + mpmath.mpf(1) / 2) < mpmath.mpf(10) ** -40
+    assert emb[0].kind == "saddle" and all(p.zero_directions for p in family11_two_layers.points)
 
 
-def test_family11_minimum_is_degenerate_only_along_last_B(family11_two_layer_points):
-    pts = family11_two_layer_points
+def test_family11_two_layers_exact_list_contains_every_float_search_zero(family11_two_layers):
+    from verify.search import gdpp_search, polish
+
+    listed = [np.array([float(x) for x in p.a + p.b[:1]]) for p in family11_two_layers.points]
+    for t, _ in gdpp_search(2, N, D, starts=15, seed=3):
+        tp, res = polish(2, N, D, t, dps=30)
+        if res > 1e-20:
+            continue  # an escaping float64 limit, not a zero
+        # 1e-8: both sides are 30-digit Newton limits of isolated zeros >= 1e-2 apart
+        assert min(np.max(np.abs(np.array([float(v) for v in tp]) - q)) for q in listed) < 1e-8
+
+
+def test_family11_minimum_is_degenerate_only_along_last_B(family11_two_layers):
+    best = family11_two_layers.lowest
     with mpmath.workdps(40):
-        H = hessian_block("11", pts[0].a, pts[0].b, N, D, "sym")
+        H = hessian_block("11", best.a, best.b, N, D, "sym")
     # The B_{L-1} row and column vanish exactly (f does not depend on B_{L-1}).
     assert all(H[3][j] == 0 for j in range(4))
-    assert min(min(ev) for ev, _ in pts[0].blocks.values()) > 0
+    bounds = best.certificate["eigenvalue_bounds"]
+    assert all(lo > 0 for blk in bounds.values() for lo, _ in blk["bounds"])
 
 
 def test_derivation_for_family8_holds_and_says_complete():
@@ -196,16 +268,9 @@ def test_paper_figure2_values_are_near_the_family8_minimum_at_n20():
 
 
 def test_bad_requests_are_refused():
-    with pytest.raises(ValueError, match="1 <= L <= 4"):
-        critical_points("8", 5, 20, 5)
+    with pytest.raises(ValueError, match="1 <= L <= 6"):
+        certified_critical_points("8", 7, 20, 5)
+    with pytest.raises(ValueError, match="1 <= L <= 3"):
+        certified_critical_points("11", 4, 20, 5)
     with pytest.raises(ValueError, match="family must be"):
         critical_points("12", 2, 20, 5)
-
-
-@pytest.mark.slow
-def test_family11_three_layers_best_point_is_a_full_minimum():
-    pts = critical_points("11", 3, N, D, starts=40)  # 300 starts take ~9 min; 40 find the same best point
-    best = pts[0]
-    assert best.kind == "minimum"
-    with mpmath.workdps(60):
-        assert best.gradient_residual < GRAD_TOL

@@ -42,7 +42,7 @@ import mpmath
 
 from theory.wishart import sample_cov_moment
 
-__all__ = ["BLOCK_TYPES", "block_dimension", "kernel", "full_gradient_trace", "hessian_block"]
+__all__ = ["BLOCK_TYPES", "block_dimension", "full_gradient_trace", "hessian_block", "kernel"]
 
 BLOCK_TYPES = ("trace", "sym", "antisym")
 
@@ -135,23 +135,48 @@ def _residual(family, a, b, wa, wb, sigma):
     return U
 
 
-def _expected_trace(V, kind, n, d, kern_cache):
+def _expected_trace(V, kind, n, d, kern_cache, conv):
     """(E tr V0, d/d eps, d^2/d eps^2) of E tr V at eps = 0."""
-    m = lambda k: _mp(sample_cov_moment((k,), n, d))
+    m = lambda k: conv(sample_cov_moment((k,), n, d))
     f0 = sum(x * m(i) for i, x in V[0].items())
     # E tr(S^i E S^j) = tr(E) E tr S^{i+j} / d; tr E = sqrt(d) for the unit trace direction.
-    f1 = sum(x * m(i + j) for (i, j), x in V[1].items()) / mpmath.sqrt(d) if kind == "trace" else 0
+    f1 = sum(x * m(i + j) for (i, j), x in V[1].items()) / conv(d).sqrt() if kind == "trace" else 0
     f2 = 0
     for (i, j, k), x in V[2].items():
         key = (j, i + k)
         if key not in kern_cache:
-            kern_cache[key] = _mp(kernel(kind, j, i + k, n, d))
+            kern_cache[key] = conv(kernel(kind, j, i + k, n, d))
         f2 += x * kern_cache[key]
     return f0, f1, 2 * f2
 
 
-def _mp(q: Fraction):
-    return mpmath.mpf(q.numerator) / q.denominator
+class _MpConv:
+    """Fraction -> mpf at the caller's precision (with .sqrt() for the trace direction)."""
+
+    def __call__(self, q):
+        q = Fraction(q)
+        return _SqrtMpf(mpmath.mpf(q.numerator) / q.denominator)
+
+
+class _SqrtMpf(mpmath.mpf):
+    def sqrt(self):
+        return mpmath.sqrt(self)
+
+
+def _arb_conv(q):
+    """Fraction -> exact-as-possible arb ball (python-flint), for certified Hessian bounds."""
+    from flint import arb, fmpq
+
+    q = Fraction(q)
+    return arb(fmpq(q.numerator, q.denominator))
+
+
+def _converter(arith: str):
+    if arith == "mpmath":
+        return _MpConv()
+    if arith == "arb":
+        return _arb_conv
+    raise ValueError(f"arith must be 'mpmath' or 'arb'; got {arith!r}")
 
 
 def _check(family, a, b, n, d, kind):
@@ -165,49 +190,62 @@ def _check(family, a, b, n, d, kind):
         raise ValueError(f"block {kind!r} needs d >= 2; got d={d}")
 
 
-def _quadratic(family, a, b, weights, kind, n, d, cache):
+def _quadratic(family, a, b, weights, kind, n, d, cache, conv):
     L = len(a)
     sigma = -1 if kind == "antisym" else 1
     wa, wb = weights[:L], (weights[L:] if family == "11" else [0] * L)
     U = _residual(family, a, b, wa, wb, sigma)
     V = _mul(_transpose(U, sigma), U)
-    return _expected_trace(V, kind, n, d, cache)
+    return _expected_trace(V, kind, n, d, cache, conv)
 
 
-def full_gradient_trace(family: str, a, b, n: int, d: int):
+def full_gradient_trace(family: str, a, b, n: int, d: int, arith: str = "mpmath"):
     """Directional derivatives of f along A_l -> A_l + t I/sqrt(d) (and B_l), as a list.
 
     Equals (1/sqrt d) d phi / d a_l (resp. b_l); the traceless parts of the gradient vanish
-    identically by O(d) invariance (see module docstring).  Uses mpmath at the caller's dps.
+    identically by O(d) invariance (see module docstring).  ``arith``: "mpmath" (at the caller's
+    dps) or "arb" (python-flint balls; a, b may then be balls, giving enclosures over a box).
     """
-    b = [mpmath.mpf(x) for x in b] if family == "11" else []
+    conv = _converter(arith)
+    b = [_lift(x, arith) for x in b] if family == "11" else []
     _check(family, a, b, n, d, "trace")
-    a = [mpmath.mpf(x) for x in a]
+    a = [_lift(x, arith) for x in a]
     P = len(a) + len(b)
     cache: dict = {}
-    return [_quadratic(family, a, b, [1 if i == j else 0 for j in range(P)], "trace", n, d, cache)[1]
+    return [_quadratic(family, a, b, [1 if i == j else 0 for j in range(P)], "trace", n, d, cache, conv)[1]
             for i in range(P)]
 
 
-def hessian_block(family: str, a, b, n: int, d: int, kind: str):
+def _lift(x, arith):
+    if arith == "mpmath":
+        return mpmath.mpf(x)
+    from flint import arb
+
+    return x if isinstance(x, arb) else arb(x)
+
+
+def hessian_block(family: str, a, b, n: int, d: int, kind: str, arith: str = "mpmath"):
     """H_tau: the Hessian of f along X_l = t_l E (E unit of type kind), as a P x P list.
 
     Parameters a (L values), b (L values, family 11 only) in whitened coordinates; P = L
     (family 8) or 2L (family 11, order a then b).  Exact expansion, mpmath arithmetic at the
-    caller's working precision.  The trace block equals (1/d) Hess phi (restricted loss).
+    caller's working precision, or python-flint balls with ``arith="arb"`` (a, b may be balls:
+    the result then encloses H_tau over the box, for certified eigenvalue bounds).
+    The trace block equals (1/d) Hess phi (restricted loss).
     """
+    conv = _converter(arith)
     b = list(b) if family == "11" else []
     _check(family, a, b, n, d, kind)
-    a = [mpmath.mpf(x) for x in a]
-    b = [mpmath.mpf(x) for x in b]
+    a = [_lift(x, arith) for x in a]
+    b = [_lift(x, arith) for x in b]
     P = len(a) + len(b)
     cache: dict = {}
     unit = lambda *idx: [1 if j in idx else 0 for j in range(P)]
-    diag = [_quadratic(family, a, b, unit(i), kind, n, d, cache)[2] for i in range(P)]
-    H = [[mpmath.mpf(0)] * P for _ in range(P)]
+    diag = [_quadratic(family, a, b, unit(i), kind, n, d, cache, conv)[2] for i in range(P)]
+    H = [[conv(0)] * P for _ in range(P)]
     for i in range(P):
         H[i][i] = diag[i]
         for j in range(i + 1, P):
-            both = _quadratic(family, a, b, unit(i, j), kind, n, d, cache)[2]
+            both = _quadratic(family, a, b, unit(i, j), kind, n, d, cache, conv)[2]
             H[i][j] = H[j][i] = (both - diag[i] - diag[j]) / 2
     return H

@@ -40,10 +40,12 @@ from theory.wishart import D_SYMBOL, N_SYMBOL, mixed_moment, sample_cov_moment
 __all__ = [
     "FAMILIES",
     "S_SYMBOL",
-    "parameter_symbols",
-    "residual_polynomial",
-    "phi",
     "RestrictedLoss",
+    "effective_symbols",
+    "parameter_symbols",
+    "phi",
+    "phi_mpoly",
+    "residual_polynomial",
 ]
 
 FAMILIES = ("8", "11")
@@ -75,7 +77,7 @@ def _layer_blocks(family: str, L: int):
     return [(b[l], a[l]) for l in range(L)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def residual_polynomial(family: str, L: int) -> sympy.Expr:
     """p(s) with u_L = p(S_hat) w', from the spectral token recursion (module docstring).
 
@@ -91,7 +93,7 @@ def residual_polynomial(family: str, L: int) -> sympy.Expr:
     return u
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _square_coefficients(family: str, L: int) -> tuple[sympy.Expr, ...]:
     """Coefficients c_k of p(s)^2 = sum_k c_k s^k as polynomials in the parameters."""
     poly = sympy.Poly(sympy.expand(residual_polynomial(family, L) ** 2), S_SYMBOL)
@@ -179,3 +181,41 @@ class RestrictedLoss:
     def gradient(self, t, backend: str = "mpmath"):
         """grad phi_L(t) as a list."""
         return self.evaluate(t, order=1, backend=backend)[1]
+
+
+def effective_symbols(family: str, L: int) -> tuple[sympy.Symbol, ...]:
+    """The parameters phi_L depends on: a_0..a_{L-1}, and b_0..b_{L-2} for family (11)."""
+    a, b = parameter_symbols(family, L)
+    return a + b[:-1]
+
+
+@functools.cache
+def phi_mpoly(family: str, L: int, n: int, d: int):
+    """phi_L as an exact python-flint fmpq_mpoly in :func:`effective_symbols` (Theorems 3, 4).
+
+    phi_L = sum_k (p^2)_k E tr S^k with p the residual polynomial of :func:`residual_polynomial`
+    and exact rational moments (:mod:`theory.wishart`).  Returns (context, phi).  Exact algebra
+    (derivatives, resultants) and ball-arithmetic evaluation run on this object.
+    """
+    from flint import fmpq, fmpq_mpoly_ctx
+
+    family = _check_family_L(family, L)
+    if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
+        raise ValueError(f"phi_mpoly needs positive integers n, d; got n={n!r}, d={d!r}")
+    syms = effective_symbols(family, L)
+    ctx = fmpq_mpoly_ctx.get(tuple(str(t) for t in syms), "lex")
+    P = sympy.Poly(residual_polynomial(family, L), S_SYMBOL, *syms)
+    deg = P.degree(S_SYMBOL)
+    coeffs = [{} for _ in range(deg + 1)]
+    for (k, *exps), c in P.terms():
+        c = sympy.Rational(c)
+        coeffs[k][tuple(exps)] = fmpq(int(c.p), int(c.q))
+    pc = [ctx.from_dict(c) for c in coeffs]
+    phi_ = ctx.from_dict({})
+    for k in range(2 * deg + 1):
+        sq = ctx.from_dict({})
+        for i in range(max(0, k - deg), min(k, deg) + 1):
+            sq += pc[i] * pc[k - i]
+        m = sample_cov_moment((k,), n, d)
+        phi_ += sq * fmpq(m.numerator, m.denominator)
+    return ctx, phi_

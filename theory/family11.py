@@ -1,0 +1,203 @@
+"""Family (11) ("GD++") on S for L <= 2: every real critical point, with a completeness proof.
+
+phi(a, b) = d int p(s)^2 dmu, p from :func:`theory.restricted.residual_polynomial`; p does not
+involve b_{L-1}.
+
+L = 1: p = 1 + a_0 s, phi is a strictly convex quadratic in a_0: one critical point, the global
+minimum (solved by the same exact machinery for uniformity).
+
+L = 2 (unknowns a_0, a_1, b_0).  p = (1 + a_0 s)(1 + a_1 s (1 + a_0 b_0 s)^2) depends on b_0 only
+through c = a_0 b_0.  Let psi(a_0, a_1, c) be phi in these coordinates (a polynomial).
+ (i)  a_0 != 0: (a_0, a_1, b_0) -> (a_0, a_1, a_0 b_0) is a local diffeomorphism, so the critical
+      points of phi with a_0 != 0 are exactly the critical points of psi with a_0 != 0, b_0 = c / a_0.
+ (ii) a_0 = 0: d phi / d b_0 vanishes identically there, and the remaining two equations in
+      (a_1, b_0) are solved exactly.
+ (iii) critical points of psi with a_0 = 0 and c != 0 are not points of S: they are the limits of
+      the escaping near-stationary sequences a_0 -> 0, |b_0| = |c / a_0| -> inf, where grad phi
+      -> 0 without vanishing (the footnote's phenomenon).  They are listed separately.
+All three systems are solved completely by :func:`theory.polysys.solve_real`.
+
+Global minimum on S.  inf_S phi = inf_{R^3} psi (the image of S is dense).  Along a minimising
+sequence the coefficients of p stay bounded (the Hankel matrix of mu is positive definite), a_0
+stays bounded (a root -1/a_0 -> 0 would force p(0) = 0, but p(0) = 1), and h = p / (1 + a_0 s) =
+1 + alpha s + beta s^2 + gamma s^3 converges with beta^2 = 4 alpha gamma.  If alpha -> alpha* != 0
+the parameters converge and the infimum is a critical value of psi; if alpha -> 0 then beta -> 0
+and the limit is p = (1 + a_0 s)(1 + gamma s^3), the "boundary at infinity" (a_1 -> 0, c -> inf),
+whose loss beta(a_0, gamma) is coercive, so its infimum is its lowest critical value (solved
+exactly too).  Hence inf_S phi = min(lowest critical value of psi, lowest critical value of beta),
+attained in S iff the minimum is a critical point of phi.  Paper: Theorem 4 (eq. 12) and its
+footnote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy
+from flint import arb, ctx, fmpq, fmpq_mpoly_ctx
+
+from theory.certify import PREC, MpolyEvaluator
+from theory.polysys import solve_real
+from theory.restricted import S_SYMBOL, effective_symbols, residual_polynomial
+from theory.wishart import sample_cov_moment
+
+__all__ = ["Family11Solution", "loss_mpoly", "solve_family11"]
+
+
+def loss_mpoly(p_expr, syms, n: int, d: int):
+    """(context, sum_k (p^2)_k E tr S^k) as an fmpq_mpoly in syms; p a sympy polynomial in s."""
+    c = fmpq_mpoly_ctx.get(tuple(str(t) for t in syms), "lex")
+    P = sympy.Poly(sympy.expand(p_expr), S_SYMBOL, *syms)
+    deg = P.degree(S_SYMBOL)
+    coeffs = [{} for _ in range(deg + 1)]
+    for (k, *exps), v in P.terms():
+        v = sympy.Rational(v)
+        coeffs[k][tuple(exps)] = fmpq(int(v.p), int(v.q))
+    pc = [c.from_dict(x) for x in coeffs]
+    out = c.from_dict({})
+    for k in range(2 * deg + 1):
+        sq = c.from_dict({})
+        for i in range(max(0, k - deg), min(k, deg) + 1):
+            sq += pc[i] * pc[k - i]
+        m = sample_cov_moment((k,), n, d)
+        out += sq * fmpq(m.numerator, m.denominator)
+    return c, out
+
+
+def _grad(poly):
+    return [poly.derivative(x) for x in poly.context().names()]
+
+
+@dataclass
+class Family11Solution:
+    """Candidate points (effective coordinates, mpf), completeness and the proof record."""
+
+    points: list
+    complete: bool
+    statement: str
+    escaping: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    provenance: str = ""
+    global_argument: str = ""
+    infimum_lower: float = float("nan")  # certified lower bound of inf over the closure's boundary
+    lowest_psi: tuple = ()  # (value lower, value upper, is a point of S)
+
+    def attained_at_lowest(self, points) -> bool:
+        """True iff the lowest critical value of psi is a point of S and lies below the boundary."""
+        if not self.lowest_psi:
+            return False
+        _, hi, in_S = self.lowest_psi
+        return bool(in_S and points and hi < self.infimum_lower)
+
+
+def _mid_mpf(x: arb):
+    man, exp = x.mid().man_exp()
+    return mpmath.ldexp(mpmath.mpf(int(man)), int(exp))
+
+
+def _values(poly, sols, prec):
+    ev = MpolyEvaluator([poly])
+    return [ev(K, prec)[0] for K in sols]
+
+
+def solve_family11(L: int, n: int, d: int, prec: int = PREC) -> Family11Solution:
+    """All critical points of phi_L (family 11) on S for L in (1, 2), proved complete."""
+    if L == 1:
+        return _one_layer(n, d, prec)
+    if L != 2:
+        raise ValueError(f"solve_family11 proves completeness for L <= 2; got L={L}")
+    return _two_layers(n, d, prec)
+
+
+def _one_layer(n, d, prec):
+    (a0,) = effective_symbols("11", 1)
+    _, phi = loss_mpoly(residual_polynomial("11", 1), (a0,), n, d)
+    sol = solve_real(_grad(phi), prec)
+    with mpmath.workdps(int(prec / 3.4)):
+        pts = [[_mid_mpf(K[0])] for K in sol.solutions]
+    vals = _values(phi, sol.solutions, prec)
+    stmt = f"complete (proved): phi_1 is a convex quadratic in a_0; {sol.statement}"
+    out = Family11Solution(pts, sol.complete, stmt, provenance="exact elimination (theory.family11)",
+                           global_argument="phi_1 is a strictly convex quadratic in a_0")
+    out.infimum_lower = float("inf")
+    out.lowest_psi = (float(vals[0].lower()), float(vals[0].upper()), True) if vals else ()
+    return out
+
+
+def _two_layers(n, d, prec):
+    a0, a1, b0 = effective_symbols("11", 2)
+    c = sympy.Symbol("c", real=True)
+    p = sympy.expand(residual_polynomial("11", 2).subs(b0, c / a0))
+    if any(e < 0 for mono in sympy.Poly(p, S_SYMBOL, a0, a1, c, b0).monoms() for e in mono) or \
+            sympy.denom(sympy.together(p)) != 1:
+        raise ValueError("p does not depend on b_0 through a_0 b_0 only")
+    steps = []
+    # (i) psi(a_0, a_1, c)
+    _, psi = loss_mpoly(p, (a0, a1, c), n, d)
+    sol_psi = solve_real(_grad(psi), prec)
+    steps.append({"title": "critical points of psi(a_0, a_1, c = a_0 b_0)", "statement": sol_psi.statement,
+                  "status": "proved" if sol_psi.complete else "open"})
+    psi_vals = _values(psi, sol_psi.solutions, prec)
+    points, escaping, in_S, undecided = [], [], [], 0
+    with mpmath.workdps(int(prec / 3.4)):
+        for K, v in zip(sol_psi.solutions, psi_vals):
+            A0, A1, C = K
+            if A0.is_zero():
+                if C.is_zero():
+                    in_S.append((v, True))  # the a_0 = 0 point, found again in (ii)
+                elif not C.contains(0):
+                    escaping.append({"a0": 0.0, "a1": float(A1.mid()), "c": float(C.mid()),
+                                     "loss_limit": float(v.mid()),
+                                     "description": "a_0 -> 0, b_0 = c / a_0 -> inf: grad phi -> 0, never 0"})
+                    in_S.append((v, False))
+                else:
+                    undecided += 1
+            elif not A0.contains(0):
+                with ctx.workprec(prec):
+                    B0 = C / A0
+                points.append([_mid_mpf(A0), _mid_mpf(A1), _mid_mpf(B0)])
+                in_S.append((v, True))
+            else:
+                undecided += 1
+    # (ii) a_0 = 0 in the original coordinates
+    _, phi = loss_mpoly(residual_polynomial("11", 2), (a0, a1, b0), n, d)
+    g = _grad(phi)
+    c2 = fmpq_mpoly_ctx.get(("a_1", "b_0"), "lex")
+    A1_, B0_ = c2.gens()
+    zero = c2.from_dict({})
+    restrict = lambda poly: poly.compose(zero, A1_, B0_, ctx=c2)
+    g0 = [restrict(x) for x in g]
+    if not g0[2].is_zero():
+        raise ValueError("d phi / d b_0 should vanish identically at a_0 = 0")
+    sol0 = solve_real([g0[0], g0[1]], prec)
+    steps.append({"title": "critical points with a_0 = 0 (d phi / d b_0 = 0 identically there)",
+                  "statement": sol0.statement, "status": "proved" if sol0.complete else "open"})
+    with mpmath.workdps(int(prec / 3.4)):
+        for K in sol0.solutions:
+            points.append([mpmath.mpf(0), _mid_mpf(K[0]), _mid_mpf(K[1])])
+    # boundary at infinity: p = (1 + a_0 s)(1 + gamma s^3)
+    gam = sympy.Symbol("gamma", real=True)
+    _, bnd = loss_mpoly((1 + a0 * S_SYMBOL) * (1 + gam * S_SYMBOL**3), (a0, gam), n, d)
+    sol_b = solve_real(_grad(bnd), prec)
+    b_vals = _values(bnd, sol_b.solutions, prec)
+    b_low = min((float(v.lower()) for v in b_vals), default=float("inf"))
+    steps.append({"title": "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
+                           "its minimum is its lowest critical value",
+                  "statement": f"{sol_b.statement}; min beta >= {b_low:.12g}",
+                  "status": "proved" if sol_b.complete else "open"})
+    complete = sol_psi.complete and sol0.complete and undecided == 0
+    lowest = min(in_S, key=lambda t: float(t[0].mid())) if in_S else None
+    stmt = (f"complete (proved) for L = 2: {len(points)} critical points of phi on S "
+            f"(psi coordinates c = a_0 b_0: {sol_psi.statement}; a_0 = 0: {sol0.statement}); "
+            f"{len(escaping)} escaping near-stationary sequences (a_0 -> 0, |b_0| -> inf) are critical points "
+            "of psi outside S, listed separately, not points" + ("" if complete else f"; {undecided} undecided"))
+    out = Family11Solution(points, complete, stmt, escaping, steps, provenance="exact elimination (theory.family11)")
+    out.infimum_lower = min(b_low, min((float(v.lower()) for v, s in in_S if not s), default=float("inf")))
+    if lowest is not None:
+        out.lowest_psi = (float(lowest[0].lower()), float(lowest[0].upper()), lowest[1])
+    out.global_argument = (f"inf_S phi = min(lowest critical value of psi, min of the boundary at infinity >= "
+                           f"{b_low:.6g}, escaping limits); the lowest critical value of psi is a point of S "
+                           "and lies strictly below both")
+    return out
+

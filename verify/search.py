@@ -1,0 +1,155 @@
+"""Float multistart search for critical points of the GD++ restricted loss (family (11)), L >= 3.
+
+The exact side (:mod:`theory.critical`) proves completeness for L <= 2.  For L = 3 no elimination
+is attempted; instead this search is run ONCE at large effort and its points are shipped as
+theory/data/gdpp_L{L}_n{n}_d{d}.json, which :func:`theory.critical.certified_critical_points`
+re-certifies (Krawczyk, eigenvalue bounds) at every call.  Regenerate with
+
+    python -m verify.search gdpp --layers 3 --n 20 --d 5 --starts 1000 --seed 0
+
+Starts: signs uniform, magnitudes log-uniform in [10^-1.5, 10^1.5] per coordinate; each start
+runs a Powell-hybrid root finder on grad phi = 0 and a BFGS descent followed by the root finder
+(minima).  Float64 roots with max |grad| <= 1e-7 (Gauss rule of mu, no cancellation) are
+deduplicated, polished by mpmath Newton at 60 digits on the exact loss, and those whose exact
+gradient does not vanish are counted as escaping sequences (a_l -> 0, |b_l| -> inf).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import mpmath
+import numpy as np
+
+from theory.restricted import RestrictedLoss
+from theory.spectral import gauss_rule
+
+__all__ = ["gdpp_grad_float", "gdpp_search", "main", "polish"]
+
+
+def gdpp_grad_float(t, L, x, w, d):
+    """phi and gradient in t = (a_0..a_{L-1}, b_0..b_{L-2}) by the Gauss rule (x, w), float64."""
+    P = 2 * L - 1
+    g, dg = np.ones_like(x), np.zeros((x.size, P))
+    p, dp = np.ones_like(x), np.zeros((x.size, P))
+    for l in range(L):
+        a = t[l]
+        h, dh = g * g * x, (2 * g * x)[:, None] * dg
+        fp, dfp = 1 + a * h, a * dh
+        dfp[:, l] += h
+        p, dp = p * fp, dp * fp[:, None] + p[:, None] * dfp
+        if l < L - 1:
+            b = t[L + l]
+            fg, dfg = 1 + a * b * h, a * b * dh
+            dfg[:, l] += b * h
+            dfg[:, L + l] += a * h
+            g, dg = g * fg, dg * fg[:, None] + g[:, None] * dfg
+    return d * np.sum(w * p * p), 2 * d * (w * p) @ dp
+
+
+def gdpp_search(L: int, n: int, d: int, starts: int, seed: int):
+    """Deduplicated float64 zeros of grad phi_L: [[t, hits], ...], t = (a..., b_0..b_{L-2})."""
+    from scipy.optimize import minimize, root
+
+    with mpmath.workdps(30):
+        xs, ws = gauss_rule(n, d, 3**L)
+    x = np.array([float(v) for v in xs])
+    w = np.array([float(v) for v in ws])
+    rng = np.random.default_rng(seed)
+    P = 2 * L - 1
+    grad = lambda t: gdpp_grad_float(t, L, x, w, d)[1]
+    found = []
+
+    def record(t):
+        if not np.all(np.isfinite(t)) or np.max(np.abs(grad(t))) > 1e-7:
+            return
+        for item in found:
+            if np.allclose(item[0], t, rtol=1e-5, atol=1e-7):
+                item[1] += 1
+                return
+        found.append([t, 1])
+
+    with np.errstate(over="ignore", invalid="ignore"):  # diverging starts are discarded by record()
+        for _ in range(starts):
+            t0 = rng.choice([-1.0, 1.0], size=P) * 10.0 ** rng.uniform(-1.5, 1.5, size=P)
+            sol = root(grad, t0, method="hybr")
+            if sol.success:
+                record(sol.x)
+            t0 = rng.choice([-1.0, 1.0], size=P) * 10.0 ** rng.uniform(-1.5, 1.5, size=P)
+            res = minimize(lambda t: gdpp_grad_float(t, L, x, w, d), t0, jac=True, method="BFGS",
+                           options={"gtol": 1e-10, "maxiter": 2000})
+            if np.all(np.isfinite(res.x)):
+                sol = root(grad, res.x, method="hybr")
+                if sol.success:
+                    record(sol.x)
+    return found
+
+
+def polish(L: int, n: int, d: int, t, dps: int = 60, steps: int = 60):
+    """Newton on the exact grad phi_L at dps digits (b_{L-1} held at 0); (t, max |grad|)."""
+    with mpmath.workdps(dps + 20):
+        R = RestrictedLoss("11", L, n, d)
+        t = [mpmath.mpf(float(v)) for v in t] + [mpmath.mpf(0)]
+        free = list(range(2 * L - 1))
+        for _ in range(steps):
+            _, g, H = R.evaluate(t)
+            step = mpmath.lu_solve(mpmath.matrix([[H[i][j] for j in free] for i in free]),
+                                   mpmath.matrix([g[i] for i in free]))
+            for k, i in enumerate(free):
+                t[i] -= step[k]
+            if mpmath.norm(step) < mpmath.mpf(10) ** (-dps - 5):
+                break
+        res = max(abs(v) for v in R.gradient(t)[:-1])
+        return t[:-1], res
+
+
+def table(L: int, n: int, d: int, starts: int, seed: int) -> dict:
+    """The shipped table: polished, deduplicated zeros with hit counts and the command."""
+    command = f"python -m verify.search gdpp --layers {L} --n {n} --d {d} --starts {starts} --seed {seed}"
+    pts, escaped = [], 0
+    for t, hits in gdpp_search(L, n, d, starts, seed):
+        tp, res = polish(L, n, d, t)
+        if res > mpmath.mpf(10) ** -40:
+            escaped += 1  # float64 accepted it, exact arithmetic does not: an escaping sequence
+            continue
+        key = [float(v) for v in tp]
+        dup = next((p for p in pts if max(abs(u - v) for u, v in zip(p["t_float"], key)) < 1e-8), None)
+        if dup:
+            dup["hits"] += hits
+            continue
+        with mpmath.workdps(60):
+            pts.append({"t": [mpmath.nstr(v, 50) for v in tp], "t_float": key, "hits": hits})
+    with mpmath.workdps(60):
+        R = RestrictedLoss("11", L, n, d)
+        for p in pts:
+            p["loss_float"] = float(R.value([mpmath.mpf(v) for v in p["t"]] + [0]))
+    pts.sort(key=lambda p: p["loss_float"])
+    return {"family": "11", "L": L, "n": n, "d": d, "starts": starts, "seed": seed, "command": command,
+            "escaping_rejected": escaped, "variables": "a_0..a_{L-1}, b_0..b_{L-2}", "points": pts}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m verify.search", description=__doc__.splitlines()[0])
+    ap.add_argument("family", choices=["gdpp"])
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--d", type=int, default=5)
+    ap.add_argument("--starts", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="JSON path (default: stdout)")
+    args = ap.parse_args(argv)
+    if args.layers < 1 or args.n < 1 or args.d < 1 or args.starts < 1:
+        print("verify.search: --layers, --n, --d and --starts must be positive", file=sys.stderr)
+        return 2
+    out = json.dumps(table(args.layers, args.n, args.d, args.starts, args.seed), indent=1)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(out + "\n")
+    else:
+        print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
