@@ -131,17 +131,15 @@ def _arb_float_upper(x: arb) -> float:
     return float(abs(x).upper())
 
 
-def krawczyk(F: MpolyEvaluator, J: MpolyEvaluator, center, radius, prec: int = PREC):
+def krawczyk(F, J, center, radius, prec: int = PREC):
     """Krawczyk test on the box center +- radius (every coordinate).
 
-    F: evaluator of m polynomials; J: evaluator of the m*m Jacobian entries (row-major).
+    F(x, prec): enclosures of the m equations at a list x of arb (e.g. an MpolyEvaluator);
+    J(x, prec): enclosures of the m*m Jacobian entries over x (row-major).
     center: m exact rationals (fmpq) or mpf; radius: a float or an mpf (absolute, per coordinate).
     Returns (Certificate, K) with K the enclosure (list of arb) of the unique zero when certified.
     """
-    m = len(F.polys)
-    if len(J.polys) != m * m or len(center) != m:
-        raise ValueError(f"krawczyk needs m = {m} equations, m^2 Jacobian entries and m coordinates; got "
-                         f"{len(J.polys)} entries and {len(center)} coordinates")
+    m = len(center)
     with ctx.workprec(prec):
         x = [arb(to_fmpq(c)) for c in center]
         r = arb(to_fmpq(mpmath.mpf(radius)))

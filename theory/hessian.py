@@ -224,14 +224,15 @@ def _lift(x, arith):
     return x if isinstance(x, arb) else arb(x)
 
 
-def hessian_block(family: str, a, b, n: int, d: int, kind: str, arith: str = "mpmath"):
+def hessian_block(family: str, a, b, n: int, d: int, kind: str, arith: str = "mpmath", keep: int | None = None):
     """H_tau: the Hessian of f along X_l = t_l E (E unit of type kind), as a P x P list.
 
     Parameters a (L values), b (L values, family 11 only) in whitened coordinates; P = L
     (family 8) or 2L (family 11, order a then b).  Exact expansion, mpmath arithmetic at the
     caller's working precision, or python-flint balls with ``arith="arb"`` (a, b may be balls:
     the result then encloses H_tau over the box, for certified eigenvalue bounds).
-    The trace block equals (1/d) Hess phi (restricted loss).
+    The trace block equals (1/d) Hess phi (restricted loss).  ``keep``: compute only the leading
+    keep x keep sub-block (e.g. 2L - 1 to skip b_{L-1}, on which f does not depend).
     """
     conv = _converter(arith)
     b = list(b) if family == "11" else []
@@ -241,11 +242,12 @@ def hessian_block(family: str, a, b, n: int, d: int, kind: str, arith: str = "mp
     P = len(a) + len(b)
     cache: dict = {}
     unit = lambda *idx: [1 if j in idx else 0 for j in range(P)]
-    diag = [_quadratic(family, a, b, unit(i), kind, n, d, cache, conv)[2] for i in range(P)]
-    H = [[conv(0)] * P for _ in range(P)]
-    for i in range(P):
+    K = P if keep is None else keep
+    diag = [_quadratic(family, a, b, unit(i), kind, n, d, cache, conv)[2] for i in range(K)]
+    H = [[conv(0)] * K for _ in range(K)]
+    for i in range(K):
         H[i][i] = diag[i]
-        for j in range(i + 1, P):
+        for j in range(i + 1, K):
             both = _quadratic(family, a, b, unit(i, j), kind, n, d, cache, conv)[2]
             H[i][j] = H[j][i] = (both - diag[i] - diag[j]) / 2
     return H

@@ -44,6 +44,7 @@ __all__ = [
     "effective_symbols",
     "parameter_symbols",
     "phi",
+    "p_coefficients_mpoly",
     "phi_mpoly",
     "residual_polynomial",
 ]
@@ -190,6 +191,22 @@ def effective_symbols(family: str, L: int) -> tuple[sympy.Symbol, ...]:
 
 
 @functools.cache
+def p_coefficients_mpoly(family: str, L: int):
+    """(context, [p_0, .., p_D]): the coefficients of p(s) as fmpq_mpoly's in effective_symbols."""
+    from flint import fmpq, fmpq_mpoly_ctx
+
+    family = _check_family_L(family, L)
+    syms = effective_symbols(family, L)
+    ctx = fmpq_mpoly_ctx.get(tuple(str(t) for t in syms), "lex")
+    P = sympy.Poly(residual_polynomial(family, L), S_SYMBOL, *syms)
+    coeffs = [{} for _ in range(P.degree(S_SYMBOL) + 1)]
+    for (k, *exps), c in P.terms():
+        c = sympy.Rational(c)
+        coeffs[k][tuple(exps)] = fmpq(int(c.p), int(c.q))
+    return ctx, [ctx.from_dict(c) for c in coeffs]
+
+
+@functools.cache
 def phi_mpoly(family: str, L: int, n: int, d: int):
     """phi_L as an exact python-flint fmpq_mpoly in :func:`effective_symbols` (Theorems 3, 4).
 
@@ -197,20 +214,13 @@ def phi_mpoly(family: str, L: int, n: int, d: int):
     and exact rational moments (:mod:`theory.wishart`).  Returns (context, phi).  Exact algebra
     (derivatives, resultants) and ball-arithmetic evaluation run on this object.
     """
-    from flint import fmpq, fmpq_mpoly_ctx
+    from flint import fmpq
 
     family = _check_family_L(family, L)
     if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
         raise ValueError(f"phi_mpoly needs positive integers n, d; got n={n!r}, d={d!r}")
-    syms = effective_symbols(family, L)
-    ctx = fmpq_mpoly_ctx.get(tuple(str(t) for t in syms), "lex")
-    P = sympy.Poly(residual_polynomial(family, L), S_SYMBOL, *syms)
-    deg = P.degree(S_SYMBOL)
-    coeffs = [{} for _ in range(deg + 1)]
-    for (k, *exps), c in P.terms():
-        c = sympy.Rational(c)
-        coeffs[k][tuple(exps)] = fmpq(int(c.p), int(c.q))
-    pc = [ctx.from_dict(c) for c in coeffs]
+    ctx, pc = p_coefficients_mpoly(family, L)
+    deg = len(pc) - 1
     phi_ = ctx.from_dict({})
     for k in range(2 * deg + 1):
         sq = ctx.from_dict({})
