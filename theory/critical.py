@@ -44,8 +44,8 @@ from theory.certify import (
 from theory.family8 import all_patterns, partitions
 from theory.hessian import block_dimension, hessian_block
 from theory.restricted import effective_symbols, p_coefficients_mpoly
-from theory.wishart import sample_cov_moment
 from theory.spectral import spectral_moments
+from theory.wishart import sample_cov_moment
 
 __all__ = [
     "MAX_L",

@@ -42,9 +42,9 @@ __all__ = [
     "S_SYMBOL",
     "RestrictedLoss",
     "effective_symbols",
+    "p_coefficients_mpoly",
     "parameter_symbols",
     "phi",
-    "p_coefficients_mpoly",
     "phi_mpoly",
     "residual_polynomial",
 ]
