@@ -88,21 +88,27 @@ def eliminant(eqs, i: int) -> fmpq_poly:
 
 
 def real_roots(P: fmpq_poly, prec: int) -> list[arb]:
-    """Disjoint enclosures of the distinct real roots of P (exact zero root kept exact)."""
+    """Disjoint enclosures of the distinct real roots of P (an exact zero root kept exact).
+
+    P is factored over QQ first (flint, fast); each irreducible factor has simple roots, distinct
+    from those of the other factors, and is isolated separately (isolation cost grows like the
+    cube of the degree, and resultants carry large extraneous factors).
+    """
     num = fmpz_poly([int(c * P.denom()) for c in P.coeffs()])
     roots = []
-    k = 0
-    while k < num.length() and num.coeffs()[k] == 0:
-        k += 1
-    if k:
-        roots.append(arb(0))
-        num = fmpz_poly(num.coeffs()[k:])
-    if num.degree() >= 1:
-        with ctx.workprec(prec):
-            for c, _ in num.complex_roots():
-                if c.imag.is_zero():
-                    roots.append(c.real)
-    return sorted(roots, key=lambda r: float(r.mid()))
+    _, factors = num.factor()
+    with ctx.workprec(prec):
+        for g, _ in factors:
+            if g.degree() == 1 and g.coeffs()[0] == 0:
+                roots.append(arb(0))
+                continue
+            roots += [c.real for c, _ in g.complex_roots() if c.imag.is_zero()]
+    roots.sort(key=lambda r: float(r.mid()))
+    if any(roots[i].overlaps(roots[i + 1]) for i in range(len(roots) - 1)):
+        if prec > 4000:
+            raise ValueError("real roots of different factors could not be separated")
+        return real_roots(P, 2 * prec)
+    return roots
 
 
 def _excluded(F, cell, prec) -> bool:
