@@ -235,7 +235,7 @@ def test_family11_two_layers_exact_list_contains_every_float_search_zero(family1
 
     listed = [np.array([float(x) for x in p.a + p.b[:1]]) for p in family11_two_layers.points]
     for t, _ in gdpp_search(2, N, D, starts=15, seed=3):
-        tp, res = polish(2, N, D, t, dps=30)
+        tp, res, _ = polish(2, N, D, t, dps=30)
         if res > 1e-20:
             continue  # an escaping float64 limit, not a zero
         # 1e-8: both sides are 30-digit Newton limits of isolated zeros >= 1e-2 apart

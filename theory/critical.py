@@ -249,6 +249,24 @@ def to_fmpq_arb(v: arb):
     return fmpq(man * 2**exp) if exp >= 0 else fmpq(man, 2 ** (-exp))
 
 
+def polish_point(family: str, L: int, n: int, d: int, t, prec: int = PREC):
+    """Newton on the exact grad phi_L (ball arithmetic, prec bits) from t (effective variables).
+
+    Returns (t as mpf list, upper bound of max |grad phi_L| at it, phi_L there as mpf).  Used by the
+    float search (verify.search) to polish its zeros before they are tabulated.
+    """
+    names, PHI, G, H = _system(str(family), L, n, d)
+    if len(t) != len(names):
+        raise ValueError(f"polish_point needs {len(names)} coordinates {names}; got {len(t)}")
+    x = _newton(G, H, t, prec)
+    with ctx.workprec(prec):
+        xa = [arb(v) for v in x]
+        res = max(float(abs(v).upper()) for v in G(xa, prec))
+        val = PHI(xa, prec)[0]
+    with mpmath.workdps(int(prec / 3.4)):
+        return [_to_mpf(v) for v in x], res, mpmath.mpf(val.mid().str(int(prec / 3.4), radius=False))
+
+
 def _to_mpf(q):
     return mpmath.mpf(int(q.p)) / int(q.q)
 

@@ -8,8 +8,8 @@ re-certifies (Krawczyk, eigenvalue bounds) at every call.  Regenerate with
     python -m verify.search gdpp --layers 3 --n 20 --d 5 --starts 1000 --seed 0
 
 Starts: signs uniform, magnitudes log-uniform in [10^-1.5, 10^1.5] per coordinate; each start
-runs a Powell-hybrid root finder on grad phi = 0 and a BFGS descent followed by the root finder
-(minima).  Float64 roots with max |grad| <= 1e-7 (Gauss rule of mu, no cancellation) are
+runs a Powell-hybrid root finder on grad phi = 0 (at most 100 (P + 1) evaluations) and a BFGS
+descent (300 iterations) finished by the root finder (minima).  Float64 roots with max |grad| <= 1e-7 (Gauss rule of mu, no cancellation) are
 deduplicated, polished by mpmath Newton at 60 digits on the exact loss, and those whose exact
 gradient does not vanish are counted as escaping sequences (a_l -> 0, |b_l| -> inf).
 """
@@ -22,7 +22,7 @@ import sys
 import mpmath
 import numpy as np
 
-from theory.restricted import RestrictedLoss
+from theory.critical import polish_point
 from theory.spectral import gauss_rule
 
 __all__ = ["gdpp_grad_float", "gdpp_search", "main", "polish"]
@@ -73,35 +73,24 @@ def gdpp_search(L: int, n: int, d: int, starts: int, seed: int):
     with np.errstate(over="ignore", invalid="ignore"):  # diverging starts are discarded by record()
         for _ in range(starts):
             t0 = rng.choice([-1.0, 1.0], size=P) * 10.0 ** rng.uniform(-1.5, 1.5, size=P)
-            sol = root(grad, t0, method="hybr")
+            sol = root(grad, t0, method="hybr", options={"maxfev": 100 * (P + 1)})
             if sol.success:
                 record(sol.x)
             t0 = rng.choice([-1.0, 1.0], size=P) * 10.0 ** rng.uniform(-1.5, 1.5, size=P)
+            # 300 BFGS iterations bring a descent near a minimum; the root finder finishes it
             res = minimize(lambda t: gdpp_grad_float(t, L, x, w, d), t0, jac=True, method="BFGS",
-                           options={"gtol": 1e-10, "maxiter": 2000})
+                           options={"gtol": 1e-9, "maxiter": 300})
             if np.all(np.isfinite(res.x)):
-                sol = root(grad, res.x, method="hybr")
+                sol = root(grad, res.x, method="hybr", options={"maxfev": 100 * (P + 1)})
                 if sol.success:
                     record(sol.x)
     return found
 
 
-def polish(L: int, n: int, d: int, t, dps: int = 60, steps: int = 60):
-    """Newton on the exact grad phi_L at dps digits (b_{L-1} held at 0); (t, max |grad|)."""
-    with mpmath.workdps(dps + 20):
-        R = RestrictedLoss("11", L, n, d)
-        t = [mpmath.mpf(float(v)) for v in t] + [mpmath.mpf(0)]
-        free = list(range(2 * L - 1))
-        for _ in range(steps):
-            _, g, H = R.evaluate(t)
-            step = mpmath.lu_solve(mpmath.matrix([[H[i][j] for j in free] for i in free]),
-                                   mpmath.matrix([g[i] for i in free]))
-            for k, i in enumerate(free):
-                t[i] -= step[k]
-            if mpmath.norm(step) < mpmath.mpf(10) ** (-dps - 5):
-                break
-        res = max(abs(v) for v in R.gradient(t)[:-1])
-        return t[:-1], res
+def polish(L: int, n: int, d: int, t, dps: int = 60):
+    """Newton on the exact grad phi_L (theory.critical.polish_point); (t, max |grad|, phi)."""
+    tp, res, val = polish_point("11", L, n, d, [float(v) for v in t], prec=int(3.4 * dps) + 64)
+    return tp, res, val
 
 
 def table(L: int, n: int, d: int, starts: int, seed: int) -> dict:
@@ -109,8 +98,8 @@ def table(L: int, n: int, d: int, starts: int, seed: int) -> dict:
     command = f"python -m verify.search gdpp --layers {L} --n {n} --d {d} --starts {starts} --seed {seed}"
     pts, escaped = [], 0
     for t, hits in gdpp_search(L, n, d, starts, seed):
-        tp, res = polish(L, n, d, t)
-        if res > mpmath.mpf(10) ** -40:
+        tp, res, val = polish(L, n, d, t)
+        if not res < 1e-40:
             escaped += 1  # float64 accepted it, exact arithmetic does not: an escaping sequence
             continue
         key = [float(v) for v in tp]
@@ -119,11 +108,8 @@ def table(L: int, n: int, d: int, starts: int, seed: int) -> dict:
             dup["hits"] += hits
             continue
         with mpmath.workdps(60):
-            pts.append({"t": [mpmath.nstr(v, 50) for v in tp], "t_float": key, "hits": hits})
-    with mpmath.workdps(60):
-        R = RestrictedLoss("11", L, n, d)
-        for p in pts:
-            p["loss_float"] = float(R.value([mpmath.mpf(v) for v in p["t"]] + [0]))
+            pts.append({"t": [mpmath.nstr(v, 50) for v in tp], "t_float": key, "hits": hits,
+                        "loss_float": float(val)})
     pts.sort(key=lambda p: p["loss_float"])
     return {"family": "11", "L": L, "n": n, "d": d, "starts": starts, "seed": seed, "command": command,
             "escaping_rejected": escaped, "variables": "a_0..a_{L-1}, b_0..b_{L-2}", "points": pts}
