@@ -130,13 +130,32 @@ class RestrictedLoss:
         self.L, self.n, self.d = L, n, d
         a, b = parameter_symbols(family, L)
         self.params = a + b
-        p = sympy.Poly(residual_polynomial(family, L), S_SYMBOL)
-        self.degree = p.degree()
+        ctx, pc = p_coefficients_mpoly(family, L)
+        self.degree = len(pc) - 1
         self.moments = [sample_cov_moment((k,), n, d) for k in range(2 * self.degree + 1)]
-        coeffs = list(reversed(p.all_coeffs()))
-        grads = [[sympy.diff(c, t) for c in coeffs] for t in self.params]
-        hess = [[[sympy.diff(c, t1, t2) for c in coeffs] for t2 in self.params] for t1 in self.params]
-        self._f = sympy.lambdify([self.params], [coeffs, grads, hess], modules="mpmath")
+        names = ctx.names()
+        # p does not involve b_{L-1}: its derivatives in that parameter are identically zero.
+        idx = {str(t): i for i, t in enumerate(self.params)}
+        self._eff = [idx[v] for v in names]
+        self._coeffs = _terms(pc)
+        self._grads = {i: _terms([c.derivative(v) for c in pc]) for i, v in zip(self._eff, names)}
+        self._hess = {(i, j): _terms([c.derivative(v).derivative(w) for c in pc])
+                      for i, v in zip(self._eff, names) for j, w in zip(self._eff, names) if i <= j}
+
+    def _f(self, t, order=2):
+        """(coefficients of p, of p_i, of p_ij) at t; zero lists for b_{L-1}; None above order."""
+        x = [t[i] for i in self._eff]
+        zero = [0 * t[0]] * (self.degree + 1)
+        P = len(self.params)
+        coeffs = _eval_terms(self._coeffs, x)
+        if order == 0:
+            return coeffs, None, None
+        grads = [_eval_terms(self._grads[i], x) if i in self._grads else zero for i in range(P)]
+        if order == 1:
+            return coeffs, grads, None
+        hess = [[_eval_terms(self._hess[(min(i, j), max(i, j))], x) if (min(i, j), max(i, j)) in self._hess
+                 else zero for j in range(P)] for i in range(P)]
+        return coeffs, grads, hess
 
     def _split(self, t):
         t = list(t)
@@ -159,11 +178,7 @@ class RestrictedLoss:
             m = [float(x) for x in self.moments]
         else:
             raise ValueError(f"backend must be 'mpmath' or 'numpy'; got {backend!r}")
-        coeffs, grads, hess = self._f(t)
-        if backend == "numpy":
-            coeffs = [float(c) for c in coeffs]
-            grads = [[float(c) for c in g] for g in grads]
-            hess = [[[float(c) for c in h] for h in row] for row in hess]
+        coeffs, grads, hess = self._f(t, order)
         P = len(t)
         val = self._pair(coeffs, coeffs, m)
         if order == 0:
@@ -182,6 +197,34 @@ class RestrictedLoss:
     def gradient(self, t, backend: str = "mpmath"):
         """grad phi_L(t) as a list."""
         return self.evaluate(t, order=1, backend=backend)[1]
+
+
+def _terms(polys):
+    """Term lists [(exponents, Fraction)] of fmpq_mpoly's, for evaluation in any arithmetic."""
+    from fractions import Fraction
+
+    return [[(tuple(int(e) for e in exps), Fraction(int(c.p), int(c.q))) for exps, c in q.terms()] for q in polys]
+
+
+def _eval_terms(term_lists, x):
+    """Values of polynomials (term lists) at x; exact Fractions become x's number type."""
+    out = []
+    for terms in term_lists:
+        total = 0 * x[0]
+        for exps, c in terms:
+            v = _num(c, x[0])
+            for xi, e in zip(x, exps):
+                if e:
+                    v = v * xi**e
+            total += v
+        out.append(total)
+    return out
+
+
+def _num(c, like):
+    if isinstance(like, float):
+        return c.numerator / c.denominator
+    return mpmath.mpf(c.numerator) / c.denominator
 
 
 def effective_symbols(family: str, L: int) -> tuple[sympy.Symbol, ...]:
