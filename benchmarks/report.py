@@ -142,10 +142,11 @@ def markdown(res: dict) -> str:
                   _table(["k", "Wick matchings", "Wick s (measured)", "agrees with engine"],
                          [[w["k"], w["matchings"], w["seconds"], w["agrees_with_engine"]] for w in m["wick"]]) + "\n"]
     if "critical" in res:
-        parts += ["\n## Critical points (compute and classify, fresh process)\n",
-                  _table(["family", "L", "options", "seconds", "points", "kinds"],
-                         [[c["family"], c["L"], c.get("starts", "") and f"starts={c['starts']}", c["seconds"],
-                           c.get("points"), ", ".join(f"{k} {v}" for k, v in sorted(c.get("kinds", {}).items()))]
+        parts += ["\n## Critical points (solve, certify and classify, fresh process)\n",
+                  _table(["family", "L", "seconds", "re-certify s", "points", "certified", "complete", "kinds"],
+                         [[c["family"], c["L"], c["seconds"], c.get("certify_seconds"), c.get("points"),
+                           c.get("certified"), c.get("complete"),
+                           ", ".join(f"{k} {v}" for k, v in sorted(c.get("kinds", {}).items()))]
                           for c in res["critical"]]) + "\n"]
     if "throughput" in res:
         tp = res["throughput"]

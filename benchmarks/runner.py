@@ -29,8 +29,8 @@ FULL = {
         "theorem3": {"tol": 0.03, "max_steps": 30000, "max_seconds": 180.0, "batch": 20000},
     },
     "moments": {"engine_k": [8, 16, 24, 32], "wick_k": [2, 3, 4, 5, 6, 7], "timeout": 120.0},
-    "critical": {"cases": [["8", L, {}] for L in (1, 2, 3, 4)]
-                 + [["11", L, {"starts": 20}] for L in (1, 2)], "n": 20, "d": 5, "timeout": 300.0},
+    "critical": {"cases": [["8", L, {}] for L in (1, 2, 3, 4, 5, 6)]
+                 + [["11", L, {}] for L in (1, 2, 3)], "n": 20, "d": 5, "timeout": 300.0},
     "throughput": {"batch": 20000, "min_seconds": 0.5, "matmul_size": 2048,
                    "model": [[5, 20, 1], [5, 20, 2], [5, 20, 3], [2, 20, 2], [10, 20, 2], [5, 10, 2],
                              [5, 40, 2]],
