@@ -274,3 +274,34 @@ def test_bad_requests_are_refused():
         certified_critical_points("11", 4, 20, 5)
     with pytest.raises(ValueError, match="family must be"):
         critical_points("12", 2, 20, 5)
+
+
+#: Lowest known critical point of family (11), L = 3, d = 5, n = 20 (issue 9; from the shipped
+#: table of `python -m verify.search gdpp --layers 3 --starts 1000`), re-certified at every call.
+GDPP_L3_LOWEST = "0.000961310661946142"
+
+
+@pytest.fixture(scope="module")
+def family11_three_layers():
+    return certified_critical_points("11", 3, N, D)
+
+
+def test_family11_three_layers_table_is_recertified_with_the_known_lowest_point(family11_three_layers):
+    cs = family11_three_layers
+    assert cs.points and all(p.certified for p in cs.points)
+    assert not cs.complete and not cs.global_minimum_proved and "NOT proved complete" in cs.coverage_statement
+    best = cs.lowest
+    # the pinned value has 15 significant digits: agreement to half a unit in the last place
+    assert abs(best.loss - mpmath.mpf(GDPP_L3_LOWEST)) < mpmath.mpf("5e-19")
+    assert best.kind == "minimum" and best.global_status.startswith("lowest known")
+    # a = (-0.33830, -2.09084, -8.56806), b = (0.87758, 0.57816) to the five printed decimals
+    assert [round(float(x), 5) for x in best.a] == [-0.3383, -2.09084, -8.56806]
+    assert [round(float(x), 5) for x in best.b[:2]] == [0.87758, 0.57816]
+
+
+def test_family11_three_layers_perturbed_table_row_fails_certification(family11_three_layers):
+    best = family11_three_layers.lowest
+    moved = [x + mpmath.mpf("1e-8") for x in list(best.a) + list(best.b[:2])]
+    from theory.critical import certify_point
+
+    assert not certify_point("11", 3, N, D, moved, polish=False)["certified"]

@@ -416,8 +416,12 @@ def _family11(L, n, d):
         return CriticalSet("11", L, n, d, [], False, False,
                            f"no table for family (11), L = {L}, n = {n}, d = {d}: generate one with "
                            f"`python -m verify.search gdpp --layers {L} --n {n} --d {d} --starts 1000`")
-    points = [_point("11", L, n, d, row["t"], (), f"table: {table['command']} (hits {row.get('hits', 0)})")
-              for row in table["points"]]
+    points = []
+    for row in table["points"]:
+        p = _point("11", L, n, d, row["t"], (), f"table: {table['command']} (hits {row.get('hits', 0)})")
+        # Newton from a stale row could land on a point already listed: keep one copy
+        if not any(max(abs(x - y) for x, y in zip(p.a + p.b, q.a + q.b)) < mpmath.mpf(10) ** -30 for q in points):
+            points.append(p)
     stmt = (f"NOT proved complete: {len(points)} points from a float search ({table['command']}; "
             f"{table['starts']} starts), shipped as data and re-certified now (Krawczyk + eigenvalue bounds); "
             f"{sum(p.certified for p in points)} certified.  Covered: every zero the search converged to.  Not "
