@@ -282,26 +282,39 @@ GDPP_L3_LOWEST = "0.000961310661946142"
 
 
 @pytest.fixture(scope="module")
-def family11_three_layers():
-    return certified_critical_points("11", 3, N, D)
+def gdpp_l3_lowest():
+    """The lowest row of the shipped L = 3 table, re-certified (one point: ~3 s)."""
+    from theory.critical import _load_table, _point
+
+    table = _load_table(3, N, D)
+    row = min(table["points"], key=lambda r: r["loss_float"])
+    return _point("11", 3, N, D, row["t"]), table
 
 
-def test_family11_three_layers_table_is_recertified_with_the_known_lowest_point(family11_three_layers):
-    cs = family11_three_layers
-    assert cs.points and all(p.certified for p in cs.points)
-    assert not cs.complete and not cs.global_minimum_proved and "NOT proved complete" in cs.coverage_statement
-    best = cs.lowest
+def test_family11_three_layers_lowest_table_row_is_a_certified_minimum(gdpp_l3_lowest):
+    best, table = gdpp_l3_lowest
+    assert best.certified and best.kind == "minimum"
     # the pinned value has 15 significant digits: agreement to half a unit in the last place
     assert abs(best.loss - mpmath.mpf(GDPP_L3_LOWEST)) < mpmath.mpf("5e-19")
-    assert best.kind == "minimum" and best.global_status.startswith("lowest known")
     # a = (-0.33830, -2.09084, -8.56806), b = (0.87758, 0.57816) to the five printed decimals
     assert [round(float(x), 5) for x in best.a] == [-0.3383, -2.09084, -8.56806]
     assert [round(float(x), 5) for x in best.b[:2]] == [0.87758, 0.57816]
+    assert table["command"].startswith("python -m verify.search gdpp --layers 3") and table["starts"] >= 1000
 
 
-def test_family11_three_layers_perturbed_table_row_fails_certification(family11_three_layers):
-    best = family11_three_layers.lowest
+def test_family11_three_layers_perturbed_table_row_fails_certification(gdpp_l3_lowest):
+    best, _ = gdpp_l3_lowest
     moved = [x + mpmath.mpf("1e-8") for x in list(best.a) + list(best.b[:2])]
     from theory.critical import certify_point
 
     assert not certify_point("11", 3, N, D, moved, polish=False)["certified"]
+
+
+@pytest.mark.slow
+def test_family11_three_layers_whole_table_is_recertified_and_not_claimed_complete():
+    cs = certified_critical_points("11", 3, N, D)  # ~40 s: 46 points, 13 minima with full blocks
+    assert cs.points and all(p.certified for p in cs.points)
+    assert not cs.complete and not cs.global_minimum_proved and "NOT proved complete" in cs.coverage_statement
+    best = cs.lowest
+    assert abs(best.loss - mpmath.mpf(GDPP_L3_LOWEST)) < mpmath.mpf("5e-19")
+    assert best.kind == "minimum" and best.global_status.startswith("lowest known")
