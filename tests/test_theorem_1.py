@@ -396,9 +396,9 @@ def test_candidate_with_wrong_shape_is_refused_with_a_reason():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 7])
-def test_default_setting_passes_and_rejects_every_control(seed):
-    v = verify_theorem("1", seed=seed, controls=True)
+def test_default_setting_passes_and_rejects_every_control():
+    # one seed at the default effort (about a CPU-minute); other seeds run at --quick above
+    v = verify_theorem("1", seed=7, controls=True)
     assert v.passed, [c for c in v.checks if not c.passed]
 
 

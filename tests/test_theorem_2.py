@@ -259,9 +259,9 @@ def test_exact_loss_refuses_wrong_shapes_and_sizes():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_default_verdict_passes_with_controls_at_d5_n20(seed):
-    v = t2.run(t2.default_setting(seed=seed), with_controls=True)
+def test_default_verdict_passes_with_controls_at_d5_n20():
+    # one seed at the default effort; the quick verdict above uses another
+    v = t2.run(t2.default_setting(seed=1), with_controls=True)
     assert v.passed, [c.name for c in v.checks if not c.passed]
     assert all(c["rejected"] for c in v.controls)
 

@@ -29,13 +29,13 @@ def test_isotropic_prior_violates_theorem3_hypothesis():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 4])
-def test_default_setting_passes_with_controls(seed):
-    v = verify_theorem("3", seed=seed, controls=True)
+def test_default_setting_passes_with_controls():
+    # one seed at the default effort; the quick verdict above uses another
+    v = verify_theorem("3", seed=4, controls=True)
     assert v.passed
 
 
 @pytest.mark.slow
-def test_two_and_four_layers_pass():
-    assert verify_theorem("3", layers=2, seed=3, controls=True).passed
-    assert verify_theorem("3", layers=4, seed=3, controls=True).passed
+def test_two_and_four_layers_pass_at_the_quick_setting():
+    assert verify_theorem("3", layers=2, seed=3, quick=True, controls=True).passed
+    assert verify_theorem("3", layers=4, seed=3, quick=True, controls=True).passed
