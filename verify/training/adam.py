@@ -20,19 +20,23 @@ Trainers, none of which sees a closed form:
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..model import IDENTITY, Activation, Prompts, loss_and_grad
+from ..progress import Progress
 
 __all__ = ["Objective", "TrainResult", "batch_objective", "small_init", "train_adam"]
 
 
 @dataclass
 class Objective:
-    """Empirical loss of a parameter family on a fixed batch of prompts."""
+    """Empirical loss of a parameter family on a fixed batch of prompts: theta -> (loss, grad).
+
+    The training package's objective interface (:mod:`verify.training`): the model's own
+    forward and backward pass (:func:`verify.model.loss_and_grad`) pulled back to theta.
+    """
 
     family: object
     prompts: Prompts
@@ -77,22 +81,19 @@ def small_init(family, rng: np.random.Generator, std: float) -> np.ndarray:
     return std * rng.standard_normal(family.size)
 
 
-def _progress(msg: str) -> None:
-    if sys.stderr.isatty():
-        print(f"\r{msg}", end="", file=sys.stderr, flush=True)
-
-
 def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
                act: Activation = IDENTITY, steps: int = 30000, batch: int = 20000,
                resample_every: int = 100, lr: float = 0.02, halve_every: int = 2000,
                betas=(0.99, 0.9), clip: float = 0.01, eps: float = 1e-8,
-               weight_decay: float = 0.0, record_every: int = 100, callback=None) -> TrainResult:
+               weight_decay: float = 0.0, record_every: int = 100, callback=None,
+               progress: Progress | None = None) -> TrainResult:
     """The paper's protocol: Adam(W) on minibatches ``sampler(batch, rng)``.
 
     Per-matrix clipping: the gradient block of each P_l / Q_l entry group is rescaled to
     norm at most ``clip`` (the family's blocks are clipped as one vector per layer matrix,
     see :func:`_clip_blocks`).  ``callback(step, theta, loss)`` is called every
-    ``record_every`` steps.
+    ``record_every`` steps, and ``progress`` (a :class:`verify.progress.Progress`, the package's
+    one progress mechanism) is told the step and the minibatch loss.
     """
     theta = theta0.astype(float).copy()
     m = np.zeros_like(theta)
@@ -117,9 +118,8 @@ def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
             history.append((t, f))
             if callback is not None:
                 callback(t, theta, f)
-            _progress(f"adam step {t}/{steps} loss {f:.3e}")
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+            if progress is not None:
+                progress.update(f"adam step {t}/{steps} loss {f:.3e}")
     gnorm = float(np.linalg.norm(objective(theta)[1]))
     return TrainResult(theta, f, gnorm, steps, steps // resample_every * batch, history)
 

@@ -241,7 +241,7 @@ def resjac(family: Family, L: int, sm: Summaries):
 
 def train_family(family: Family, L: int, sm: Summaries, rng: np.random.Generator | None = None,
                  init_std: float = 1e-2, warm_fraction: int = 8, rtol: float = 1e-10, theta0=None,
-                 max_lm: int = 100):
+                 max_lm: int = 100, progress=None):
     """Train family (8)/(11) on a fixed sample from an i.i.d. N(0, init_std^2) start.
 
     Levenberg-Marquardt with exact per-prompt Jacobians, first on the first 1/warm_fraction of
@@ -249,13 +249,17 @@ def train_family(family: Family, L: int, sm: Summaries, rng: np.random.Generator
     falls below ``rtol``.  ``theta0`` (optional) is the start, e.g. one random start shared by
     replicas trained on independent samples.  ``info['next_theta']`` is the point after one more
     undamped Gauss-Newton step: its distance estimates the remaining optimisation error.
+    ``progress`` (a :class:`verify.progress.Progress`) is told each phase.
     """
     family = as_family(family)
+    tell = progress.update if progress is not None else (lambda msg: None)
     d = sm.S.shape[1]
     size = family.size(d, L)
     theta = init_std * rng.standard_normal(size) if theta0 is None else np.array(theta0, float)
     with threadpool_limits(limits=1, user_api="blas"):
         sub = _subset(sm, max(sm.count // warm_fraction, 1))
+        if theta0 is None:
+            tell(f"{family.title}: warm start on {sub.count} of {sm.count} prompts")
         if theta0 is not None:
             pass  # already in a basin: straight to the full sample
         elif family is FAMILY8:
@@ -264,6 +268,7 @@ def train_family(family: Family, L: int, sm: Summaries, rng: np.random.Generator
             # family (11) from a small start crosses long plateaus (step sizes spanning a factor
             # 30): many cheap L-BFGS iterations on the subsample do that better than LM.
             theta = fit_family(FamilyObjective(family, L, sub), theta, gtol=1e-7, maxiter=30000)[0]
+        tell(f"{family.title}: Levenberg-Marquardt on {sm.count} prompts")
         theta, f, r, J, it, _ = levenberg_marquardt(resjac(family, L, sm), theta, maxiter=max_lm, rtol=rtol)
     return theta, {"loss": f, "grad_norm": float(np.linalg.norm(2 * J.T @ r / len(r))),
                    "lm_iterations": it, "next_theta": theta + gauss_newton_step(J, r)}

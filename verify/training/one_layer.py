@@ -105,6 +105,10 @@ class OneLayerStats:
         gq = 2.0 * p @ Tu / n**2 + 2.0 * p @ Um / n
         return f, np.concatenate([gp, gq])
 
+    def __call__(self, theta: np.ndarray):
+        """The objective interface of :mod:`verify.training`: theta -> (loss, gradient)."""
+        return self.loss_and_grad(theta)
+
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of :meth:`loss_and_grad` in theta = [p, vec(Q')]."""
         D, d, n = self.d + 1, self.d, self.n
