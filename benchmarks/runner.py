@@ -6,7 +6,8 @@ enumeration), critical (critical points per L), throughput (training-step prompt
 matmul bound, over d, n, L), sweep (seeds in parallel through an Executor), and targets (each
 target of issue 5 with the measured figure; reported, never asserted).
 
-Configurations: ``FULL`` (about 10 minutes on 2 cores) and ``TINY`` (seconds; used by the tests).
+Configurations: ``FULL`` (about 10 minutes on 2 cores; writes docs/benchmarks/) and ``TINY``
+(seconds; used by the tests; writes to a new temporary directory, never to docs/benchmarks/).
 """
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from concurrent.futures import Executor
 from pathlib import Path
 
 from . import critical, moments, report, sweep, throughput, trainers, verdict
 from .machine import describe_machine
 
-__all__ = ["FULL", "TINY", "run", "write", "main"]
+__all__ = ["FULL", "TINY", "DOCS", "run", "write", "main", "output_dir"]
+
+#: Where the committed results of the full run live.
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 
 FULL = {
     "verdict": {"claims": None, "timeout": 180.0},  # None: every registered claim
@@ -154,11 +159,25 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=None, help="parallel workers for the sweep (default: cores)")
     p.add_argument("--tiny", action="store_true", help="the seconds-long configuration of the tests")
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
-    p.add_argument("--out", type=Path, default=Path("docs/benchmarks"), help="output directory")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output directory (default {DOCS}; with --tiny a new temporary directory)")
     a = p.parse_args(argv)
     if a.jobs is not None and a.jobs < 1:
         p.error(f"--jobs must be >= 1; got {a.jobs}")
+    out = output_dir(a.out, a.tiny)
     results = run(TINY if a.tiny else FULL, jobs=a.jobs, sections=a.only)
-    write(results, a.out)
+    write(results, out)
     print(report.summary_table(results))
+    print(f"results written to {out}", file=sys.stderr)
     return 0
+
+
+def output_dir(out: Path | None, tiny: bool) -> Path:
+    """Where results go: ``out``, else docs/benchmarks/ for the full run and a fresh temporary
+    directory for ``--tiny``, whose seconds-long numbers must never replace the committed ones."""
+    if tiny:
+        if out is not None and out.resolve() == DOCS.resolve():
+            raise SystemExit(f"python -m benchmarks: error: --tiny results are not benchmarks; they are "
+                             f"never written to {DOCS} (choose another --out)")
+        return out if out is not None else Path(tempfile.mkdtemp(prefix="benchmarks-tiny-"))
+    return out if out is not None else DOCS

@@ -9,14 +9,15 @@ and |Dist(Sigma^1/2 A Sigma^1/2, I) - Dist(optimum)| within ``verify.compare.dis
 
 Theorem 3 (family (8), L = 3, w* ~ N(0, Sigma^-1)): the same Adam protocol on
 ``verify.families.GD(d, 3)`` against :func:`verify.training.multilayer.train_family`.  Target: relative
-error of the sorted trace parts tr(Sigma^1/2 A_l Sigma^1/2)/d against the sorted step sizes of
-the global minimiser on S from ``theory.critical.critical_points("8", 3, n, d)``; the largest
+error of EACH sorted trace part tr(Sigma^1/2 A_l Sigma^1/2)/d against the sorted step sizes of
+the global minimiser on S from ``FAMILY8.critical_points(3, n, d)`` (theory.critical); the largest
 Dist(Sigma^1/2 A_l Sigma^1/2, I) (0 at the optimum) is recorded beside it but not required (its
 sampling error shrinks more slowly than the trace parts').
 
-Both sides count prompts drawn from the sampler; Adam stops at the first recorded step that
-meets the target, or when its step or wall-clock budget runs out (then the ratio is reported as
-a lower bound).
+Both sides run in one process, one after the other, on the same setting and target, and count
+prompts drawn from the sampler and wall and CPU seconds.  The target must be SUSTAINED
+(:data:`HOLD` consecutive records or fits, every layer within tolerance); a side that runs out
+of budget reports its cost so far, and the ratio is then a lower bound.
 """
 from __future__ import annotations
 
@@ -24,10 +25,9 @@ import time
 
 import numpy as np
 
-from theory.critical import critical_points
 from theory.single_layer import optimal_preconditioner
 from verify.compare import dist_identity, dist_tolerance, rel_fro
-from verify.families import GD
+from verify.families import FAMILY8, GD
 from verify.sampling import sample_prompts, sample_tasks, sqrtm_psd
 from verify.setting import Setting
 from verify.training.adam import small_init, train_adam
@@ -42,23 +42,37 @@ INIT_STD = 1e-4
 
 
 class _Stop(Exception):
-    """Raised from the Adam callback to end training (target met or budget spent)."""
+    """Raised from the Adam callback to end training (target sustained or budget spent)."""
 
 
-def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, record_every):
-    """Run the paper's Adam until ``measure(theta)`` reports the target met; return a record.
+#: The target counts as reached only when it is SUSTAINED: Adam's error stays under the
+#: tolerance for HOLD consecutive records (HOLD x record_every steps, fresh minibatches), the
+#: fast trainer's for HOLD consecutive sample sizes (each fit on a fresh, doubled sample).  The
+#: cost charged is the cost up to the first record (fit) of that streak, on both sides alike; a
+#: single lucky record or fit never counts.
+HOLD = 3
+
+
+def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, record_every,
+               hold=HOLD):
+    """Run the paper's Adam until ``measure(theta)`` meets the target for ``hold`` consecutive
+    records; return a record with the wall and CPU time to the start of that streak.
 
     ``measure(theta) -> (met, errors dict)``.  Prompts sampled = batches drawn so far x batch.
     """
     curve = []
-    state = {"steps": 0, "met": False, "errors": None}
-    t0 = time.perf_counter()
+    state = {"steps": 0, "met": False, "errors": None, "streak": [], "first": None}
+    t0, c0 = time.perf_counter(), time.process_time()
 
     def callback(step, theta, loss):
         met, errors = measure(theta)
         curve.append({"step": step, **errors})
-        state.update(steps=step, met=met, errors=errors)
-        if met or time.perf_counter() - t0 > max_seconds:
+        state["streak"] = state["streak"] + [(step, time.perf_counter() - t0, time.process_time() - c0)] if met else []
+        state.update(steps=step, errors=errors)
+        if len(state["streak"]) >= hold:
+            state.update(met=True, first=state["streak"][0])
+            raise _Stop
+        if time.perf_counter() - t0 > max_seconds:
             raise _Stop
 
     theta0 = small_init(family, rng, INIT_STD)
@@ -67,29 +81,37 @@ def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, 
                    record_every=record_every, callback=callback, **PAPER_ADAM)
     except _Stop:
         pass
-    seconds = time.perf_counter() - t0
-    steps = state["steps"]
+    if state["met"]:
+        steps, seconds, cpu = state["first"]
+    else:  # budget spent: the cost so far is a lower bound
+        steps, seconds, cpu = state["steps"], time.perf_counter() - t0, time.process_time() - c0
     batches = -(-steps // PAPER_ADAM["resample_every"])
     return {"method": "paper protocol (train_adam)", "met": state["met"], "steps": steps,
-            "seconds": seconds, "prompts": batches * batch, "batch": batch,
-            "final": state["errors"], "budget": {"steps": max_steps, "seconds": max_seconds},
+            "seconds": seconds, "cpu_seconds": cpu, "prompts": batches * batch, "batch": batch,
+            "final": state["errors"], "hold": {"records": hold, "every": record_every},
+            "budget": {"steps": max_steps, "seconds": max_seconds},
             "curve": curve[:: max(1, len(curve) // 20)]}
 
 
-def _fast_race(fit, measure, *, start, max_prompts):
-    """Fit on fresh samples of size start, 2 start, ... until the target is met."""
+def _fast_race(fit, measure, *, start, max_prompts, hold=HOLD):
+    """Fit on fresh samples of size start, 2 start, ... until ``hold`` consecutive fits meet
+    the target; the cost charged is that up to and including the first fit of the streak."""
     attempts, total, B = [], 0, start
-    t0 = time.perf_counter()
-    met = False
+    t0, c0 = time.perf_counter(), time.process_time()
+    streak = []
     while B <= max_prompts:
         met, errors = measure(fit(B))
         total += B
-        attempts.append({"prompts": B, **errors})
-        if met:
+        attempts.append({"prompts": B, "met": met, **errors})
+        streak = streak + [(total, time.perf_counter() - t0, time.process_time() - c0, B)] if met else []
+        if len(streak) >= hold:
             break
         B *= 2
-    return {"method": "", "met": met, "steps": len(attempts), "seconds": time.perf_counter() - t0,
-            "prompts": total, "final_sample": attempts[-1]["prompts"], "final": attempts[-1],
+    met = len(streak) >= hold
+    prompts, seconds, cpu, size = streak[0] if met else (total, time.perf_counter() - t0,
+                                                          time.process_time() - c0, attempts[-1]["prompts"])
+    return {"method": "", "met": met, "steps": len(attempts), "seconds": seconds, "cpu_seconds": cpu,
+            "prompts": prompts, "final_sample": size, "final": attempts[-1], "hold": {"fits": hold},
             "attempts": attempts}
 
 
@@ -138,15 +160,16 @@ def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds
     sigma = s.sigma
     omega = s.omega(sigma)
     half = sqrtm_psd(sigma)
-    cps = critical_points("8", L, n, d)
+    cps = FAMILY8.critical_points(L, n, d)
     a_star = np.sort([float(a) for a in next(p for p in cps if p.is_global_minimum_on_S).a])
 
     def measure_theta(theta):
         W = [half @ A @ half for A in theta.reshape(L, d, d)]
         parts = np.sort([np.trace(M) / d for M in W])
-        err = float(np.linalg.norm(parts - a_star) / np.linalg.norm(a_star))
+        per_layer = np.abs(parts - a_star) / np.abs(a_star)  # layers matched in sorted order (Lemma 4)
+        err = float(per_layer.max())
         dist = max(dist_identity(M) for M in W)
-        return err <= tol, {"rel_err": err, "max_dist": dist}
+        return err <= tol, {"rel_err": err, "per_layer": per_layer.tolist(), "max_dist": dist}
 
     rng = s.rng("bench-adam")
     sampler = lambda B, r: sample_prompts(B, n, sigma, r, omega=omega)
@@ -156,7 +179,7 @@ def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds
 
     def fit(B):
         sm = Summaries.from_prompts(sample_prompts(B, n, sigma, frng, omega=omega))
-        return train_family("gd", L, sm, frng)[0]
+        return train_family(FAMILY8, L, sm, frng)[0]
 
     fast = _fast_race(fit, measure_theta, start=fast_start, max_prompts=fast_max)
     fast["method"] = "fast (verify.training.multilayer.train_family, Levenberg-Marquardt, doubling samples)"

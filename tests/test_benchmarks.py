@@ -4,8 +4,10 @@ reported, never enforced)."""
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from benchmarks.moments import wick_trace_moment
-from benchmarks.runner import SECTIONS, TINY, run, write
+from benchmarks.runner import DOCS, SECTIONS, TINY, output_dir, run, write
 from theory.wishart import moment_poly
 
 
@@ -42,3 +44,24 @@ def test_tiny_run_writes_json_with_every_section(tmp_path):
     assert data["sweep"]["seeds"] == TINY["sweep"]["seeds"] and data["sweep"]["all_passed"]
     assert all({"name", "target", "measured", "met"} == set(t) for t in data["targets"])
     assert (tmp_path / "README.md").read_text().startswith("# Benchmarks")
+
+
+def test_tiny_results_never_go_to_the_committed_docs(tmp_path):
+    assert output_dir(None, tiny=True).resolve() != DOCS.resolve()
+    assert output_dir(tmp_path, tiny=True) == tmp_path and output_dir(None, tiny=False) == DOCS
+    with pytest.raises(SystemExit, match="never written"):
+        output_dir(DOCS, tiny=True)
+
+
+def test_trainer_races_need_a_sustained_streak_not_one_lucky_fit():
+    from benchmarks.trainers import _fast_race
+    sizes = []
+
+    def fit(B):
+        sizes.append(B)
+        return B
+
+    lucky_once = _fast_race(fit, lambda B: (B == 100, {"rel_err": 0.0}), start=100, max_prompts=1600)
+    assert not lucky_once["met"] and sizes == [100, 200, 400, 800, 1600]
+    steady = _fast_race(fit, lambda B: (B >= 200, {"rel_err": 0.0}), start=100, max_prompts=10**6)
+    assert steady["met"] and steady["final_sample"] == 200 and steady["prompts"] == 100 + 200
