@@ -182,6 +182,11 @@ def _two_layers(n, d, prec):
     sol_b = solve_real(_grad(bnd), prec)
     b_vals = _values(bnd, sol_b.solutions, prec)
     b_low = min((float(v.lower()) for v in b_vals), default=float("inf"))
+    for K, v in zip(sol_b.solutions, b_vals):
+        escaping.append({"a0": float(K[0].mid()), "gamma": float(K[1].mid()), "loss_limit": float(v.mid()),
+                         "description": "critical point of the boundary at infinity beta(a_0, gamma): the "
+                                        "possible limit of sequences a_1 -> 0, c = a_0 b_0 -> inf (|b_0| -> inf) "
+                                        "with a_1 c^2 -> gamma; not a point of S"})
     steps.append({"title": "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
                            "its minimum is its lowest critical value",
                   "statement": f"{sol_b.statement}; min beta >= {b_low:.12g}",
@@ -190,10 +195,18 @@ def _two_layers(n, d, prec):
     lowest = min(in_S, key=lambda t: float(t[0].mid())) if in_S else None
     stmt = (f"complete (proved) for L = 2: {len(points)} critical points of phi on S "
             f"(psi coordinates c = a_0 b_0: {sol_psi.statement}; a_0 = 0: {sol0.statement}); "
-            f"{len(escaping)} escaping near-stationary sequences (a_0 -> 0, |b_0| -> inf) are critical points "
-            "of psi outside S, listed separately, not points" + ("" if complete else f"; {undecided} undecided"))
+            f"escaping near-stationary sequences are not points and are listed separately: "
+            f"{sum('a1' in e for e in escaping)} critical points of psi with a_0 = 0, c != 0 (limits of a_0 -> 0, "
+            f"|b_0| -> inf) and {sum('gamma' in e for e in escaping)} critical points of the boundary at infinity "
+            f"(a_1 -> 0, |b_0| -> inf), {{above}}"
+            + ("" if complete else f"; {undecided} undecided"))
+    inf_lower = min(b_low, min((float(v.lower()) for v, s in in_S if not s), default=float("inf")))
+    above = ("all with loss strictly above the lowest critical value of phi (ball bounds)"
+             if lowest is not None and lowest[1] and float(lowest[0].upper()) < inf_lower else
+             "NOT all above the lowest critical value of phi")
+    stmt = stmt.replace("{above}", above)
     out = Family11Solution(points, complete, stmt, escaping, steps, provenance="exact elimination (theory.family11)")
-    out.infimum_lower = min(b_low, min((float(v.lower()) for v, s in in_S if not s), default=float("inf")))
+    out.infimum_lower = inf_lower
     if lowest is not None:
         out.lowest_psi = (float(lowest[0].lower()), float(lowest[0].upper()), lowest[1])
     out.global_argument = (f"inf_S phi = min(lowest critical value of psi, min of the boundary at infinity >= "
