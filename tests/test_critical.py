@@ -322,3 +322,19 @@ def test_family11_three_layers_whole_table_is_recertified_and_not_claimed_comple
     best = cs.lowest
     assert abs(best.loss - mpmath.mpf(GDPP_L3_LOWEST)) < mpmath.mpf("5e-19")
     assert best.kind == "minimum" and best.global_status.startswith("lowest known")
+
+
+def test_family11_three_layer_strata_with_a_zero_step_come_from_the_two_layer_list():
+    from theory.family11 import embedded_candidates
+
+    cands, steps = embedded_candidates(N, D)
+    assert steps[0]["status"] == "proved" and len(cands) == 14  # 7 L = 2 points x 2 strata
+    # the a_1 = 0 embedding of the L = 2 minimum is a critical point of phi_3 with the same loss
+    from theory.critical import certify_point
+
+    best2 = min(cands[::2], key=lambda c: float(RestrictedLoss("11", 2, N, D).value(
+        [c[0][0], c[0][2], c[0][3], 0])))
+    res = certify_point("11", 3, N, D, best2[0])
+    assert res["certified"] and res["kind"] == "saddle"
+    with mpmath.workdps(40):
+        assert abs(res["loss"] - mpmath.mpf("0.057501152635811810708")) < mpmath.mpf("1e-20")

@@ -411,23 +411,58 @@ def _family11(L, n, d):
         points = _mark_global(points, proved, sol.global_argument)
         return CriticalSet("11", L, n, d, sorted(points, key=lambda p: p.loss), complete, proved,
                            sol.statement, escaping=sol.escaping, steps=sol.steps)
-    table = _load_table(L, n, d)
-    if table is None:
-        return CriticalSet("11", L, n, d, [], False, False,
-                           f"no table for family (11), L = {L}, n = {n}, d = {d}: generate one with "
-                           f"`python -m verify.search gdpp --layers {L} --n {n} --d {d} --starts 1000`")
+    return _family11_three_layers(n, d)
+
+
+def _same(p, q):
+    return max(abs(x - y) for x, y in zip(p.a + p.b, q.a + q.b)) < mpmath.mpf(10) ** -30
+
+
+def _family11_three_layers(n, d):
+    """L = 3: the strata a_0 = 0, a_1 = 0 (complete, from L = 2) and the shipped search table."""
+    from theory.family11 import embedded_candidates
+
+    L = 3
+    emb, emb_steps = embedded_candidates(n, d)
     points = []
-    for row in table["points"]:
-        p = _point("11", L, n, d, row["t"], (), f"table: {table['command']} (hits {row.get('hits', 0)})")
-        # Newton from a stale row could land on a point already listed: keep one copy
-        if not any(max(abs(x - y) for x, y in zip(p.a + p.b, q.a + q.b)) < mpmath.mpf(10) ** -30 for q in points):
+    for t, stratum in emb:
+        p = _point("11", L, n, d, t, (), f"stratum {stratum}: reduction to the complete L = 2 list")
+        if not any(_same(p, q) for q in points):
             points.append(p)
-    stmt = (f"NOT proved complete: {len(points)} points from a float search ({table['command']}; "
-            f"{table['starts']} starts), shipped as data and re-certified now (Krawczyk + eigenvalue bounds); "
-            f"{sum(p.certified for p in points)} certified.  Covered: every zero the search converged to.  Not "
-            "covered: zeros the search did not reach (no elimination in 5 unknowns was attempted).")
+    n_emb, emb_ok = len(points), all(p.certified for p in points)
+    table = _load_table(L, n, d)
+    in_table = 0
+    if table is not None:
+        for row in table["points"]:
+            near = [q for q in points[:n_emb]
+                    if max(abs(float(x) - y) for x, y in zip(q.a + q.b[:-1], row["t_float"])) < 1e-8]
+            if near:  # already certified from the L = 2 reduction
+                in_table += 1
+                continue
+            p = _point("11", L, n, d, row["t"], (), f"table: {table['command']} (hits {row.get('hits', 0)})")
+            # Newton from a stale row could land on a point already listed: keep one copy
+            dup = next((q for q in points if _same(p, q)), None)
+            if dup is None:
+                points.append(p)
+            elif points.index(dup) < n_emb:
+                in_table += 1
+    steps = emb_steps + [{
+        "title": "strata a_0 = 0 and a_1 = 0 of L = 3: every critical point comes from the complete L = 2 list",
+        "statement": f"{n_emb} points, all certified: {emb_ok}; {in_table} of them also found by the search",
+        "status": "proved" if emb_ok and emb_steps[0]["status"] == "proved" else "open"}]
+    search = (f"the open stratum a_0 a_1 a_2 != 0 is covered only by a float search ({table['command']}; "
+              f"{table['starts']} starts, shipped as data): {len(points) - n_emb} points there, re-certified now"
+              if table is not None else
+              f"no search table for n = {n}, d = {d} (generate one with `python -m verify.search gdpp "
+              f"--layers 3 --n {n} --d {d} --starts 1000`): the open stratum a_0 a_1 a_2 != 0 is not covered")
+    stmt = (f"NOT proved complete: {len(points)} certified-or-reported points "
+            f"({sum(p.certified for p in points)} certified).  Proved: no critical point has a_2 = 0 "
+            "(d phi / d a_2 = 2 d int s g_2^2 p^2 dmu > 0 there; argued); every critical point with a_0 = 0 or "
+            f"a_1 = 0 is one of the {n_emb} points obtained from the complete L = 2 list (phi restricts to the "
+            "L = 2 loss there and the remaining b solves a linear equation; each certified).  Not proved: "
+            + search + "; zeros the search did not reach there are not excluded.")
     points = _mark_global(points, False, "")
-    return CriticalSet("11", L, n, d, sorted(points, key=lambda p: p.loss), False, False, stmt)
+    return CriticalSet("11", L, n, d, sorted(points, key=lambda p: p.loss), False, False, stmt, steps=steps)
 
 
 def _load_table(L, n, d):

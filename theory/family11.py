@@ -214,3 +214,24 @@ def _two_layers(n, d, prec):
                            "and lies strictly below both")
     return out
 
+
+
+def embedded_candidates(n: int, d: int, prec: int = PREC):
+    """L = 3 starting points on the strata a_1 = 0 and a_0 = 0, from the complete L = 2 list.
+
+    a_1 = 0: g_2 = g_1, so p = (1 + a_0 s)(1 + a_2 s g_1^2) is the L = 2 residual in (a_0, a_2, b_0);
+    d phi / d b_1 = 0 identically there and d phi / d a_1 is affine in b_1.  a_0 = 0: g_1 = 1 and p is
+    the L = 2 residual in (a_1, a_2, b_1); d phi / d b_0 = 0 identically and d phi / d a_0 is affine in
+    b_0.  So the critical points on these strata are the L = 2 critical points with the remaining b
+    solving an affine equation (Newton from b = 0 solves it; a certified, hence nonsingular, Jacobian
+    makes that b unique, the column of the remaining b having a single nonzero entry).
+    Returns ([(t, stratum)], proof steps of the L = 2 solve).
+    """
+    sol = solve_family11(2, n, d, prec)
+    out = []
+    for x0, x1, y0 in sol.points:
+        out.append(([x0, mpmath.mpf(0), x1, y0, mpmath.mpf(0)], "a_1 = 0"))
+        out.append(([mpmath.mpf(0), x0, x1, mpmath.mpf(0), y0], "a_0 = 0"))
+    steps = [{"title": "complete L = 2 list (input of the L = 3 strata a_0 = 0, a_1 = 0)",
+              "statement": sol.statement, "status": "proved" if sol.complete else "open"}]
+    return out, steps
