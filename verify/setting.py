@@ -52,6 +52,7 @@ class Setting:
     seed: int = 0
     quick: bool = False
     layers: int | None = None
+    resolution: float | None = None  # requested resolution (claims 1 and 5; see README "Resolution")
 
     def __post_init__(self):
         for name in ("d", "n", "seed"):
@@ -72,6 +73,10 @@ class Setting:
             raise ValueError(f"noise is a variance and must be a finite number >= 0; got {self.noise!r}")
         if self.layers is not None and (not isinstance(self.layers, (int, np.integer)) or self.layers < 1):
             raise ValueError(f"layers must be an integer >= 1; got {self.layers!r}")
+        if self.resolution is not None and (isinstance(self.resolution, bool) or not isinstance(
+                self.resolution, (int, float)) or not (0 < self.resolution < 1)):
+            raise ValueError("resolution is a relative Frobenius deviation and must be a number in (0, 1); "
+                             f"got {self.resolution!r}")
 
     @property
     def eigenvalues(self) -> tuple:
@@ -100,6 +105,8 @@ class Setting:
                "prior": self.prior, "noise": self.noise, "seed": self.seed, "quick": self.quick}
         if self.layers is not None:
             out["layers"] = self.layers
+        if self.resolution is not None:
+            out["requested_resolution"] = self.resolution
         out["sigma"] = sigma
         return out
 

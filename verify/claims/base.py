@@ -23,7 +23,7 @@ __all__ = ["Claim", "Hypothesis", "Erratum", "REPLICAS", "SETTING_OPTIONS", "COM
 REPLICAS = 10
 
 #: Every option a claim may use; ``controls`` and ``progress`` are accepted by every claim.
-SETTING_OPTIONS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers")
+SETTING_OPTIONS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers", "resolution")
 #: The options every claim uses (the data distribution, the seed and the effort).
 COMMON_OPTIONS = frozenset(("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick"))
 
