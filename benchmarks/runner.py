@@ -19,7 +19,16 @@ import tempfile
 from concurrent.futures import Executor
 from pathlib import Path
 
-from . import critical, moments, report, sweep, throughput, trainers, verdict
+from . import (
+    calibration,
+    critical,
+    moments,
+    report,
+    sweep,
+    throughput,
+    trainers,
+    verdict,
+)
 from .machine import describe_machine
 
 __all__ = ["FULL", "TINY", "DOCS", "run", "write", "main", "output_dir"]
@@ -61,6 +70,28 @@ TINY = {
 }
 
 SECTIONS = ("verdict", "trainers", "moments", "critical", "throughput", "sweep")
+#: Run only on request (``--only calibration``): about 15 minutes with --jobs 2; it writes its
+#: own files (calibration.md, calibration.json) and leaves README.md / results.json alone.
+CALIBRATION = {"counts": calibration.COUNTS, "seed": 0}
+CALIBRATION_TINY = {"counts": {"1": 1, "5": 1}, "seed": 0, "options": {"d": 2, "n": 4}}
+
+
+def run_calibration(cfg, jobs: int, executor: Executor | None = None) -> dict:
+    """The calibration sweep of :mod:`benchmarks.calibration` through an Executor."""
+    grid = calibration.settings(cfg["counts"], cfg["seed"])
+    for g in grid:  # the tiny configuration pins small problems
+        g["options"].update({k: v for k, v in cfg.get("options", {}).items()})
+        if "spectrum" in g["options"]:
+            g["options"]["spectrum"] = g["options"]["spectrum"][:g["options"]["d"]] or [1.0]
+    _log(f"[calibration] {len(grid)} settings")
+    return calibration.run_calibration(grid, executor=executor, jobs=jobs)
+
+
+def write_calibration(result: dict, out_dir: Path) -> None:
+    """calibration.json (sorted keys) and calibration.md into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "calibration.json").write_text(json.dumps(result, indent=1, sort_keys=True, default=float) + "\n")
+    (out_dir / "calibration.md").write_text(calibration.markdown(result))
 
 
 def _log(msg: str) -> None:
@@ -158,16 +189,23 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=None, help="parallel workers for the sweep (default: cores)")
     p.add_argument("--tiny", action="store_true", help="the seconds-long configuration of the tests")
-    p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    p.add_argument("--only", nargs="+", choices=(*SECTIONS, "calibration"), default=list(SECTIONS),
+                   help="sections to run (calibration only on request)")
     p.add_argument("--out", type=Path, default=None,
                    help=f"output directory (default {DOCS}; with --tiny a new temporary directory)")
     a = p.parse_args(argv)
     if a.jobs is not None and a.jobs < 1:
         p.error(f"--jobs must be >= 1; got {a.jobs}")
     out = output_dir(a.out, a.tiny)
-    results = run(TINY if a.tiny else FULL, jobs=a.jobs, sections=a.only)
-    write(results, out)
-    print(report.summary_table(results))
+    if "calibration" in a.only:
+        cal = run_calibration(CALIBRATION_TINY if a.tiny else CALIBRATION, a.jobs or os.cpu_count() or 1)
+        write_calibration(cal, out)
+        print(calibration.markdown(cal))
+    sections = [x for x in a.only if x != "calibration"]
+    if sections:
+        results = run(TINY if a.tiny else FULL, jobs=a.jobs, sections=sections)
+        write(results, out)
+        print(report.summary_table(results))
     print(f"results written to {out}", file=sys.stderr)
     return 0
 

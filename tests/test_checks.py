@@ -150,3 +150,12 @@ def test_worst_control_is_the_rejected_one_closest_to_acceptance():
     assert worst_control(rows)["name"] == "b"
     chk = controls_check(rows)
     assert chk.passed and "'b'" in chk.reason
+
+
+def test_discrimination_is_inconclusive_when_no_check_the_truth_passes_could_judge():
+    truth = [check_at_most("strict", "sampling", 2.0, 1.0, "b")]  # the truth fails its only check
+    rows = evaluate_controls([("far", 3.0)], 0.0, None,
+                             lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
+                             truth_checks=truth)
+    chk = controls_check(rows)
+    assert chk.status == "inconclusive" and "could judge" in chk.reason

@@ -35,6 +35,7 @@ __all__ = [
     "Verdict",
     "check_at_least",
     "check_at_most",
+    "control_row",
     "controls_check",
     "eligible_check_names",
     "evaluate_controls",
@@ -411,12 +412,23 @@ def worst_control(ctrls) -> dict | None:
 
 
 def controls_check(ctrls):
-    """The discrimination check: every negative control must be rejected."""
-    accepted = [c["name"] for c in ctrls if not c["rejected"]]
+    """The discrimination check: every negative control must be rejected.
+
+    Failed if some control is accepted by checks the truth passes (the checks cannot tell it
+    from the truth); inconclusive if the only accepted controls had no such check (the truth
+    failed or could not decide every check that could have judged them: discrimination is
+    unproven, not disproven); passed if every control was rejected.
+    """
+    name, basis = ("every negative control is rejected",
+                   "count of wrong closed forms not rejected by a check the closed form passes")
+    accepted = [c for c in ctrls if not c["rejected"]]
+    powerless = [c for c in accepted if c.get("reason")]
     wc = worst_control(ctrls)
-    reason = "accepted: " + "; ".join(accepted) if accepted else (
+    if accepted and len(powerless) == len(accepted):
+        return inconclusive(name, "discrimination", len(accepted), 0, basis,
+                            "no check that the closed form passes could judge: "
+                            + "; ".join(c["name"] for c in powerless))
+    reason = "accepted: " + "; ".join(c["name"] for c in accepted) if accepted else (
         f"worst control {wc['name']!r}: margin {wc['margin']:.3g} by {wc.get('rejected_by') or wc['worst_check']}"
         if wc else "")
-    return check_at_most("every negative control is rejected", "discrimination", len(accepted), 0,
-                         "count of wrong closed forms not rejected by a check the closed form passes",
-                         reason=reason)
+    return check_at_most(name, "discrimination", len(accepted), 0, basis, reason=reason)

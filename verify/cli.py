@@ -67,6 +67,17 @@ def _variance(text):
     return v
 
 
+def _resolution(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--resolution must be a number; got {text!r}") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(
+            f"--resolution is a relative Frobenius deviation and must be in (0, 1); got {text!r}")
+    return v
+
+
 def _spectrum(text):
     from .setting import parse_spectrum
     try:
@@ -126,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_positive_int("layers"), help="number of layers (claims 3, 4, lemma4; default 3)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller samples (wider tolerances)")
+    p.add_argument("--resolution", type=_resolution, metavar="R",
+                   help="claims 1 and 5: grow the work until the run rejects every relative deviation >= R "
+                        "from the closed form (the verdict says what it cost)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format (default text)")
     p.add_argument("--controls", action="store_true", help="also run the negative controls")
     p.add_argument("--candidate", metavar="MODULE:FUNCTION", help="check your own closed form (claims 1 and 5)")
@@ -168,7 +182,7 @@ def load_candidate(spec: str):
 def _options(args, progress) -> dict:
     options = {"d": args.d, "n": args.n, "spectrum": args.spectrum, "prior": args.prior,
                "noise": args.noise, "seed": args.seed, "quick": args.quick, "layers": args.layers,
-               "controls": args.controls, "progress": progress}
+               "controls": args.controls, "progress": progress, "resolution": args.resolution}
     if args.no_rotation:
         options["rotate"] = False
     return options

@@ -126,8 +126,10 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     verdict = Verdict("3", s.describe(ev.sigma), closed, checks, notes=notes,
                       artifacts={"paper_values": paper})
     if with_controls:
+        # only checks the global minimiser passes (under the same check names) can reject a control
         verdict.controls = evaluate_controls(controls(s, L, cps), ev, s,
-                                             lambda a, ev, s: _target_checks(a, ev, s, name="control"))
+                                             lambda a, ev, s: _target_checks(a, ev, s, name="control"),
+                                             truth_checks=_target_checks(a_star, ev, s, name="control"))
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict

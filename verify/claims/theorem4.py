@@ -156,8 +156,12 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     verdict = Verdict("4", s.describe(ev.sigma), closed, checks, notes=notes,
                       artifacts={"A_white": ev.A_white.mean(0), "B": ev.B.mean(0), **facts})
     if with_controls:
+        # only checks the lowest critical point itself passes can reject a control (issue 8)
         verdict.controls = evaluate_controls(controls(s, L, best), ev, s,
-                                             lambda ab, ev, s: _trained_vs(*ab, ev, s))
+                                             lambda ab, ev, s: _trained_vs(*ab, ev, s),
+                                             truth_checks=[] if best is None else
+                                             _trained_vs([float(x) for x in best.a], [float(x) for x in best.b],
+                                                         ev, s))
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
