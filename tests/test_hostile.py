@@ -367,6 +367,8 @@ def test_all_checks_every_claims_hypotheses_before_any_work(capsys, no_work):
 
 @pytest.mark.parametrize("argv, needle", [
     (["lemma1", "--d", "1"], "d >= 2"),  # every 1 x 1 A_l is symmetric: the erratum checks have no power
+    (["lemma4", "--layers", "1"], "L >= 2"),  # one layer has no permutation but the identity
+    (["lemma4", "--d", "1"], "d >= 2"),  # every 1 x 1 A_l lies on S: the off-S check has no power
     (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma)"),  # round-off floors swamp the checks
 ])
 def test_settings_where_a_check_has_no_power_are_refused_with_the_reason(argv, needle, capsys, no_work):

@@ -103,7 +103,12 @@ CLAIM = Claim(
               "critical points are not unique.",
     run=run,
     hypotheses=layers.INVERSE_PRIOR_HYPOTHESES + (
-        Hypothesis("family (8) restricted to S = {A_l = a_l Sigma^{-1}}"),),
+        Hypothesis("family (8) restricted to S = {A_l = a_l Sigma^{-1}}"),
+        Hypothesis("L >= 2 layers, a limit of this check: the only permutation of one layer is the "
+                   "identity, so the invariance would be checked vacuously",
+                   holds=lambda s: (s.layers or 3) >= 2, needs="--layers 2 or more"),
+        Hypothesis("d >= 2, a limit of the off-S scope check: at d = 1 every A_l is a multiple of "
+                   "Sigma^{-1}, so no A_l lies off S", holds=lambda s: s.d >= 2, needs="--d 2 or more"),),
     options=COMMON_OPTIONS | {"layers"},
     default_setting=default_setting,
     effort=lambda s: EFFORT,
