@@ -351,6 +351,7 @@ def test_the_api_exports_its_exception_types():
     (["2", "--candidate", "math:sqrt"], "takes no candidate"),
     (["all", "--candidate", "math:sqrt"], "name the claim"),
     (["1", "--no-figures"], "only with --report"),
+    (["lemma1", "--report", "out", "--format", "json"], "--format json applies"),
     (["4", "--layers", "4"], "L <= 3"),
 ])
 def test_options_a_claim_does_not_use_are_refused_before_any_work(argv, needle, capsys, no_work):

@@ -204,6 +204,9 @@ def _preflight(args, ids, options) -> None:
     if args.candidate and args.report is not None:
         raise UsageError("--report writes the reports of the paper's closed forms; it cannot be "
                          "combined with --candidate")
+    if args.report is not None and args.format != "text":
+        raise UsageError(f"--format {args.format} applies to the verdict printed on stdout; --report "
+                         "writes Markdown files and prints one summary line per claim")
     if args.report is not None:
         from .report.io import check_report_dir
         check_report_dir(args.report, [f"{cid}.md" for cid in ids] + (["README.md"] if len(ids) > 1 else []))
