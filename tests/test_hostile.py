@@ -392,3 +392,15 @@ def test_foreign_conversion_code_in_a_return_value_is_contained():
         as_preconditioner(_HostileArrayLike(), 2)
     with pytest.raises(CandidateError, match="convert to float"):
         as_preconditioner(np.array([[_HostileNumber(1)] * 2] * 2, dtype=object), 2)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """``verify-theorem lemma1 | head -1``: the closed pipe is not an error worth a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "verify.cli", "lemma1", "--d", "2", "--n", "3"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc.stdout.close()  # the reader is gone before anything is printed
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1
+    assert err == ""
