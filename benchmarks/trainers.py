@@ -150,6 +150,7 @@ def theorem1_race(tol=0.02, d=5, n=20, seed=0, max_steps=20000, max_seconds=150.
             "target": {"rel_err": tol, "dist_gap": dist_tol, "dist_star": dist_star},
             "paper": paper, "fast": fast,
             "ratio_seconds": _ratio(paper, fast, "seconds"),
+            "ratio_cpu_seconds": _ratio(paper, fast, "cpu_seconds"),
             "ratio_prompts": _ratio(paper, fast, "prompts")}
 
 
@@ -188,4 +189,5 @@ def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds
             "target": {"rel_err": tol, "a_star": a_star.tolist()},
             "paper": paper, "fast": fast,
             "ratio_seconds": _ratio(paper, fast, "seconds"),
+            "ratio_cpu_seconds": _ratio(paper, fast, "cpu_seconds"),
             "ratio_prompts": _ratio(paper, fast, "prompts")}

@@ -33,16 +33,11 @@ def preamble(claim, s: Setting, candidate) -> int:
     return s.layers or 3
 
 
-def critical_derivation(family: Family, default_L: int, search=None):
-    """``f(setting) -> Derivation`` of the critical points of phi_L on S (theory.critical).
-
-    ``search(setting) -> dict`` gives the search keywords (family (11)'s seeded multistart),
-    the same as the claim's verdict uses.
-    """
+def critical_derivation(family: Family, default_L: int):
+    """``f(setting) -> Derivation`` of the critical points of phi_L on S (theory.critical)."""
     def derive(s):
         from theory.critical import derive_critical_points
-        kw = search(s) if search is not None else {}
-        return derive_critical_points(family.equation, s.layers or default_L, s.n, s.d, **kw)
+        return derive_critical_points(family.equation, s.layers or default_L, s.n, s.d)
     derive.__name__ = f"critical_points_family{family.equation}"
     return derive
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..families import FAMILY8
 from ..model import IDENTITY, Activation, Prompts, loss_and_grad
 from ..progress import Progress
 
@@ -57,10 +58,10 @@ def batch_objective(family, prompts: Prompts, act: Activation = IDENTITY):
     """
     if not act.linear:
         return Objective(family, prompts, act)
-    if family.name == "gd":
+    if getattr(family, "family", None) is FAMILY8:  # a GD parametrisation
         from .multilayer import FamilyObjective, Summaries
 
-        return FamilyObjective(family.name, family.L, Summaries.from_prompts(prompts))
+        return FamilyObjective(FAMILY8, family.L, Summaries.from_prompts(prompts))
     from ..kernels import KernelObjective
 
     return KernelObjective(family, prompts)
