@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="DIR", help="write Markdown reports and figures to DIR "
                    "(negative controls on; with claim 'all' also DIR/README.md)")
     p.add_argument("--no-figures", action="store_true", help="with --report: skip the figures (no training runs)")
+    p.add_argument("--scale", choices=("default", "paper"), default="default",
+                   help="with --report: training behind the figures at the default CPU size or the paper's "
+                        "protocol (30000-100000 Adam steps on minibatches of 20000; hours)")
     return p
 
 
@@ -199,6 +202,8 @@ def _preflight(args, ids, options) -> None:
     from .errors import UsageError
     if args.no_figures and args.report is None:
         raise UsageError("--no-figures applies only with --report DIR")
+    if args.scale != "default" and args.report is None:
+        raise UsageError("--scale applies only with --report DIR")
     if args.candidate and len(ids) > 1:
         raise UsageError("--candidate checks one claim's closed form; name the claim instead of 'all'")
     if args.candidate and args.report is not None:
@@ -220,7 +225,7 @@ def _run(args, ids, options, new_progress) -> int:
         from .report import write_reports
         options.pop("progress")
         verdicts = write_reports(ids, args.report, index=len(ids) > 1 or args.claim.strip().lower() == ALL,
-                                 figures=not args.no_figures,
+                                 figures=not args.no_figures, scale=args.scale,
                                  progress_factory=lambda cid: new_progress(f"claim {cid} "), **options)
         for cid, v in zip(ids, verdicts):
             ok = sum(c.passed for c in v.checks)

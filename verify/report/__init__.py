@@ -26,8 +26,10 @@ def claim_derivations(claim_id: str, setting) -> list:
     return get_claim(claim_id).derivations(setting)
 
 
-def _command(claim_id: str, options: dict) -> str:
+def _command(claim_id: str, options: dict, scale: str = "default") -> str:
     parts = ["verify-theorem", claim_id, "--report", "docs/"]
+    if scale != "default":
+        parts += ["--scale", scale]
     for key in ("d", "n", "layers", "prior", "noise", "seed"):
         v = options.get(key)
         if v is not None and not (key == "seed" and v == 0):
@@ -41,8 +43,13 @@ def _command(claim_id: str, options: dict) -> str:
     return " ".join(parts)
 
 
-def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None, **options):
-    """Verify one claim and write ``out_dir/<claim>.md`` (+ figures); returns (claim, verdict, n_errata)."""
+def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None, scale: str = "default", **options):
+    """Verify one claim and write ``out_dir/<claim>.md`` (+ figures); returns (claim, verdict, n_errata).
+
+    ``scale``: "default" (CPU-sized training behind the figures, or the quick sizes with
+    ``quick``) or "paper" (the paper's protocol, :meth:`.experiments.Budget.paper`)."""
+    if scale not in ("default", "paper"):
+        raise ValueError(f"scale must be 'default' or 'paper'; got {scale!r}")
     claim = get_claim(claim_id)
     options = {k: v for k, v in options.items() if k != "controls"}
     setting = _setting(claim, options)
@@ -55,22 +62,23 @@ def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None,
         if progress is not None:
             progress.update("figures")
         from .gallery import build_figures
-        budget = Budget.quick() if setting.quick else Budget()
+        budget = Budget.paper() if scale == "paper" else Budget.quick() if setting.quick else Budget()
         figs = build_figures(claim, verdict, setting, Path(out_dir), budget)
     errata = claim.errata_for(verdict)
     text = render_report(claim, verdict, derivations, hypotheses=claim.hypothesis_texts(),
-                         errata=errata, figures=figs, command=_command(claim.id, options))
+                         errata=errata, figures=figs, command=_command(claim.id, options, scale))
     atomic_write_text(Path(out_dir) / f"{claim.id}.md", text)
     return claim, verdict, len(errata)
 
 
 def write_reports(claim_ids, out_dir, *, index: bool = False, figures: bool = True, progress_factory=None,
-                  **options) -> list:
+                  scale: str = "default", **options) -> list:
     """Write the reports of ``claim_ids`` (and the index if ``index``); returns the verdicts."""
     rows = []
     for cid in claim_ids:
         progress = progress_factory(cid) if progress_factory else None
-        claim, verdict, n_errata = write_report(cid, out_dir, figures=figures, progress=progress, **options)
+        claim, verdict, n_errata = write_report(cid, out_dir, figures=figures, progress=progress, scale=scale,
+                                                **options)
         if progress is not None:
             progress.done()
         rows.append((claim, verdict, summary_line(claim, verdict, n_errata)))

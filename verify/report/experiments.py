@@ -10,6 +10,16 @@ Two kinds of experiment, both drawing from explicit generators only:
 * :func:`sweep` -- Figs. 6 and 7: test losses of the trained family-(8) transformer, L steps
   of GD, L steps of Sigma^{-1}-preconditioned GD (each with its step size tuned by grid
   search on the training sample) and OLS, over a range of n or of L.
+* :func:`population_loss` -- an unbiased estimate of a trained family-(8)/(11) model's
+  POPULATION loss, with its standard error, from importance-sampled prompts
+  (:mod:`verify.population`): the held-out loss of plain samples misses the spectral tail
+  that dominates these losses.
+* :func:`population_run` -- the population-loss trainer (:func:`verify.population.train_population_adam`),
+  whose curves the reports draw beside the paper's protocol.
+
+:meth:`Budget.paper` is the paper's own protocol (``--scale paper``): 30000 Adam steps (100000
+for family (11), Figs. 3-5) on minibatches of 20000 resampled every 100 steps, step size halved
+every 2000 steps, no L-BFGS continuation.
 """
 from __future__ import annotations
 
@@ -23,7 +33,8 @@ from ..model import IDENTITY, RELU, predict
 from ..sampling import sample_prompts
 from ..training.adam import small_init, train_adam
 
-__all__ = ["Budget", "Trajectory", "trajectory", "sweep", "Sweep", "STEP_GRID"]
+__all__ = ["Budget", "Trajectory", "trajectory", "sweep", "Sweep", "STEP_GRID", "population_loss",
+           "population_run", "PopulationRun"]
 
 #: Step sizes tried by the grid search of GD and preconditioned GD (log-spaced).
 STEP_GRID = np.geomspace(1e-3, 4.0, 121)
@@ -43,21 +54,47 @@ class Budget:
     test_prompts: int = 20000
     sweep_prompts: int = 8000
     quick_mode: bool = False
+    #: Adam steps of family (11) (the paper's Figs. 3-5 run 100000); 0: ``adam_steps``.
+    long_steps: int = 0
+    #: importance-sampled prompts per population-loss estimate (:func:`population_loss`)
+    population_prompts: int = 100000
+    #: the population-loss trainer's steps and minibatch (:func:`population_run`)
+    population_steps: int = 600
+    population_batch: int = 2000
+    paper_scale: bool = False
 
     @classmethod
     def quick(cls) -> "Budget":
-        return cls(200, 500, 100, 20, 4000, 60, 4000, 1500, True)
+        return cls(200, 500, 100, 20, 4000, 60, 4000, 1500, True, 0, 20000, 100, 500)
+
+    @classmethod
+    def paper(cls) -> "Budget":
+        """The paper's protocol (Sections 4.3 and 5.1, the official notebook)."""
+        return cls(adam_steps=30000, adam_batch=20000, halve_every=2000, record_every=250, test_prompts=20000,
+                   sweep_prompts=20000, long_steps=100000, population_prompts=400000, population_steps=5000,
+                   population_batch=4000, paper_scale=True)
+
+    @property
+    def scale(self) -> str:
+        return "paper" if self.paper_scale else ("quick" if self.quick_mode else "default")
 
     def scaled(self, steps: float, batch: float, halve: float) -> "Budget":
-        """Cheaper models (one layer) afford more Adam steps and larger minibatches."""
+        """Cheaper models (one layer) afford more Adam steps and larger minibatches (not at the
+        paper's scale, whose protocol is fixed)."""
+        if self.paper_scale:
+            return self
         return replace(self, adam_steps=int(self.adam_steps * steps), adam_batch=int(self.adam_batch * batch),
                        halve_every=int(self.halve_every * halve))
 
+    def for_family11(self) -> "Budget":
+        """Family (11) runs ``long_steps`` Adam steps when set (the paper's 100000)."""
+        return replace(self, adam_steps=self.long_steps) if self.long_steps else self
+
     def describe(self, lbfgs: bool) -> str:
+        paper = " (the paper's protocol)" if self.paper_scale else " (paper: 30000-100000 steps of 20000)"
         s = (f"Adam (the paper's betas (0.99, 0.9), per-matrix clipping 0.01, minibatches resampled "
-             f"every 100 steps) for {self.adam_steps} steps on minibatches of {self.adam_batch} "
-             f"(paper: 30000-100000 steps of 20000), step size 0.02 halved every {self.halve_every} "
-             f"steps (paper: every 2000)")
+             f"every 100 steps) for {self.adam_steps} steps on minibatches of {self.adam_batch}{paper}, "
+             f"step size 0.02 halved every {self.halve_every} steps")
         if lbfgs:
             s += (f", then up to {self.lbfgs_iterations} L-BFGS iterations on a fixed sample of "
                   f"{self.lbfgs_prompts} prompts (marked by the dotted vertical line)")
@@ -159,6 +196,7 @@ class Sweep:
     x: list
     losses: dict
     steps: dict  # tuned step size per method and x
+    thetas: list = field(default_factory=list)  # the trained transformers (family (8) theta per x)
 
 
 def _gd_loss(S, u0, xq, target, M, eta, L):
@@ -184,11 +222,12 @@ def _ols_loss(sm) -> float:
 
 
 def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
+    """(test loss, theta) of a family-(8) transformer fitted by L-BFGS on ``sm_train``."""
     from ..training.multilayer import FamilyObjective
     theta0 = small_init(GD(d, L), rng, 1e-2)
     res = minimize(FamilyObjective("gd", L, sm_train), theta0, jac=True, method="L-BFGS-B",
                    options={"gtol": 1e-9, "ftol": 0.0, "maxiter": iterations, "maxcor": 50})
-    return FamilyObjective("gd", L, sm_test)(res.x)[0]
+    return FamilyObjective("gd", L, sm_test)(res.x)[0], res.x
 
 
 def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: str) -> Sweep:
@@ -202,10 +241,62 @@ def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: 
         sm_train = Summaries.from_prompts(sample_prompts(budget.sweep_prompts, n, sigma, rng, omega))
         sm_test = Summaries.from_prompts(sample_prompts(budget.test_prompts, n, sigma, rng, omega))
         out.x.append(n if vary == "n" else L)
-        out.losses["transformer"].append(_transformer_loss(L, sm_train, sm_test, rng, d, budget.lbfgs_iterations))
+        loss, theta = _transformer_loss(L, sm_train, sm_test, rng, d, budget.lbfgs_iterations)
+        out.losses["transformer"].append(loss)
+        out.thetas.append(theta)
         for name, M in (("GD", np.eye(d)), ("preconditioned GD", Sinv)):
             loss, eta = _tuned(sm_train, sm_test, M, L)
             out.losses[name].append(loss)
             out.steps[name].append(eta)
         out.losses["OLS"].append(_ols_loss(sm_test))
     return out
+
+
+# --- population loss ----------------------------------------------------------------------
+
+def population_loss(kind: str, L: int, n: int, sigma, theta, rng: np.random.Generator, prompts: int,
+                    chunk: int = 20000) -> tuple:
+    """(estimate, standard error) of the population loss f(theta) of family ``kind`` ('gd' / 'gdpp').
+
+    Data of Theorems 3-4 (x ~ N(0, Sigma), w* ~ N(0, Sigma^-1)).  ``prompts`` importance-sampled
+    prompts (:func:`verify.population.sample_population`, exact likelihood-ratio weights, so
+    each chunk's mean is unbiased for f); the standard error is the spread of the chunk means
+    over sqrt(chunks).  Sampling only: no closed form is consulted.
+    """
+    from ..population import sample_population
+    from ..training.multilayer import FamilyObjective
+    chunks = max(2, -(-prompts // chunk))
+    size = -(-prompts // chunks)
+    est = [FamilyObjective(kind, L, sample_population(size, n, sigma, rng).summaries)(theta)[0]
+           for _ in range(chunks)]
+    return float(np.mean(est)), float(np.std(est, ddof=1) / np.sqrt(chunks))
+
+
+@dataclass
+class PopulationRun:
+    """The population-loss trainer's curve: ``steps``, ``loss`` (unbiased minibatch estimates of
+    f before each recorded step, averaged over the recording window) and the final ``mats``."""
+
+    steps: list
+    loss: list
+    mats: dict
+    batch: int
+
+
+def population_run(kind: str, L: int, n: int, sigma, rng: np.random.Generator, budget: Budget,
+                   init_std: float) -> PopulationRun:
+    """Adam on importance-sampled minibatches (:func:`verify.population.train_population_adam`)
+    from a small random start, ``budget.population_steps`` steps of ``budget.population_batch``."""
+    from ..population import train_population_adam
+    d = sigma.shape[0]
+    fam = _family(kind, d, L)
+    steps, every = budget.population_steps, max(1, budget.population_steps // 100)
+    run = train_population_adam(kind, L, n, sigma, rng, small_init(fam, rng, init_std), steps=steps,
+                                batch=budget.population_batch, halve_every=max(1, steps // 4),
+                                record_every=1)
+    its, loss = np.asarray(run.iterations[:-1]), np.asarray(run.loss[:-1])
+    # windows of `every` steps: the mean of unbiased minibatch estimates is unbiased, less noisy
+    k = len(loss) // every
+    xs = [int(its[(i + 1) * every - 1]) for i in range(k)]
+    ys = [float(np.mean(loss[i * every:(i + 1) * every])) for i in range(k)]
+    return PopulationRun(xs, ys, _matrices(kind, fam, run.theta), budget.population_batch)

@@ -25,6 +25,17 @@ __all__ = ["build_figures", "one_layer", "multi_layer", "context_and_depth", "re
 #: The paper's Fig. 2 (L = 3, family (8)): Sigma^1/2 A_l Sigma^1/2 ~ a_l I in convention (8) (reported).
 PAPER_FIG2 = (0.69, 0.42, 1.71)
 
+# When a figure drawn from a training run says "not converged" on itself (issue 10: no figure may
+# contradict its verdict).  Loss: relative gap of the final held-out loss from the exact optimum
+# (the held-out sample's own error is ~1-2 % with 20000 prompts, so 5 % is optimisation left
+# over); Dist: absolute gap from the closed form's Dist; heat maps: relative Frobenius distance.
+LOSS_RTOL, DIST_ATOL, HEAT_RTOL = 0.05, 0.05, 0.10
+
+
+def _unconverged(what: str, gap: float, tol: float) -> str:
+    """A title line for a figure whose run missed its target, '' when it met it."""
+    return "" if gap <= tol else f"\nNOT CONVERGED: {what} (tol. {tol:g})"
+
 
 def _data(verdict):
     sigma = np.asarray(verdict.setting["sigma"], dtype=float)
@@ -37,19 +48,39 @@ def _write(out_dir: Path, name: str, png: bytes) -> str:
     return name
 
 
-def _loss_and_dist(cid, tr, out_dir, optimum, opt_label, dists, dist_refs, budget, lbfgs, what):
-    """The training-curve and Dist figures shared by every trajectory."""
+def _loss_and_dist(cid, tr, out_dir, optimum, opt_label, dists, dist_refs, budget, lbfgs, what, population=None):
+    """The training-curve and Dist figures shared by every trajectory.
+
+    ``population``: a :class:`.experiments.PopulationRun` drawn on the loss figure beside the
+    paper's protocol.  A run that ends outside LOSS_RTOL / DIST_ATOL of the exact values says
+    so in the figure's title."""
     switch = "Adam -> L-BFGS" if tr.switch else ""
-    loss = fg.curve_figure([("held-out loss", tr.steps, tr.loss)], f"Claim {cid}: training loss ({what})",
+    final = tr.loss[-1]
+    loss_note = _unconverged(f"final loss {final:.3g} vs {optimum:.3g}", abs(final - optimum) / optimum,
+                             LOSS_RTOL)
+    series = [("held-out loss (paper's protocol)", tr.steps, tr.loss)]
+    extra = ""
+    if population is not None:
+        series.append((f"population-loss trainer (importance-sampled Adam, minibatch {population.batch})",
+                       population.steps, population.loss))
+        extra = (f" Second curve: Adam on importance-sampled minibatches (verify.population), whose every "
+                 f"gradient is unbiased for the population loss; each point is the mean of its unbiased "
+                 f"minibatch estimates over {max(1, population.steps[0])} steps; last "
+                 f"{population.loss[-1]:.4g}.")
+    loss = fg.curve_figure(series, f"Claim {cid}: training loss ({what}){loss_note}",
                            "iteration (Adam steps, then L-BFGS iterations)" if tr.switch else "Adam step",
                            "loss (log scale)", hlines=[(opt_label, optimum, "--")], vline=tr.switch,
                            vline_label=switch, logy=True, xname="iteration")
-    dist = fg.curve_figure(dists, f"Claim {cid}: Dist(M, I) along training", "iteration", "Dist(M, I)",
+    refs = [float(y) for _, y, _ in dist_refs]
+    gap = max(abs(y[-1] - r) for (_, _, y) in dists for r in refs[:1]) if refs else 0.0
+    dist_note = _unconverged(f"final Dist {max(y[-1] for _, _, y in dists):.3g} vs closed form {refs[0]:.3g}"
+                             if refs else "", gap, DIST_ATOL)
+    dist = fg.curve_figure(dists, f"Claim {cid}: Dist(M, I) along training{dist_note}", "iteration", "Dist(M, I)",
                            hlines=dist_refs, vline=tr.switch, vline_label=switch)
     scaling = budget.describe(lbfgs)
     return [
         Figure(_write(out_dir, f"{cid}_loss.png", loss.png), "Training loss against the exact optimum",
-               f"{loss.caption} The optimum is computed exactly by the package (paper: Figs. 1(d), 3(c)).",
+               f"{loss.caption} The optimum is computed exactly by the package (paper: Figs. 1(d), 3(c)).{extra}",
                scaling),
         Figure(_write(out_dir, f"{cid}_dist.png", dist.png), "Dist(M, I) against iterations",
                f"{dist.caption} Dist(M, I) = min_a ||M - a I||_F / ||M||_F (paper: Figs. 1(a)-(c), 3(a)-(b)).",
@@ -71,11 +102,13 @@ def one_layer(cid, verdict, setting, out_dir, budget):
     rows = [("trained (Adam, all P, Q)", [("A_eff = -(p_y Q11 + p_x q21^T)", A), ("Sigma^1/2 A_eff Sigma^1/2", whiten(A, sh))],
              "one layer with every entry of P and Q trained; A_eff is invariant under (gP, Q/g)"),
             ("closed form", [("Gamma^-1 (eq. 6)", G), ("Sigma^1/2 Gamma^-1 Sigma^1/2", whiten(G, sh))], "eq. (6)")]
-    heat = fg.heatmap_figure(rows, f"Claim {cid}: learned vs closed-form preconditioner (d = {d}, n = {n})")
     rel = float(np.linalg.norm(A - C) / np.linalg.norm(C))
+    heat = fg.heatmap_figure(rows, f"Claim {cid}: learned vs closed-form preconditioner (d = {d}, n = {n})"
+                             + _unconverged(f"rel. distance {rel:.3g} from Gamma^-1", rel, HEAT_RTOL))
     figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat.png), "Learned against closed-form matrices",
                    f"{heat.caption} Relative Frobenius distance of A_eff from Gamma^-1 after training: {rel:.3g} "
-                   f"(the checks above use 10 exactly fitted replicas).", b.describe(False))]
+                   f"(the checks above use 10 exactly fitted replicas; above {HEAT_RTOL:g} the figure's title says "
+                   f"the Adam run has not converged).", b.describe(False))]
     dists = [("Dist(Sigma^1/2 A_eff Sigma^1/2, I)", tr.steps, [dist_identity(whiten(m["A_eff"][0], sh)) for m in tr.mats])]
     refs = [("Gamma^-1 (closed form)", dist_identity(whiten(G, sh)), "--")]
     return figs + _loss_and_dist(cid, tr, out_dir, float(verdict.closed_form["optimal_loss"]),
@@ -118,9 +151,15 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
     rng = setting.rng(f"report/{kind}")
     # Family (11) at small n has heavy-tailed losses (high powers of the sample covariance): a
     # fixed-sample L-BFGS continuation overfits them, so it is trained by Adam alone.
-    lbfgs = not family.has_B
-    tr = ex.trajectory(kind, L, n, sigma, omega, rng, budget, init_std=1e-2 if family.has_B else 1e-4,
-                       lbfgs=lbfgs)
+    # At the paper's scale: the paper's protocol alone (no continuation), 100000 steps for (11).
+    lbfgs = not family.has_B and not budget.paper_scale
+    init_std = 1e-2 if family.has_B else 1e-4
+    run_budget = budget.for_family11() if family.has_B else budget
+    tr = ex.trajectory(kind, L, n, sigma, omega, rng, run_budget, init_std=init_std, lbfgs=lbfgs)
+    population = None
+    if omega is not None:  # the importance sampler draws the Theorem 3-4 prior w* ~ N(0, Sigma^-1)
+        population = ex.population_run(kind, L, n, sigma, setting.rng(f"report/population-{kind}"), budget,
+                                       init_std)
     sh = sqrtm_psd(sigma)
     final = tr.mats[-1]
     W = [whiten(A, sh) for A in final["A"]]
@@ -162,7 +201,11 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
     if family.has_B:
         rows.append(("trained B_l", [(f"layer {l}", final["B"][l]) for l in range(L - 1)], trained))
     rows = rows[:1] + closed_rows[:1] + rows[1:] + closed_rows[1:]
-    heat = fg.heatmap_figure(rows, f"Claim {cid}: family {fam}, L = {L}, d = {d}, n = {n}")
+    heat_gap = 0.0 if replicas else float(np.linalg.norm([W[l] - a[l] * np.eye(d) for l in range(L)])
+                                          / np.linalg.norm([a[l] * np.eye(d) for l in range(L)]))
+    heat = fg.heatmap_figure(rows, f"Claim {cid}: family {fam}, L = {L}, d = {d}, n = {n}"
+                             + _unconverged(f"rel. distance {heat_gap:.3g} from the closed form", heat_gap,
+                                            HEAT_RTOL))
     paper = (f" (about {', '.join(f'{-v:.2f} I' for v in PAPER_FIG2)})" if L == len(PAPER_FIG2) else
              f" (at L = {len(PAPER_FIG2)}, not this figure's L = {L})")
     sign = ("Sign convention: family (8) as in eq. (8), Q_l = -[[A_l,0],[0,0]], so the trained A_l are "
@@ -170,13 +213,13 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
             f"{paper}." if family is FAMILY8 else
             "Sign convention: family (11), Q_l = [[A_l,0],[0,0]] (no minus sign), as in the paper's Figs. 4-5.")
     figs = [Figure(_write(out_dir, f"{cid}_heatmaps.png", heat.png), "Learned against closed-form matrices",
-                   " ".join(x for x in (heat.caption, note, sign) if x), budget.describe(lbfgs))]
+                   " ".join(x for x in (heat.caption, note, sign) if x), run_budget.describe(lbfgs))]
     dists = [(f"Dist(Sigma^1/2 A_{l} Sigma^1/2, I)", tr.steps, [dist_identity(whiten(m["A"][l], sh)) for m in tr.mats])
              for l in range(L)]
     if family.has_B:
         dists += [(f"Dist(B_{l}, I)", tr.steps, [dist_identity(m["B"][l]) for m in tr.mats]) for l in range(L - 1)]
     return figs + _loss_and_dist(cid, tr, out_dir, opt, opt_label, dists, [("closed form (a multiple of I)", 0.0, "--")],
-                                 budget, lbfgs, f"family {fam}, L = {L}")
+                                 run_budget, lbfgs, f"family {fam}, L = {L}", population=population)
 
 
 def context_and_depth(cid, verdict, setting, out_dir, budget):
@@ -199,11 +242,16 @@ def context_and_depth(cid, verdict, setting, out_dir, budget):
     sw7 = ex.sweep([(n, l) for l in Ls], sigma, omega, setting.rng("report/fig7"), budget, "L")
     exact7 = [float(global_minimum_value_family8(l, n, d)) for l in Ls]
     one = float(sl.optimal_loss(sigma, n, omega))
+    hl7 = [("exact optimum on S (theory.critical)", (Ls, exact7), "--"),
+           ("exact one-layer optimum (theory.single_layer)", ([1], [one]), "none")]
+    pop_text = ""
+    if omega is not None:  # the importance sampler draws the Theorem 3 prior w* ~ N(0, Sigma^-1)
+        pop, pop_text = _fig7_population(Ls, sw7.thetas, exact7, sw7.losses["transformer"], sigma, n, d,
+                                         setting, budget)
+        hl7.append(("trained transformer: population loss (importance-sampled)", (Ls, [e for e, _ in pop]), "none"))
     fig7 = fg.curve_figure([(k, sw7.x, v) for k, v in sw7.losses.items() if k != "OLS"],
-                     f"Fig. 7 (scaled): loss against depth, n = {n}, d = {d}", "number of layers L",
-                     "test loss (log scale)", hlines=[("exact optimum on S (theory.critical)", (Ls, exact7), "--"),
-                                                       ("exact one-layer optimum (theory.single_layer)", ([1], [one]), "none")],
-                     logy=True, markers=True, integer_x=True, xname="L")
+                     f"Fig. 7{'' if budget.paper_scale else ' (scaled)'}: loss against depth, n = {n}, d = {d}", "number of layers L",
+                     "test loss (log scale)", hlines=hl7, logy=True, markers=True, integer_x=True, xname="L")
     steps = "; ".join(f"n = {x}: GD {g:.3g}, preconditioned {p:.3g}" for x, g, p in
                       zip(sw.x, sw.steps["GD"], sw.steps["preconditioned GD"]) if x in (2, 10, 20))
     scaling = (f"each transformer (family (8)) trained by L-BFGS from a small random start on {budget.sweep_prompts} "
@@ -224,8 +272,45 @@ def context_and_depth(cid, verdict, setting, out_dir, budget):
                f"coincides with the S optimum because A* = n/(n+d+1) Sigma^-1 lies in S. Relative gap (test loss of "
                f"the trained transformer - exact S optimum) / exact S optimum: {gap} (test-sample error and the "
                f"transformer's freedom outside S both enter; Theorem 3 claims a critical point on S, not a global "
-               f"minimum).", scaling),
+               f"minimum).{pop_text}", scaling),
     ]
+
+
+def _fig7_population(Ls, thetas, exact, test_losses, sigma, n, d, setting, budget):
+    """Fig. 7's trained transformers at their POPULATION loss, and what that settles.
+
+    For each L: an importance-sampled estimate of f(trained A) with its standard error
+    (:func:`.experiments.population_loss`), and the exact loss of the model's projection on S
+    (a_l = tr(Sigma^1/2 A_l Sigma^1/2)/d, theory.restricted).  Control: the same estimator at the
+    exact S-minimiser of the largest L must reproduce its exact value (within 3 standard errors).
+    """
+    rng = setting.rng("report/fig7-population")
+    sh, Sinv = sqrtm_psd(sigma), np.linalg.inv(sigma)
+    out, parts, verdicts = [], [], []
+    for L, theta, opt, test in zip(Ls, thetas, exact, test_losses):
+        est, se = ex.population_loss("gd", L, n, sigma, theta, rng, budget.population_prompts)
+        a = np.array([np.trace(sh @ A @ sh) / d for A in np.asarray(theta).reshape(L, d, d)])
+        proj = float(np.asarray(FAMILY8.restricted_loss(L, n, d).evaluate(a, order=0, backend="numpy")))
+        where = ("above" if est - 2 * se > opt else "below" if est + 2 * se < opt else "within 2 SE of")
+        out.append((est, se))
+        if test < opt and where == "above":
+            verdicts.append(f"at L = {L} the test loss below the S optimum is the test sample missing the "
+                            "spectral tail: the model's population loss is above it")
+        elif where == "below":
+            verdicts.append(f"at L = {L} the trained model beats the S optimum off S (Theorem 3 claims a "
+                            "critical point on S, not a global minimum)")
+        parts.append(f"L = {L}: {est:.4g} +- {se:.2g}, {where} the S optimum {opt:.4g} (projection on S: exact "
+                     f"{proj:.4g})")
+    best = FAMILY8.critical_points(Ls[-1], n, d)[0]
+    star = np.concatenate([float(x) * Sinv.ravel() for x in best.a])
+    c_est, c_se = ex.population_loss("gd", Ls[-1], n, sigma, star, rng, budget.population_prompts)
+    ok = abs(c_est - exact[-1]) <= 3 * c_se
+    text = (f" Stars (population loss of each trained transformer, unbiased importance-sampled estimate from "
+            f"{budget.population_prompts} prompts, verify.population, +- one standard error): "
+            f"{'; '.join(parts)}.{(' So ' + '; '.join(verdicts) + '.') if verdicts else ''} Control: the same "
+            f"estimator at the exact S-minimiser for L = {Ls[-1]} gives {c_est:.4g} +- {c_se:.2g} against the "
+            f"exact {exact[-1]:.4g} ({'agrees' if ok else 'DISAGREES'} within 3 standard errors).")
+    return out, text
 
 
 def relu_layer(cid, verdict, setting, out_dir, budget):

@@ -1,0 +1,55 @@
+"""``--scale``: the paper's protocol behind the report figures, and the figures' own honesty
+(a run that missed its target says so; Fig. 7's population-loss estimator is checked)."""
+
+import numpy as np
+import pytest
+
+from verify.cli import main
+from verify.families import FAMILY8
+from verify.report import experiments as ex
+from verify.report import write_report
+from verify.report.gallery import _unconverged
+from verify.sampling import PAPER_SPECTRUM, make_sigma
+
+
+def test_paper_budget_is_the_papers_protocol():
+    b = ex.Budget.paper()
+    # the paper's values (Sections 4.3, 5.1 and the official notebook), not computed here
+    assert (b.adam_steps, b.adam_batch, b.halve_every, b.long_steps) == (30000, 20000, 2000, 100000)
+    assert b.scaled(4, 2, 1.6) is b  # the protocol is fixed at the paper's scale
+    assert (
+        b.for_family11().adam_steps == 100000
+        and ex.Budget().for_family11().adam_steps == ex.Budget().adam_steps
+    )
+    assert "the paper's protocol" in b.describe(False)
+
+
+def test_scale_without_report_exits_2_with_one_line(capsys):
+    assert main(["1", "--scale", "paper"]) == 2
+    err = capsys.readouterr().err
+    assert "--scale applies only with --report" in err and err.count("\n") == 1
+
+
+def test_unknown_scale_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="scale must be"):
+        write_report("lemma1", tmp_path, scale="huge")
+
+
+def test_unconverged_note_appears_exactly_when_the_gap_exceeds_the_tolerance():
+    assert _unconverged("x", 0.049, 0.05) == ""
+    assert "NOT CONVERGED: x" in _unconverged("x", 0.051, 0.05)
+
+
+def test_population_estimate_reproduces_the_exact_loss_at_the_s_minimiser_and_rejects_a_wrong_point():
+    """The Fig. 7 estimator: unbiased at a point whose population loss is known exactly
+    (theory.critical), and far from that value at a different point (a check that can fail)."""
+    rng = np.random.default_rng(3)
+    d, n, L = 5, 20, 2
+    sigma = make_sigma(PAPER_SPECTRUM, rng)
+    best = FAMILY8.critical_points(L, n, d)[0]
+    Sinv = np.linalg.inv(sigma)
+    star = np.concatenate([float(a) * Sinv.ravel() for a in best.a])
+    est, se = ex.population_loss("gd", L, n, sigma, star, rng, 20000, chunk=4000)
+    assert abs(est - float(best.loss)) <= 4 * se  # 4 standard errors: a 6e-5 false-alarm rate
+    wrong, wse = ex.population_loss("gd", L, n, sigma, 0.5 * star, rng, 20000, chunk=4000)
+    assert abs(wrong - float(best.loss)) > 4 * max(se, wse)
