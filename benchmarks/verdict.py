@@ -36,5 +36,5 @@ def time_to_verdict(claim: str, timeout: float = 120.0, extra=()) -> dict:
     row = {"claim": claim, "options": list(extra), "seconds": sec, "status": status,
            "exit_code": proc.returncode}
     if status == "error":
-        row["stderr"] = proc.stderr.strip().splitlines()[-1:] 
+        row["stderr"] = proc.stderr.strip().splitlines()[-1:]
     return row

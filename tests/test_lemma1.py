@@ -110,7 +110,7 @@ def test_in_the_codes_convention_the_printed_recursion_holds_for_every_A():
 
 def test_code_forward_equals_the_model_with_each_A_transposed_and_differs_without():
     """The code's convention (scores z_query^T Q z_key) is eq. (3) with the Q block transposed."""
-    from verify.claims.lemma1 import code_forward, lemma_error, gd_iterates
+    from verify.claims.lemma1 import code_forward, gd_iterates, lemma_error
     from verify.sampling import sample_prompts
     rng = np.random.default_rng(1)
     prompts = sample_prompts(16, 6, np.eye(3), rng)
@@ -125,6 +125,7 @@ def test_code_forward_equals_the_model_with_each_A_transposed_and_differs_withou
 
 def test_lemma1_verdict_and_erratum_state_both_conventions_with_the_runs_numbers():
     import re
+
     from verify import verify_theorem
     from verify.claims import CLAIMS
     v = verify_theorem("lemma1", d=3, n=5)

@@ -18,9 +18,10 @@ def test_lemma4_phi_is_symmetric_in_the_step_sizes_exactly(L):
     if D is not None:
         assert D.all_hold
     else:  # L = 4: skip the family (11) contrast, prove the two generators only
+        import sympy
+
         from theory.lemma4 import _permuted
         from theory.restricted import parameter_symbols, phi
-        import sympy
 
         a, _ = parameter_symbols("8", 4)
         expr = phi("8", 4)

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from verify.claims.lemma1 import gd_iterates, lemma_error, random_preconditioners
 from verify.families import GD, GDPlusPlus, Unconstrained
-from verify.training.one_layer import OneLayerStats, fit_gd_layer, gd_features, relu_residuals
 from verify.model import IDENTITY, RELU, forward, loss_and_grad, predict
-from verify.sampling import make_sigma, sample_prompts, sample_tasks, prompts_from_tasks
+from verify.sampling import make_sigma, prompts_from_tasks, sample_prompts, sample_tasks
+from verify.training.one_layer import OneLayerStats, fit_gd_layer, gd_features, relu_residuals
 
 EPS = np.finfo(float).eps
 

@@ -8,10 +8,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import gaussian
-from theory.single_layer import (derive_general, derive_reduction, derive_theorem1,
-                                 effective_preconditioner, gamma, h_moment, optimal_loss,
-                                 optimal_preconditioner, optimal_preconditioner_mp,
-                                 population_loss, population_loss_gradient, population_loss_mp)
+from theory.single_layer import (
+    derive_general,
+    derive_reduction,
+    derive_theorem1,
+    effective_preconditioner,
+    gamma,
+    h_moment,
+    optimal_loss,
+    optimal_preconditioner,
+    optimal_preconditioner_mp,
+    population_loss,
+    population_loss_gradient,
+    population_loss_mp,
+)
 from theory.single_layer_reduction import even_part_vanishes
 from theory.single_layer_symbolic import brute_force_loss
 

@@ -6,9 +6,16 @@ import sympy as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from theory.relu import (derive_theorem5, loss_coefficient, optimal_loss, optimal_scale,
-                         orthant_loss_d1, population_loss, population_loss_general,
-                         relu_prediction)
+from theory.relu import (
+    derive_theorem5,
+    loss_coefficient,
+    optimal_loss,
+    optimal_scale,
+    orthant_loss_d1,
+    population_loss,
+    population_loss_general,
+    relu_prediction,
+)
 
 # --- theory ---
 

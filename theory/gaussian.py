@@ -127,8 +127,6 @@ def standard_normal_expectation(expr, variables: Sequence[sp.Symbol]):
 @functools.lru_cache(maxsize=None)
 def derive_gaussian_moments(d: int = 2) -> Derivation:
     """The moment identities, each shown equal to an independent computation."""
-    S = symbolic_symmetric("S", d)
-    W = symbolic_symmetric("W", d)
     steps = [
         Step(
             f"Isserlis' fourth moment (d = {d}, symbolic Sigma)",

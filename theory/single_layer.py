@@ -202,8 +202,8 @@ def population_loss_mp(A, sigma, n, omega=None, noise=0.0, dps: int = 50) -> mpm
         return +(tr(S * A.T * H * A) - 2 * tr(S * A.T * S * W) + tr(S * W))
 
 
-from theory.single_layer_symbolic import derive_general, derive_theorem1  # noqa: E402
 from theory.single_layer_reduction import derive_reduction, effective_preconditioner  # noqa: E402
+from theory.single_layer_symbolic import derive_general, derive_theorem1  # noqa: E402
 
 __all__ = [
     "gamma", "h_moment", "optimal_preconditioner", "population_loss", "population_loss_gradient",

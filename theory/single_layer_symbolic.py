@@ -18,8 +18,12 @@ import functools
 import sympy as sp
 
 from theory.derivation import Derivation, Step, fact_step, identity_step, is_zero
-from theory.gaussian import (check_quartic_matrix_moment, quartic_matrix_moment,
-                             standard_normal_expectation, symbolic_symmetric)
+from theory.gaussian import (
+    check_quartic_matrix_moment,
+    quartic_matrix_moment,
+    standard_normal_expectation,
+    symbolic_symmetric,
+)
 from theory.symbolic_model import family8, forward, readout, symbolic_matrix, symbolic_prompt
 
 n_sym = sp.Symbol("n", positive=True)
