@@ -63,40 +63,40 @@ def sqrtm_psd(S: np.ndarray) -> np.ndarray:
     return (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
 
 
-def sample_tasks(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
+def sample_tasks(N: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
                  omega: np.ndarray | None = None, noise: float = 0.0, queries: int = 1):
-    """Sample B in-context regression tasks, each with ``queries`` query points.
+    """Sample N in-context regression tasks, each with ``queries`` query points.
 
     x ~ N(0, Sigma), w* ~ N(0, Omega), context labels y_i = <w*, x_i> + eps_i with
-    eps_i ~ N(0, noise).  Returns ``X`` (B, n, d) context covariates, ``y`` (B, n) context
-    labels, ``w`` (B, d) task vectors and ``Xq`` (B, queries, d) query covariates.  Several
+    eps_i ~ N(0, noise).  Returns ``X`` (N, n, d) context covariates, ``y`` (N, n) context
+    labels, ``w`` (N, d) task vectors and ``Xq`` (N, queries, d) query covariates.  Several
     queries per context are several valid prompts that share a context.
     """
     sigma = np.asarray(sigma, dtype=float)
     if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
         raise ValueError(f"sigma must be a square matrix; got shape {sigma.shape}")
     d = sigma.shape[0]
-    if B < 1 or n < 1 or queries < 1:
-        raise ValueError(f"need B >= 1 prompts, n >= 1 context examples and >= 1 query; "
-                         f"got B={B}, n={n}, queries={queries}")
+    if N < 1 or n < 1 or queries < 1:
+        raise ValueError(f"need N >= 1 prompts, n >= 1 context examples and >= 1 query; "
+                         f"got N={N}, n={n}, queries={queries}")
     if noise < 0:
         raise ValueError(f"noise is a variance and must be >= 0; got {noise}")
     Ls = sqrtm_psd(sigma)
-    X = rng.standard_normal((B, n + queries, d)) @ Ls  # (B, n+K, d), rows are x^(i)
+    X = rng.standard_normal((N, n + queries, d)) @ Ls  # (N, n+K, d), rows are x^(i)
     Lw = np.eye(d) if omega is None else sqrtm_psd(omega)
-    w = rng.standard_normal((B, d)) @ Lw  # (B, d)
-    y = np.einsum("bid,bd->bi", X[:, :n], w)  # (B, n)
+    w = rng.standard_normal((N, d)) @ Lw  # (N, d)
+    y = np.einsum("bid,bd->bi", X[:, :n], w)  # (N, n)
     if noise > 0:
-        y += np.sqrt(noise) * rng.standard_normal((B, n))
+        y += np.sqrt(noise) * rng.standard_normal((N, n))
     return X[:, :n], y, w, X[:, n:]
 
 
 def prompts_from_tasks(X, y, w, Xq) -> Prompts:
-    """Materialise the prompts Z_0 (eq. 1) of tasks with one query each: (B, d+1, n+1)."""
+    """Materialise the prompts Z_0 (eq. 1) of tasks with one query each: (N, d+1, n+1)."""
     if Xq.shape[1] != 1:
         raise ValueError(f"prompts need exactly one query per context; got {Xq.shape[1]}")
-    B, n, d = X.shape
-    Z0 = np.zeros((B, d + 1, n + 1))
+    N, n, d = X.shape
+    Z0 = np.zeros((N, d + 1, n + 1))
     Z0[:, :d, :n] = X.transpose(0, 2, 1)
     Z0[:, d, :n] = y
     Z0[:, :d, n] = Xq[:, 0]
@@ -104,10 +104,10 @@ def prompts_from_tasks(X, y, w, Xq) -> Prompts:
     return Prompts(Z0, target)
 
 
-def sample_prompts(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
+def sample_prompts(N: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
                    omega: np.ndarray | None = None, noise: float = 0.0) -> Prompts:
-    """Sample B prompts (eq. 1): ``Z0`` (B, d+1, n+1) and targets ``<w*, x^(n+1)>`` (B,).
+    """Sample N prompts (eq. 1): ``Z0`` (N, d+1, n+1) and targets ``<w*, x^(n+1)>`` (N,).
 
     The query label is the noiseless ``<w*, x^(n+1)>``; the query token carries 0.
     """
-    return prompts_from_tasks(*sample_tasks(B, n, sigma, rng, omega, noise, queries=1))
+    return prompts_from_tasks(*sample_tasks(N, n, sigma, rng, omega, noise, queries=1))

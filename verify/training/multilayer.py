@@ -65,16 +65,16 @@ def _run_11(A_list, B_list, sm: Summaries, with_B: bool = True, per_prompt: bool
     cache = []
     for l in range(L):
         A = A_list[l]
-        v = np.einsum("bij,bj->bi", G, u)  # (B, d) = G u
-        gx = np.einsum("bij,bj->bi", G, sm.xq)  # (B, d) = G x_q
-        m = v @ A  # (B, d) = A^T v
-        r = np.einsum("bji,bj->bi", G, m)  # (B, d) = G^T A^T v
+        v = np.einsum("bij,bj->bi", G, u)  # (N, d) = G u
+        gx = np.einsum("bij,bj->bi", G, sm.xq)  # (N, d) = G x_q
+        m = v @ A  # (N, d) = A^T v
+        r = np.einsum("bji,bj->bi", G, m)  # (N, d) = G^T A^T v
         q_new = q + np.einsum("bi,bi->b", m, gx)
         u_new = u + np.einsum("bij,bj->bi", sm.S, r)
         K = T = None
         if with_B and l < L - 1:  # the last layer's covariate update never reaches q_L
-            K = G @ sm.S @ G.transpose(0, 2, 1)  # (B, d, d)
-            T = I + B_list[l] @ K @ A  # (B, d, d)
+            K = G @ sm.S @ G.transpose(0, 2, 1)  # (N, d, d)
+            T = I + B_list[l] @ K @ A  # (N, d, d)
             G_new = T @ G
         else:
             G_new = G
@@ -145,7 +145,7 @@ def _forward_8(A_list, sm: Summaries):
     us = []
     for A in A_list:
         us.append(u)
-        m = u @ A  # (B, d) = A^T u
+        m = u @ A  # (N, d) = A^T u
         q = q - np.einsum("bi,bi->b", m, sm.xq)
         u = u - np.einsum("bij,bj->bi", sm.S, m)
     return q, us
