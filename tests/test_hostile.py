@@ -338,6 +338,8 @@ def test_the_api_exports_its_exception_types():
         verify.verify_theorem("lemma1", dimension=3)
     with pytest.raises(UsageError, match="limit"):
         verify.verify_theorem("1", d=2000)
+    with pytest.raises(UsageError, match="progress must have"):
+        verify.verify_theorem("lemma1", progress=object())
 
 
 # -- options a claim does not use, hypotheses up front, settings without power -----------------

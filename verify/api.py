@@ -27,6 +27,17 @@ def _setting(claim, options: dict):
     return s
 
 
+def _progress(options: dict):
+    """The ``progress`` option: anything with ``update(msg)`` and ``done()``; None for silence."""
+    p = options.get("progress")
+    if p is None:
+        return Progress(None)
+    if not (callable(getattr(p, "update", None)) and callable(getattr(p, "done", None))):
+        raise UsageError(f"progress must have update(msg) and done() methods, like verify.progress.Progress; "
+                         f"got {type(p).__name__}")
+    return p
+
+
 def verify_theorem(claim, **options) -> Verdict:
     """Verify a claim ("lemma1", "1", "5", ...) at a setting; returns a :class:`Verdict`.
 
@@ -38,7 +49,7 @@ def verify_theorem(claim, **options) -> Verdict:
     s = _setting(c, options)
     with threadpool_limits(limits=1, user_api="blas"):  # see pyproject: small-matrix loops
         return c.run(s, with_controls=bool(options.get("controls", False)),
-                     progress=options.get("progress") or Progress(None))
+                     progress=_progress(options))
 
 
 def check_candidate(claim, candidate, **options) -> Verdict:
@@ -57,7 +68,7 @@ def check_candidate(claim, candidate, **options) -> Verdict:
     call = CandidateCall(candidate, s.d)
     with threadpool_limits(limits=1, user_api="blas"):
         verdict = c.run(s, with_controls=bool(options.get("controls", False)),
-                        candidate=call, progress=options.get("progress") or Progress(None))
+                        candidate=call, progress=_progress(options))
     note = call.note()
     if note:
         verdict.notes.append(note)
