@@ -100,6 +100,21 @@ def test_exit_code_is_1_when_a_verdict_fails_and_the_index_lists_every_claim(tmp
     assert "**FAILED**" in index and f"{len(CLAIMS) - 1} of {len(CLAIMS)} claims passed" in index
 
 
+def test_a_failed_step_of_the_claim_fails_the_reports_verdict(tmp_path, monkeypatch):
+    import verify.report as report
+    from theory.derivation import Derivation, argued_step, fact_step
+    der = Derivation("d", "s", (fact_step("computed, false", "x", False, "computation"),
+                                argued_step("argued", "x", "text")))
+    monkeypatch.setattr(report, "verify_theorem", lambda cid, **k: _fake_verdict(cid))
+    monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [der])
+    assert main(["lemma1", "--report", str(tmp_path), "--no-figures"]) == 1
+    text = (tmp_path / "lemma1.md").read_text()
+    assert "**Verdict: FAILED**" in text and "computed, false" in text
+    outside = Derivation("d", "s", (fact_step("list complete", "x", False, "search", outside_claim="existence only"),))
+    monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [outside])
+    assert main(["lemma1", "--report", str(tmp_path), "--no-figures"]) == 0
+
+
 def test_all_reports_write_the_generated_conventions_page(tmp_path, monkeypatch):
     import verify.report as report
     from verify.conventions import render

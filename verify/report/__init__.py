@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import conventions
 from ..api import _setting, verify_theorem
+from ..checks import check_at_most
 from ..claims import get_claim
 from .experiments import Budget
 from .io import atomic_write_text
@@ -43,6 +44,16 @@ def _command(claim_id: str, options: dict, scale: str = "default") -> str:
     return " ".join(parts)
 
 
+def derivation_check(derivations):
+    """The report's verdict covers its derivation: a failed step that is part of the paper's
+    claim fails the verdict (a failed step outside the claim says why beside it, and an argued
+    step is counted as argued, not as proved)."""
+    failed = [st.title for der in derivations for st in der.failures_in_claim]
+    counts = "; ".join(f"{der.title}: {der.describe()}" for der in derivations)
+    return check_at_most("derivation shown in the report: no step of the claim failed", "exact", len(failed), 0,
+                         f"exact: {counts}", reason=("failed: " + "; ".join(failed)) if failed else "")
+
+
 def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None, scale: str = "default", **options):
     """Verify one claim and write ``out_dir/<claim>.md`` (+ figures); returns (claim, verdict, n_errata).
 
@@ -57,6 +68,8 @@ def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None,
     if progress is not None:
         progress.update("derivations")
     derivations = claim_derivations(claim.id, setting)
+    if derivations:
+        verdict.checks.append(derivation_check(derivations))
     figs = []
     if figures:
         if progress is not None:
