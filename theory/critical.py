@@ -382,8 +382,9 @@ def _family8(L, n, d):
     points = []
     for res in results:
         for a in res.points:
-            points.append(_point("8", L, n, d, list(a), res.pattern,
-                                 "exact elimination per multiplicity pattern (theory.family8)"))
+            p = _point("8", L, n, d, list(a), res.pattern, "exact elimination per multiplicity pattern (theory.family8)")
+            if not any(_same(p, q) for q in points):  # a point is listed once, under its own pattern
+                points.append(p)
     complete = all(r.complete for r in results) and all(p.certified for p in points)
     stmt = (f"complete (proved): every multiplicity pattern of L = {L} solved exactly "
             "(Lemmas A-C of theory.family8; resultants, exact real-root isolation, Krawczyk); "

@@ -102,7 +102,14 @@ def real_roots(P: fmpq_poly, prec: int) -> list[arb]:
             if g.degree() == 1 and g.coeffs()[0] == 0:
                 roots.append(arb(0))
                 continue
-            roots += [c.real for c, _ in g.complex_roots() if c.imag.is_zero()]
+            found = [c for c, _ in g.complex_roots()]
+            # flint returns real roots with an exactly zero imaginary part; a root whose imaginary
+            # enclosure merely contains 0 would be undecided: refuse rather than drop it
+            if any(c.imag.contains(0) and not c.imag.is_zero() for c in found):
+                if prec > 4000:
+                    raise ValueError("a root could not be classified as real or non-real")
+                return real_roots(P, 2 * prec)
+            roots += [c.real for c in found if c.imag.is_zero()]
     roots.sort(key=lambda r: float(r.mid()))
     if any(roots[i].overlaps(roots[i + 1]) for i in range(len(roots) - 1)):
         if prec > 4000:
