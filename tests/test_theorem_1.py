@@ -414,7 +414,8 @@ def test_default_setting_passes_and_rejects_every_control():
 
 @pytest.mark.slow
 def test_inverse_prior_with_noise_verifies_the_generalised_optimum_and_rejects_eq6():
-    v = verify_theorem("1", prior="inverse", noise=0.5, controls=True, seed=2)
+    # at --quick (about 20 CPU-seconds instead of a minute): eq. (6) is rejected there too
+    v = verify_theorem("1", prior="inverse", noise=0.5, controls=True, seed=2, quick=True)
     assert v.passed
     eq6 = [c for c in v.controls if "eq. (6)" in c["name"]]
     assert eq6 and eq6[0]["rejected"]
