@@ -12,3 +12,20 @@ Every objective is a callable ``theta -> (loss, gradient)`` of the sample loss (
 tests); progress is reported through :class:`verify.progress.Progress`.  Conventions:
 :mod:`verify.conventions`.
 """
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["LossAndGradient"]
+
+
+class LossAndGradient(Protocol):
+    """The objective interface every trainer here consumes: ``theta (p,) -> (loss, gradient (p,))``.
+
+    Implemented by :class:`.adam.Objective`, :class:`.multilayer.FamilyObjective`,
+    :class:`.one_layer.OneLayerStats` and :class:`verify.kernels.KernelObjective`.
+    """
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]: ...

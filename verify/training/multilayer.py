@@ -26,6 +26,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from ..families import FAMILY8, Family, as_family
+from . import LossAndGradient
 from .one_layer import gauss_newton_step, levenberg_marquardt
 
 __all__ = ["Summaries", "loss_and_grad_8", "loss_and_grad_11", "residuals_and_jacobian_8",
@@ -210,7 +211,7 @@ class FamilyObjective:
         return f, np.concatenate([g.ravel() for g in dA + dB])
 
 
-def fit_family(obj: FamilyObjective, theta0: np.ndarray, gtol: float = 1e-12, maxiter: int = 20000):
+def fit_family(obj: LossAndGradient, theta0: np.ndarray, gtol: float = 1e-12, maxiter: int = 20000):
     """L-BFGS from ``theta0`` to the stopping rule; returns (theta, info)."""
     res = minimize(obj, theta0, jac=True, method="L-BFGS-B",
                    options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 50})
