@@ -205,7 +205,7 @@ def test_a_huge_problem_is_refused_in_a_real_process_quickly():
                        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "limit" in r.stderr
-    assert time.perf_counter() - t0 < 60  # interpreter start and imports only, never the run
+    assert time.perf_counter() - t0 < 120  # interpreter start and imports only (a loaded machine), never the run
 
 
 # -- report paths and files ------------------------------------------------------------------
