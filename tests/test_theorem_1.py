@@ -395,8 +395,9 @@ def test_unconstrained_training_reaches_family_8_up_to_rescaling(quick_evidence)
 
 
 def test_check_candidate_accepts_the_true_optimum_and_rejects_sigma_inverse():
-    good = check_candidate("1", lambda sigma, n: optimal_preconditioner(sigma, n), quick=True, seed=1)
-    bad = check_candidate("1", lambda sigma, n: np.linalg.inv(sigma), quick=True, seed=1)
+    small = {"quick": True, "seed": 1, "d": 3, "n": 10}  # the API path, at a small setting
+    good = check_candidate("1", lambda sigma, n: optimal_preconditioner(sigma, n), **small)
+    bad = check_candidate("1", lambda sigma, n: np.linalg.inv(sigma), **small)
     assert good.passed and not bad.passed
 
 
