@@ -226,12 +226,12 @@ def test_every_check_states_its_tolerance_basis(quick_verdict):
 
 
 def test_a_users_candidate_pair_is_checked_and_a_wrong_one_fails():
-    best_S, _, _ = t2.restricted_minimiser(20, 5)
-    I = np.eye(5)
-    good = t2.run(t2.default_setting(quick=True),
-                  candidate=lambda sigma, n: [float(best_S.a[1]) * I, float(best_S.a[0]) * I])
+    best_S, _, _ = t2.restricted_minimiser(7, 3)  # a small setting: the candidate path, not the search
+    I = np.eye(3)
+    small = t2.default_setting(d=3, n=7, quick=True)
+    good = t2.run(small, candidate=lambda sigma, n: [float(best_S.a[1]) * I, float(best_S.a[0]) * I])
     assert good.passed
-    bad = t2.run(t2.default_setting(quick=True), candidate=lambda sigma, n: [0.7 * I, 0.7 * I])
+    bad = t2.run(small, candidate=lambda sigma, n: [0.7 * I, 0.7 * I])
     assert not bad.passed
 
 
