@@ -76,7 +76,7 @@ CALIBRATION = {"counts": calibration.COUNTS, "seed": 0}
 CALIBRATION_TINY = {"counts": {"1": 1, "5": 1}, "seed": 0, "options": {"d": 2, "n": 4}}
 
 
-def run_calibration(cfg, jobs: int, executor: Executor | None = None) -> dict:
+def run_calibration(cfg, jobs: int, executor: Executor | None = None, on_progress=None) -> dict:
     """The calibration sweep of :mod:`benchmarks.calibration` through an Executor."""
     grid = calibration.settings(cfg["counts"], cfg["seed"])
     for g in grid:  # the tiny configuration pins small problems
@@ -84,7 +84,7 @@ def run_calibration(cfg, jobs: int, executor: Executor | None = None) -> dict:
         if "spectrum" in g["options"]:
             g["options"]["spectrum"] = g["options"]["spectrum"][:g["options"]["d"]] or [1.0]
     _log(f"[calibration] {len(grid)} settings")
-    return calibration.run_calibration(grid, executor=executor, jobs=jobs)
+    return calibration.run_calibration(grid, executor=executor, jobs=jobs, on_progress=on_progress)
 
 
 def write_calibration(result: dict, out_dir: Path) -> None:
@@ -198,7 +198,12 @@ def main(argv=None) -> int:
         p.error(f"--jobs must be >= 1; got {a.jobs}")
     out = output_dir(a.out, a.tiny)
     if "calibration" in a.only:
-        cal = run_calibration(CALIBRATION_TINY if a.tiny else CALIBRATION, a.jobs or os.cpu_count() or 1)
+        def checkpoint(partial):  # a long sweep leaves usable (marked partial) output
+            write_calibration(partial, out)
+            _log(f"[calibration] {len(partial['rows'])}/{partial['planned']} settings done")
+
+        cal = run_calibration(CALIBRATION_TINY if a.tiny else CALIBRATION, a.jobs or os.cpu_count() or 1,
+                              on_progress=checkpoint)
         write_calibration(cal, out)
         print(calibration.markdown(cal))
     sections = [x for x in a.only if x != "calibration"]

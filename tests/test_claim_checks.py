@@ -123,3 +123,16 @@ def test_claim5_truth_passes_and_every_check_fails_a_wrong_form():
 def test_claim5_spread_above_the_ceiling_is_inconclusive():
     s, ev, C = _ev5(spread=3.0)
     assert _by_name(c5.closed_form_checks(C, ev, s))[c5.B_CHECK].status == "inconclusive"
+
+
+def test_claim1_resolution_request_grows_the_integrated_sample_until_reached():
+    from dataclasses import replace
+
+    s, ev, A = _ev1(spread=0.02)  # 2 % per replica from "1000 contexts": resolution ~ 0.05
+    s = replace(s, resolution=0.01)
+    before, _ = run_resolution(c1.closed_form_checks(A, ev, s), c1.RESOLUTION_CHECKS)
+    cost = c1._grow_resolution(s, ev, A, c1.Progress(None))
+    after, _ = run_resolution(c1.closed_form_checks(A, ev, s), c1.RESOLUTION_CHECKS)
+    assert before > 0.01 >= after and ev.int_contexts > 1000 and "extra round" in cost
+    assert c1.resolution_check(s, after).passed
+    assert c1.resolution_check(s, 0.02).status == "inconclusive"  # a cap that was hit is not a pass
