@@ -34,7 +34,7 @@ from importlib import resources
 
 import mpmath
 import sympy
-from flint import arb, arb_mat, ctx, fmpq
+from flint import arb, arb_mat, arb_poly, ctx, fmpq
 
 from theory.certify import (
     PREC,
@@ -196,7 +196,9 @@ class _LossJet:
 
     @staticmethod
     def _pair(f, g, mom):
-        return sum((f[i] * g[j] * mom[i + j] for i in range(len(f)) for j in range(len(g))), arb(0))
+        # sum_k (f g)_k m_k: the product in flint's arb_poly (C), then one dot product
+        prod = (arb_poly(f) * arb_poly(g)).coeffs()
+        return sum((c * mom[k] for k, c in enumerate(prod)), arb(0))
 
     def phi(self, x, prec=PREC):
         with ctx.workprec(prec):
@@ -212,11 +214,12 @@ class _LossJet:
         with ctx.workprec(prec):
             mom, p = self._moments(prec), self.p(x, prec)
             dps = [dp(x, prec) for dp in self.dp]
-            out = []
+            out = [[None] * self.m for _ in range(self.m)]
             for i in range(self.m):
-                for j in range(self.m):
-                    out.append(2 * self._pair(dps[i], dps[j], mom) + 2 * self._pair(p, self.d2p[i][j](x, prec), mom))
-            return out
+                for j in range(i, self.m):  # symmetric
+                    out[i][j] = out[j][i] = (2 * self._pair(dps[i], dps[j], mom)
+                                             + 2 * self._pair(p, self.d2p[i][j](x, prec), mom))
+            return [v for row in out for v in row]
 
 
 @functools.cache

@@ -135,10 +135,10 @@ def _residual(family, a, b, wa, wb, sigma):
     return U
 
 
-def _expected_trace(V, kind, n, d, kern_cache, conv):
-    """(E tr V0, d/d eps, d^2/d eps^2) of E tr V at eps = 0."""
+def _expected_trace(V, kind, n, d, kern_cache, conv, value=True):
+    """(E tr V0, d/d eps, d^2/d eps^2) of E tr V at eps = 0 (E tr V0 = 0 when value is False)."""
     m = lambda k: conv(sample_cov_moment((k,), n, d))
-    f0 = sum(x * m(i) for i, x in V[0].items())
+    f0 = sum(x * m(i) for i, x in V[0].items()) if value else 0
     # E tr(S^i E S^j) = tr(E) E tr S^{i+j} / d; tr E = sqrt(d) for the unit trace direction.
     f1 = sum(x * m(i + j) for (i, j), x in V[1].items()) / conv(d).sqrt() if kind == "trace" else 0
     f2 = 0
@@ -190,13 +190,13 @@ def _check(family, a, b, n, d, kind):
         raise ValueError(f"block {kind!r} needs d >= 2; got d={d}")
 
 
-def _quadratic(family, a, b, weights, kind, n, d, cache, conv):
+def _quadratic(family, a, b, weights, kind, n, d, cache, conv, value=True):
     L = len(a)
     sigma = -1 if kind == "antisym" else 1
     wa, wb = weights[:L], (weights[L:] if family == "11" else [0] * L)
     U = _residual(family, a, b, wa, wb, sigma)
     V = _mul(_transpose(U, sigma), U)
-    return _expected_trace(V, kind, n, d, cache, conv)
+    return _expected_trace(V, kind, n, d, cache, conv, value)
 
 
 def full_gradient_trace(family: str, a, b, n: int, d: int, arith: str = "mpmath"):
@@ -243,11 +243,11 @@ def hessian_block(family: str, a, b, n: int, d: int, kind: str, arith: str = "mp
     cache: dict = {}
     unit = lambda *idx: [1 if j in idx else 0 for j in range(P)]
     K = P if keep is None else keep
-    diag = [_quadratic(family, a, b, unit(i), kind, n, d, cache, conv)[2] for i in range(K)]
+    diag = [_quadratic(family, a, b, unit(i), kind, n, d, cache, conv, False)[2] for i in range(K)]
     H = [[conv(0)] * K for _ in range(K)]
     for i in range(K):
         H[i][i] = diag[i]
         for j in range(i + 1, K):
-            both = _quadratic(family, a, b, unit(i, j), kind, n, d, cache, conv)[2]
+            both = _quadratic(family, a, b, unit(i, j), kind, n, d, cache, conv, False)[2]
             H[i][j] = H[j][i] = (both - diag[i] - diag[j]) / 2
     return H
