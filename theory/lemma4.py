@@ -15,6 +15,7 @@ the loss does not depend.  Paper reference: Lemma 4 (stated for Theorem 3 only).
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import sympy
@@ -38,6 +39,12 @@ def family11_layer_permutations_that_preserve_phi(L: int) -> list[tuple[int, ...
     """
     if not (isinstance(L, int) and 1 <= L <= 3):
         raise ValueError(f"L must be an int in 1..3 for family (11); got {L!r}")
+    return list(_family11_invariant_permutations(L))
+
+
+@functools.cache
+def _family11_invariant_permutations(L: int) -> tuple:
+    """Computed once per L and process (a sympy expansion of about 10 CPU-seconds at L = 3)."""
     a, b = parameter_symbols("11", L)
     point = {s: sympy.Rational(k + 2, 7) * (-1) ** k for k, s in enumerate(a + b)}
     numeric = phi("11", L, 13, 4)
@@ -49,7 +56,7 @@ def family11_layer_permutations_that_preserve_phi(L: int) -> list[tuple[int, ...
         expr = phi("11", L)
         if sympy.expand(_permuted(_permuted(expr, a, perm), b, perm) - expr) == 0:
             keep.append(perm)
-    return keep
+    return tuple(keep)
 
 
 def orbit(a) -> list[tuple]:
@@ -64,6 +71,7 @@ def _generates_symmetric_group(*perms) -> bool:
     return group.order() == sympy.factorial(len(perms[0]))
 
 
+@functools.cache
 def derive_lemma4(L: int) -> Derivation:
     """Exact proof of Lemma 4 for family (8) with L layers, and the family (11) contrast."""
     if not (isinstance(L, int) and 2 <= L <= 6):
