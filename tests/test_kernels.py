@@ -79,7 +79,7 @@ def test_result_does_not_depend_on_the_number_of_threads(backend):
 
 
 def test_the_comparison_rejects_the_official_codes_transposed_q_block():
-    """Control: the official code scores z_q^T Q z_key (Q's transpose, PAPER.md section 1); fed
+    """Control: the official code scores z_q^T Q z_key (Q's transpose, docs/conventions.md); fed
     that convention, the kernel must disagree with the reference far beyond RTOL."""
     rng, prompts = _setting(7, d=5, n=20)
     D = prompts.d + 1

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from theory.restricted import RestrictedLoss
-from verify.training.multilayer import FamilyObjective, Summaries, resjac
 from verify.population import (
     DEFAULT_PROPOSAL,
     Proposal,
@@ -17,6 +16,7 @@ from verify.population import (
     train_population_adam,
 )
 from verify.sampling import PAPER_SPECTRUM, make_sigma, sample_prompts, sqrtm_psd
+from verify.training.multilayer import FamilyObjective, Summaries, resjac
 
 N, D = 20, 5
 K = 5.0  # standard errors: P(|N(0,1)| > 5) = 5.7e-7 per comparison (B >= 8000 prompts, CLT)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import sympy
 
-from theory.restricted import RestrictedLoss, parameter_symbols, phi, residual_polynomial, S_SYMBOL
-from theory.wishart import D_SYMBOL as d_sym, N_SYMBOL as n_sym
-
+from theory.restricted import S_SYMBOL, RestrictedLoss, parameter_symbols, phi, residual_polynomial
+from theory.wishart import D_SYMBOL as d_sym
+from theory.wishart import N_SYMBOL as n_sym
 
 # --- a minimal, independent forward pass (eqs. 1-4 of the paper) ------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 
@@ -12,15 +11,18 @@ import sympy
 
 from theory import wishart
 from theory.wishart import (
-    N_SYMBOL as n,
     D_SYMBOL as d,
+)
+from theory.wishart import (
+    N_SYMBOL as n,
+)
+from theory.wishart import (
     expected_trace_pair,
     isotropic_pq,
     mixed_moment,
     sample_cov_moment,
     trace_moment,
 )
-
 
 # --- an independent reference: Wick pairings of the Gaussian entries -------------------
 

@@ -12,7 +12,7 @@ therefore holds for symmetric A_l and fails for general A_l. Both readings are c
 here on every column (context columns: y_i - <x_i, w_l>; query column: -<x_q, w_l>) with
 fully symbolic covariates, labels and preconditioners.
 
-Two conventions for the score (PAPER.md section 1).  Eq. (3) read literally forms
+Two conventions for the score (docs/conventions.md).  Eq. (3) read literally forms
 Z^T Q Z, whose (i, j) entry z_i^T Q z_j puts the KEY z_i on the left; the official code scores
 z_query^T Q z_key, so its trainable Q block is eq. (3)'s transposed.  With family (8)'s
 Q_l = -[[A_l,0],[0,0]] written in the code's convention, the layer's step uses (A_l^T)^T = A_l

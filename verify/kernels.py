@@ -35,7 +35,7 @@ Reverse mode, with ``S_l = dK_l + dK_l^T`` (only the symmetric part of dK_l is e
     dP_l = (1/n) sum_b dT_l W_l^T,  dW_l = (1/n) P_l^T dT_l,  dQ_l = sum_b K_l dW_l  (W_l = K_l Q_l),
     S_l = T_l^T S_{l+1} T_l + dW_l Q_l^T + Q_l dW_l^T.
 
-Ahn et al., Section 2, eq. (3)-(4); the read-out and loss of PAPER.md section 1.
+Ahn et al., Section 2, eq. (3)-(4); the read-out and loss of :mod:`verify.conventions`.
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .training.multilayer import FamilyObjective, Summaries
 from .sampling import sqrtm_psd
+from .training.multilayer import FamilyObjective, Summaries
 
 __all__ = [
     "DEFAULT_PROPOSAL",

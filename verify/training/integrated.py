@@ -1,6 +1,6 @@
 """Family (8), one layer, trained on sampled contexts with the rest of the prompt integrated.
 
-Model (family (8), L = 1, PAPER.md section 2): ``TF(Z_0) = x_q^T A^T h`` with
+Model (family (8), L = 1, docs/conventions.md): ``TF(Z_0) = x_q^T A^T h`` with
 ``h = (1/n) X^T y``, ``y = X w* + eps``.  The squared error of one prompt is
 ``(x_q^T (A^T h - w*))^2``.  Its expectation over the parts of the prompt that enter
 linearly -- the query ``x_q ~ N(0, Sigma)``, the task ``w* ~ N(0, Omega)`` and the label
