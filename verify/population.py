@@ -71,11 +71,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .families import FAMILY8, FAMILY11, as_family
 from .sampling import sqrtm_psd
-from .training.multilayer import FamilyObjective, Summaries
+from .training.multilayer import FamilyObjective, Summaries, _subset, resjac
+from .training.one_layer import gauss_newton_step, levenberg_marquardt
 
 __all__ = [
     "DEFAULT_PROPOSAL",
+    "STAGES",
+    "Fit",
+    "fit_from_small_start",
+    "refit",
     "PopulationSample",
     "Proposal",
     "Trajectory",
@@ -220,13 +226,12 @@ def train_population_adam(family: str, L: int, n: int, sigma: np.ndarray, rng: n
                           record_every: int = 10, proposal: Proposal = DEFAULT_PROPOSAL) -> Trajectory:
     """Adam on fresh importance-sampled minibatches: every step's gradient is unbiased for grad f.
 
-    ``family`` "gd" (8) or "gdpp" (11); theta layout as :mod:`verify.families`.  The start
+    ``family`` FAMILY8 / FAMILY11 (or "gd" / "gdpp"); theta layout as :mod:`verify.families`.  The start
     ``theta0`` is the caller's (e.g. small i.i.d. Gaussian); the step size is halved every
     ``halve_every`` steps (0: constant).  Returns a :class:`Trajectory` recorded every
     ``record_every`` steps (and at the last step).
     """
-    if family not in ("gd", "gdpp"):
-        raise ValueError(f"family must be 'gd' (8) or 'gdpp' (11); got {family!r}")
+    family = _multilayer_family(family)
     theta = np.array(theta0, dtype=float)
     m, v2 = np.zeros_like(theta), np.zeros_like(theta)
     b1, b2 = betas
@@ -247,3 +252,98 @@ def train_population_adam(family: str, L: int, n: int, sigma: np.ndarray, rng: n
     losses.append(np.nan)  # no minibatch drawn at the final parameters
     thetas.append(theta.copy())
     return Trajectory(np.array(its), np.array(losses), np.array(thetas), {"batch": batch, "lr": lr})
+
+
+def _multilayer_family(family):
+    fam = as_family(family)
+    if fam not in (FAMILY8, FAMILY11):
+        raise ValueError(f"family must be family (8) or family (11); got {family!r}")
+    return fam
+
+
+#: Stages of :func:`fit_from_small_start`: (prompts, method, iteration budget).  L-BFGS on a
+#: few hundred prompts leaves the plateau around the small start (cheap iterations); LM on a
+#: thousand walks the ill-conditioned valley in tens of steps; LM on the whole sample converges.
+STAGES = ((300, "lbfgs", 800), (1000, "lm", 150))
+
+
+@dataclass
+class Fit:
+    """A model fitted from a small random start: ``theta``, the :class:`Trajectory` of its
+    stages, how many random starts were drawn and whether the kept one converged."""
+
+    theta: np.ndarray
+    trajectory: Trajectory
+    starts: int
+    converged: bool
+
+
+def fit_from_small_start(family, L: int, sm: Summaries, rng: np.random.Generator, *,
+                         init_std: float = 0.1, max_starts: int = 3, stages=STAGES, max_lm: int = 60,
+                         rtol: float = 1e-9, record_every: int = 10) -> Fit:
+    """Train family (8)/(11) on the (importance-sampled or plain) sample ``sm`` from an i.i.d.
+    N(0, init_std^2) start: the :data:`STAGES`, then Levenberg-Marquardt on all of ``sm``.
+
+    Stopping rule: LM stops when an accepted step lowers the loss by less than ``rtol``
+    relative.  A start whose final LM uses its whole budget ``max_lm`` without meeting the rule is
+    declared unconverged (e.g. drifting along an escaping direction |b_l| -> inf) and a new
+    random start is drawn, at most ``max_starts`` in all; the kept fit is the first converged
+    one, else the lowest final loss.  No closed form or critical point is consulted.
+    """
+    family = _multilayer_family(family)
+    d = sm.S.shape[1]
+    best = None
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(1, max_starts + 1):
+            theta = init_std * rng.standard_normal(family.size(d, L))
+            its, losses, thetas, k, ok = [0], [FamilyObjective(family, L, sm)(theta)[0]], [theta.copy()], 0, True
+            for count, method, budget in stages:
+                sub = _subset(sm, min(count, sm.count))
+                if method == "lbfgs":
+                    theta, k = _lbfgs(family, L, sub, theta, budget, k, record_every, its, losses, thetas)
+                else:
+                    theta, f, _, _, it, _ = levenberg_marquardt(resjac(family, L, sub), theta, budget, 1e-7)
+                    k += it
+                    its.append(k), losses.append(f), thetas.append(theta.copy())
+            theta, f, _, _, it, _ = levenberg_marquardt(resjac(family, L, sm), theta, max_lm, rtol)
+            ok = ok and it < max_lm
+            k += it
+            its.append(k), losses.append(f), thetas.append(theta.copy())
+            fit = Fit(theta, Trajectory(np.array(its), np.array(losses), np.array(thetas),
+                                        {"start": start, "loss": f}), start, ok)
+            if ok:
+                return fit
+            if best is None or f < best.trajectory.info["loss"]:
+                best = fit
+    best.starts = max_starts
+    return best
+
+
+def _lbfgs(family, L, sub, theta, budget, k, record_every, its, losses, thetas):
+    from scipy.optimize import minimize
+
+    obj = FamilyObjective(family, L, sub)
+    count = [k]
+
+    def record(x):
+        count[0] += 1
+        if (count[0] - k) % record_every == 0:
+            its.append(count[0]), losses.append(obj(x)[0]), thetas.append(np.array(x))
+
+    res = minimize(obj, theta, jac=True, method="L-BFGS-B", callback=record,
+                   options={"gtol": 1e-9, "ftol": 0.0, "maxiter": budget, "maxcor": 50})
+    return res.x, count[0]
+
+
+def refit(family, L: int, sm: Summaries, theta0: np.ndarray, *, max_lm: int = 40, rtol: float = 1e-9):
+    """Levenberg-Marquardt on ``sm`` from ``theta0`` (a replica started from a shared pilot).
+
+    Returns ``(theta, info)``; ``info['opt']`` is the relative length of the undamped
+    Gauss-Newton step not taken (the optimisation error left by the stopping rule).
+    """
+    family = _multilayer_family(family)
+    with threadpool_limits(limits=1, user_api="blas"):
+        theta, f, r, J, it, _ = levenberg_marquardt(resjac(family, L, sm), np.array(theta0, float), max_lm, rtol)
+        step = gauss_newton_step(J, r)
+    return theta, {"loss": f, "lm_iterations": it, "converged": it < max_lm,
+                   "opt": float(np.linalg.norm(step) / max(np.linalg.norm(theta), 1e-300))}

@@ -8,11 +8,22 @@ table of a large search re-certified at run time (the same list at every effort)
 eq. (12) (critical points exist, the gradient infimum is attained), f does not depend on
 B_{L-1} (on the NumPy model), and trained replicas lie on S.
 
-Found while building this (reported in the verdict's notes, with numbers): the step sizes that
-training on sampled prompts reaches are not critical points of the exact population loss.  The
-polynomial p(S_hat) of GD++ has degree (3^L - 1)/2 (13 for L = 3), so phi is dominated by
-eigenvalues of S_hat with spectral weight below 1e-6, which no sample contains: the sampled
-loss at the trained (and the paper's reported) step sizes is tens of times below phi there.
+Trained side, like with like: the replicas are trained on importance-sampled prompts
+(:mod:`verify.population`), whose weighted loss and gradient are unbiased for the POPULATION
+loss f that Theorem 4 is about (a plain sample misses the spectral tail that dominates f).  A
+pilot is trained from a small random start (no closed form, no critical point consulted);
+REPLICAS replicas then start from it, each on its own fresh sample, so their spread measures
+the sampling error inside one basin.  Checked: the replica mean lies within K_SIGMA standard
+errors (plus the optimisation stopping rule's error) of a critical point of phi, the nearest
+one of the list, and that point is a minimum; the negative controls are judged by that same
+check.
+
+Found while building this (reported in the verdict's notes, with numbers): training on PLAIN
+sampled prompts, as the paper did, reaches step sizes that are not critical points of the exact
+population loss.  The polynomial p(S_hat) of GD++ has degree (3^L - 1)/2 (13 for L = 3), so phi is
+dominated by eigenvalues of S_hat with spectral weight below 1e-6, which no sample contains: the
+sampled loss at the plain-trained (and the paper's reported) step sizes is tens of times below phi
+there.  The verdict reports both trained points with their exact phi.
 """
 from __future__ import annotations
 
@@ -41,9 +52,11 @@ from ..critical_sets import (
 )
 from ..families import FAMILY11, GDPlusPlus
 from ..model import forward
+from ..population import fit_from_small_start, refit, sample_population
 from ..progress import Progress
-from ..sampling import sample_prompts
+from ..sampling import sample_prompts, sqrtm_psd
 from ..setting import Setting
+from ..training.multilayer import FamilyObjective, Summaries
 from . import layers
 from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
 
@@ -60,15 +73,17 @@ def default_setting(**kw) -> Setting:
 
 @dataclass(frozen=True)
 class Effort:
-    """Prompts per replica (10 replicas) and fresh test prompts (the critical points are the
-    certified set of verify.critical_sets: the same at every effort)."""
+    """Importance-sampled prompts per population replica (REPLICAS replicas and a pilot), plain
+    prompts of the paper-style fit, and importance-sampled test prompts (the critical points are
+    the certified set of verify.critical_sets: the same at every effort)."""
 
-    prompts: int = 10_000
-    test_prompts: int = 100_000
+    prompts: int = 2_000
+    plain_prompts: int = 2_000
+    test_prompts: int = 10_000
 
     @classmethod
     def for_setting(cls, s: Setting) -> "Effort":
-        return cls(4_000, 20_000) if s.quick else cls()
+        return cls(1_000, 1_000, 5_000) if s.quick else cls()
 
 
 def b_last_is_invisible(theta, s: Setting, L: int) -> float:
@@ -104,8 +119,8 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     progress.update(f"critical points of phi_{L} (exact, certified)")
     cs = critical_set(FAMILY11, L, s.n, s.d)  # the same list at every effort (theory.critical)
     cps = cs.points
-    ev = layers.gather(s, FAMILY11, L, eff.prompts, eff.test_prompts, progress, shared_start=True,
-                       warm_fraction=16, max_lm=40, rtol=1e-9)
+    ev, pilot = gather_population(s, L, eff, progress)
+    plain = fit_plain(s, L, eff, progress)
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas"
     checks = [
         *critical_checks(cs, "12", complete_expected=L <= 2),
@@ -127,59 +142,162 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
             "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)", "sampling",
             max(dist_identity(M) for M in Bm), dist_tolerance(np.eye(s.d), tauB) + ev.opt,
             f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}"))
+    near = nearest_critical_point(ev, cps)
+    truth = _trained_vs(near.a, near.b, ev, s) if near is not None else []
+    checks += truth
+    checks.append(check_at_most(
+        "the critical point the trained replicas reach is a minimum of phi (Hessian on S and off it)", "exact",
+        0 if near is not None and near.kind == "minimum" else 1, 0,
+        "kind of the nearest critical point from its full Hessian blocks (theory.critical)",
+        reason="" if near is None else f"nearest: {near.kind}, phi = {float(near.loss):.6g}"))
     a_mean, b_mean = a_tr.mean(0), b_tr.mean(0)
     b_mean[-1] = 0.0  # b_{L-1} is invisible to f
     R = FAMILY11.restricted_loss(L, s.n, s.d)
-    t = tuple(a_mean) + tuple(b_mean)
-    with mpmath.workdps(40):
-        phi_tr = float(R.value(t))
-        grad_tr = [float(g) for g in R.gradient(t)][:2 * L - 1]
+    pop = _exact_at(R, a_mean, b_mean, L)
+    pl = _exact_at(R, *plain["step_sizes"], L)
     test_loss = float(ev.test_loss.mean())
     best = min(cps, key=lambda c: c.loss) if cps else None
     closed = {**closed_form_fields(cs),
-              "trained_step_sizes_mean": {"a": a_mean.tolist(), "b": b_mean.tolist()}}
-    tail_tr = tail_share(a_mean, b_mean, s.n, s.d)
-    notes = [
-        f"trained step sizes (mean of {layers.REPLICAS} replicas): a = {np.round(a_mean, 4).tolist()}, "
-        f"b = {np.round(b_mean[:-1], 4).tolist()}; sampled test loss {test_loss:.4g} (ln {np.log(test_loss):.2f}); "
-        f"exact population loss phi there {phi_tr:.4g} (ln {np.log(phi_tr):.2f}), exact gradient of phi there "
-        f"{np.round(grad_tr, 3).tolist()}: training on samples does not reach a critical point of the "
-        f"population loss; {100 * tail_tr:.1f}% of phi there comes from "
-        "eigenvalues of S_hat with spectral weight < 1e-6, which no training or test sample contains",
-    ]
+              "trained_step_sizes_mean": {"a": a_mean.tolist(), "b": b_mean.tolist()},
+              "plain_trained_step_sizes": {"a": list(plain["step_sizes"][0]), "b": list(plain["step_sizes"][1])}}
+    tail_tr = tail_share(*plain["step_sizes"], s.n, s.d)
+    notes = [_population_note(a_mean, b_mean, pop, test_loss, near, pilot),
+             _plain_note(plain, pl, tail_tr)]
     notes.append(lowest_note(cs))
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
-    facts = {"paper_values": paper, "trained": {"test_loss": test_loss, "phi": phi_tr, "tail": tail_tr},
+    facts = {"paper_values": paper,
+             "trained": {"test_loss": plain["test_loss"], "phi": pl["phi"], "tail": tail_tr},
+             "population": {"test_loss": test_loss, "phi": pop["phi"], "a": a_mean.tolist(), "b": b_mean.tolist(),
+                            "nearest": None if near is None else near.row()},
              "lowest": None if best is None else {"loss": float(best.loss), "kind": best.kind}}
     verdict = Verdict("4", s.describe(ev.sigma), closed, checks, notes=notes,
-                      artifacts={"A_white": ev.A_white.mean(0), "B": ev.B.mean(0), **facts})
+                      artifacts={"A_white": ev.A_white.mean(0), "B": ev.B.mean(0),
+                                 "plain_A_white": plain["A_white"], "plain_B": plain["B"],
+                                 "population_trajectory": pilot.trajectory,
+                                 "plain_trajectory": plain["fit"].trajectory, **facts})
     if with_controls:
-        # only checks the lowest critical point itself passes can reject a control (issue 8)
+        # only a check the reached critical point itself passes can reject a control (issue 8)
         verdict.controls = evaluate_controls(controls(s, L, best), ev, s,
-                                             lambda ab, ev, s: _trained_vs(*ab, ev, s),
-                                             truth_checks=[] if best is None else
-                                             _trained_vs([float(x) for x in best.a], [float(x) for x in best.b],
-                                                         ev, s))
+                                             lambda ab, ev, s: _trained_vs(*ab, ev, s), truth_checks=truth)
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
 
 
+def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
+    """Replicas trained on importance-sampled prompts (unbiased for the population loss).
+
+    A pilot from a small random start (:func:`verify.population.fit_from_small_start`), then
+    REPLICAS Levenberg-Marquardt refits from it, each on its own fresh sample; nothing here
+    knows a closed form or a critical point.  Returns ``(LayerEvidence, pilot Fit)``; the
+    test losses are importance-sampled estimates of f (unbiased).
+    """
+    sigma, d = s.sigma, s.d
+    sh = sqrtm_psd(sigma)
+    rng = s.rng(f"population/L{L}/train")
+    progress.update(f"population trainer: pilot from a small random start ({eff.prompts} prompts)")
+    pilot = fit_from_small_start(FAMILY11, L, sample_population(eff.prompts, s.n, sigma, rng).summaries,
+                                 s.rng(f"population/L{L}/init"))
+    thetas, infos = [], []
+    for r in range(layers.REPLICAS):
+        progress.update(f"population trainer: replica {r + 1}/{layers.REPLICAS}")
+        sm = sample_population(eff.prompts, s.n, sigma, rng).summaries
+        theta, info = refit(FAMILY11, L, sm, pilot.theta, max_lm=REFIT_LM, rtol=REFIT_RTOL)
+        thetas.append(theta)
+        infos.append(info)
+    thetas = np.array(thetas)
+    A_white = np.array([[sh @ A @ sh for A in FAMILY11.split(th, d, L)[0]] for th in thetas])
+    B = np.array([FAMILY11.split(th, d, L)[1] for th in thetas])
+    test = sample_population(eff.test_prompts, s.n, sigma, s.rng(f"population/L{L}/test")).summaries
+    obj = FamilyObjective(FAMILY11, L, test)
+    test_loss = np.array([obj(th)[0] for th in thetas])
+    ev = layers.LayerEvidence(sigma, FAMILY11, L, thetas, A_white, B, max(i["opt"] for i in infos), infos,
+                              test, test_loss)
+    return ev, pilot
+
+
+#: Replica refits from the pilot: LM stops at a relative loss decrease below 1e-5 (or 12 steps);
+#: the Gauss-Newton step not taken (``opt``, ~1e-4 relative) enters every tolerance.
+REFIT_RTOL, REFIT_LM = 1e-5, 12
+
+
+def fit_plain(s: Setting, L: int, eff: Effort, progress) -> dict:
+    """One model trained as the paper did, on PLAIN sampled prompts, from a small random start
+    (the same optimiser as the pilot); its step sizes, whitened matrices and its plain test loss."""
+    progress.update(f"plain-sample trainer ({eff.plain_prompts} prompts)")
+    sigma, d = s.sigma, s.d
+    omega = np.linalg.inv(sigma)
+    sm = Summaries.from_prompts(sample_prompts(eff.plain_prompts, s.n, sigma, s.rng(f"plain/L{L}/train"), omega))
+    fit = fit_from_small_start(FAMILY11, L, sm, s.rng(f"plain/L{L}/init"))
+    sh = sqrtm_psd(sigma)
+    A, Bm = FAMILY11.split(fit.theta, d, L)
+    A_white = np.array([sh @ M @ sh for M in A])
+    a = np.trace(A_white, axis1=1, axis2=2) / d
+    b = np.trace(np.asarray(Bm), axis1=1, axis2=2) / d
+    b[-1] = 0.0
+    test = Summaries.from_prompts(sample_prompts(eff.test_prompts, s.n, sigma, s.rng(f"plain/L{L}/test"), omega))
+    return {"fit": fit, "A_white": A_white, "B": np.asarray(Bm), "step_sizes": (a, b),
+            "test_loss": FamilyObjective(FAMILY11, L, test)(fit.theta)[0]}
+
+
+def nearest_critical_point(ev, cps):
+    """The critical point whose (a_l I, b_l I) is nearest (rel. Frobenius) to the replica mean."""
+    if not cps:
+        return None
+    d, L = ev.A_white.shape[-1], ev.L
+    M = np.concatenate([ev.A_white, ev.B[:, :L - 1]], axis=1).mean(0)
+    key = lambda c: rel_fro(M, np.array([float(x) * np.eye(d) for x in list(c.a) + list(c.b)[:L - 1]]))  # noqa: E731
+    return min(cps, key=key)
+
+
+def _exact_at(R, a, b, L) -> dict:
+    t = tuple(float(x) for x in a) + tuple(float(x) for x in b)
+    with mpmath.workdps(40):
+        return {"phi": float(R.value(t)), "grad": [float(g) for g in R.gradient(t)][:2 * L - 1]}
+
+
+def _population_note(a, b, ex, test_loss, near, pilot) -> str:
+    where = ("" if near is None else
+             f"; nearest critical point a = {[round(float(x), 4) for x in near.a]}, "
+             f"b = {[round(float(x), 4) for x in near.b][:-1]} ({near.kind}, phi = {float(near.loss):.6g})")
+    return (f"population trainer (importance-sampled prompts, mean of {layers.REPLICAS} replicas from a pilot "
+            f"that took {pilot.starts} random start(s)): a = {np.round(a, 4).tolist()}, "
+            f"b = {np.round(b[:-1], 4).tolist()}; importance-sampled test loss {test_loss:.4g}; exact phi there "
+            f"{ex['phi']:.6g} (ln {np.log(ex['phi']):.2f}), exact gradient {np.round(ex['grad'], 4).tolist()}{where}")
+
+
+def _plain_note(plain, ex, tail) -> str:
+    a, b = plain["step_sizes"]
+    pa, pb = PAPER_FIG45
+    return (f"plain-sample trainer (as the paper: {plain['fit'].trajectory.info.get('loss', float('nan')):.3g} "
+            f"training loss): a = {np.round(a, 4).tolist()}, b = {np.round(b[:-1], 4).tolist()} (paper's "
+            f"reported values a = {list(pa)}, b = {list(pb[:2])}); plain test loss {plain['test_loss']:.4g} "
+            f"(ln {np.log(plain['test_loss']):.2f}); exact population loss phi there {ex['phi']:.4g} "
+            f"(ln {np.log(ex['phi']):.2f}), exact gradient of phi there {np.round(ex['grad'], 3).tolist()}: "
+            f"training on plain samples does not reach a critical point of the population loss; "
+            f"{100 * tail:.1f}% of phi there comes from eigenvalues of S_hat with spectral weight < 1e-6, "
+            "which no plain training or test sample contains")
+
+
 def _trained_vs(a, b, ev, s):
-    """Trained replicas (whitened A_l and B_l, l < L-1, layer order kept) against step sizes (a, b)."""
-    d, L = s.d, ev.L
-    M = np.concatenate([ev.A_white, ev.B[:, :L - 1]], axis=1)  # (R, 2L-1, d, d)
-    C = np.array([x * np.eye(d) for x in list(a) + list(b)[:L - 1]])
-    nC = max(np.linalg.norm(C), EPS)
+    """Step sizes of the replicas (a_l = tr(Sigma^1/2 A_l Sigma^1/2)/d, b_l = tr B_l / d, l < L-1,
+    layer order kept) against step sizes (a, b): their off-S parts are judged by the Dist checks."""
+    L = ev.L
+    a_tr, b_tr = layers.step_sizes(ev)
+    T = np.concatenate([a_tr, b_tr[:, :L - 1]], axis=1)  # (R, 2L-1)
+    c = np.array([float(x) for x in list(a) + list(b)[:L - 1]])
+    nc = max(np.linalg.norm(c), EPS)
     return [check_at_most(
-        "trained (Sigma^1/2 A_l Sigma^1/2, B_l) vs step sizes (rel. Frobenius)", "sampling",
-        rel_fro(M.mean(0), C), replica_tolerance(M, nC) + ev.opt,
-        f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas")]
+        "population-trained step sizes (a_l, b_l) vs a critical point's (rel. Euclidean)", "sampling",
+        float(np.linalg.norm(T.mean(0) - c) / nc), replica_tolerance(T, nc) + ev.opt,
+        f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas + optimisation "
+        f"error {ev.opt:.1e} (Gauss-Newton step not taken)")]
 
 
 def controls(s: Setting, L: int, best) -> list:
-    """Wrong step sizes: plain GD with the one-layer optimum, GD++ with guessed b, equal steps."""
+    """Wrong step sizes: plain GD with the one-layer optimum, GD++ with guessed b, equal steps,
+    and the paper's reported Figs. 4-5 values (a sample-loss point, not a critical point of phi)."""
     one = -s.n / (s.n + 1 + s.d)  # one-layer optimum (family (11) sign), b = 0: plain GD
     out = [(f"one-layer optimum {one:.4f} in every layer, b = 0 (GD, not GD++)", ([one] * L, [0.0] * L)),
            (f"one-layer optimum {one:.4f} in every layer, b_l = 0.5", ([one] * L, [0.5] * L))]
@@ -188,6 +306,9 @@ def controls(s: Setting, L: int, best) -> list:
         b = [float(x) for x in best.b]
         out.append(("equal step sizes: every a_l = mean of the lowest critical point's a",
                     ([float(np.mean(a))] * L, b)))
+    if L == 3:
+        pa, pb = PAPER_FIG45
+        out.append(("the paper's reported Figs. 4-5 values (a sample-loss point)", (list(pa), list(pb))))
     return out
 
 
