@@ -79,11 +79,11 @@ class Effort:
 
     prompts: int = 2_000
     plain_prompts: int = 2_000
-    test_prompts: int = 10_000
+    test_prompts: int = 5_000
 
     @classmethod
     def for_setting(cls, s: Setting) -> "Effort":
-        return cls(1_000, 1_000, 5_000) if s.quick else cls()
+        return cls(1_000, 1_000, 3_000) if s.quick else cls()
 
 
 def b_last_is_invisible(theta, s: Setting, L: int) -> float:
@@ -198,7 +198,7 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
     rng = s.rng(f"population/L{L}/train")
     progress.update(f"population trainer: pilot from a small random start ({eff.prompts} prompts)")
     pilot = fit_from_small_start(FAMILY11, L, sample_population(eff.prompts, s.n, sigma, rng).summaries,
-                                 s.rng(f"population/L{L}/init"))
+                                 s.rng(f"population/L{L}/init"), max_starts=PILOT_STARTS, max_lm=PILOT_LM)
     thetas, infos = [], []
     for r in range(layers.REPLICAS):
         progress.update(f"population trainer: replica {r + 1}/{layers.REPLICAS}")
@@ -217,19 +217,22 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
     return ev, pilot
 
 
+#: The pilot needs only to reach a basin (the replicas refine): LM on all its prompts for at most
+#: PILOT_LM steps, and a second random start only if the first has not met its stopping rule.
+PILOT_STARTS, PILOT_LM = 2, 30
 #: Replica refits from the pilot: LM stops at a relative loss decrease below 1e-5 (or 12 steps);
 #: the Gauss-Newton step not taken (``opt``, ~1e-4 relative) enters every tolerance.
 REFIT_RTOL, REFIT_LM = 1e-5, 12
 
 
 def fit_plain(s: Setting, L: int, eff: Effort, progress) -> dict:
-    """One model trained as the paper did, on PLAIN sampled prompts, from a small random start
+    """One model trained as the paper did, on PLAIN sampled prompts, from one small random start
     (the same optimiser as the pilot); its step sizes, whitened matrices and its plain test loss."""
     progress.update(f"plain-sample trainer ({eff.plain_prompts} prompts)")
     sigma, d = s.sigma, s.d
     omega = np.linalg.inv(sigma)
     sm = Summaries.from_prompts(sample_prompts(eff.plain_prompts, s.n, sigma, s.rng(f"plain/L{L}/train"), omega))
-    fit = fit_from_small_start(FAMILY11, L, sm, s.rng(f"plain/L{L}/init"))
+    fit = fit_from_small_start(FAMILY11, L, sm, s.rng(f"plain/L{L}/init"), max_starts=1, max_lm=PILOT_LM)
     sh = sqrtm_psd(sigma)
     A, Bm = FAMILY11.split(fit.theta, d, L)
     A_white = np.array([sh @ M @ sh for M in A])
