@@ -218,8 +218,8 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
 
 
 #: The pilot needs only to reach a basin (the replicas refine): LM on all its prompts for at most
-#: PILOT_LM steps, and a second random start only if the first has not met its stopping rule.
-PILOT_STARTS, PILOT_LM = 2, 30
+#: PILOT_LM steps; a new random start (at most PILOT_STARTS) only while none has met its stopping rule.
+PILOT_STARTS, PILOT_LM = 3, 30
 #: Replica refits from the pilot: LM stops at a relative loss decrease below 1e-5 (or 12 steps);
 #: the Gauss-Newton step not taken (``opt``, ~1e-4 relative) enters every tolerance.
 REFIT_RTOL, REFIT_LM = 1e-5, 12
