@@ -122,7 +122,8 @@ class Claim:
         return s
 
     def check(self, s: Setting) -> None:
-        """Raise :class:`AssumptionError` naming every hypothesis ``s`` violates."""
+        """Raise :class:`AssumptionError` naming every hypothesis ``s`` violates, or
+        :class:`~verify.errors.UsageError` for more layers than the claim is computed for."""
         bad = [h for h in self.hypotheses if h.holds is not None and not h.holds(s)]
         if bad:
             got = (f"d {s.d}, spectrum {list(s.eigenvalues)}, prior {s.prior}, noise {s.noise}"
@@ -131,7 +132,7 @@ class Claim:
                 f"{self.name} assumes {' and '.join(h.text for h in bad)}: it needs "
                 f"{', '.join(h.needs for h in bad)}; got {got}")
         if self.max_layers is not None and (s.layers or 0) > self.max_layers:
-            raise ValueError(f"{self.name} is computed for L <= {self.max_layers} layers; got --layers {s.layers}")
+            raise UsageError(f"{self.name} is computed for L <= {self.max_layers} layers; got --layers {s.layers}")
 
     def hypothesis_texts(self) -> tuple:
         return tuple(h.text for h in self.hypotheses)
