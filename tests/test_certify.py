@@ -71,3 +71,18 @@ def test_a_point_off_the_critical_set_fails_certification():
     assert not res["certified"] and not res["certificate"]["existence_uniqueness"]
     # positive control: the same start, polished by Newton, is certified
     assert certify_point("8", 2, 20, 5, moved)["certified"]
+
+
+def test_records_are_strict_json_and_flat_rows():
+    import json
+
+    cs = certified_critical_points("11", 2, 20, 5)
+    text = json.dumps(cs.closed_form(), allow_nan=False)  # no inf / nan anywhere
+    assert '"complete": true' in text
+    rows = cs.to_rows()
+    assert len(rows) == 7 and all(isinstance(v, (str, bool, float, int, type(None))) for r in rows for v in r.values())
+    # an uncertified point's record is strict JSON too
+    best = cs.points[0]
+    res = certify_point("11", 2, 20, 5, [x + mpmath.mpf("1e-6") for x in list(best.a) + list(best.b[:1])],
+                        polish=False)
+    json.dumps(res["certificate"], allow_nan=False)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -117,7 +118,8 @@ class CriticalPoint:
                 "a_digits": [digits(x) for x in self.a], "b_digits": [digits(x) for x in self.b],
                 "loss": digits(self.loss), "loss_float": float(self.loss), "kind": self.kind,
                 "certified": self.certified, "certificate": self.certificate,
-                "pattern": list(self.pattern), "gradient_residual": self.gradient_residual,
+                "pattern": list(self.pattern),
+                "gradient_residual": self.gradient_residual if math.isfinite(self.gradient_residual) else None,
                 "is_global_minimum_on_S": self.is_global_minimum_on_S, "global_status": self.global_status,
                 "orbit_size": self.orbit_size, "provenance": self.provenance,
                 "zero_directions": list(self.zero_directions),
@@ -334,7 +336,8 @@ def certify_point(family: str, L: int, n: int, d: int, t, prec: int = PREC, poli
     with mpmath.workdps(int(prec / 3.33)):
         center = [_to_mpf(v) for v in x]
         loss = mpmath.mpf(loss_ball.mid().str(int(prec / 3.4), radius=False))
-    lower = min((lo for bd in all_bounds if bd for lo, _, _ in bd), default=float("nan"))
+    lower = min((lo for bd in all_bounds if bd for lo, _, _ in bd), default=None)
+    finite = lambda x: x if x is not None and math.isfinite(x) else None  # JSON without inf / nan
     certificate = {
         "method": "Krawczyk (arb)",
         "kind_method": "verified eigenvalue enclosures (Gershgorin after approximate diagonalisation) of the "
@@ -343,9 +346,9 @@ def certify_point(family: str, L: int, n: int, d: int, t, prec: int = PREC, poli
                                                         "; restricted Hessian indefinite: a saddle of f"),
         "box_radius": float(radius), "precision_bits": prec,
         "existence_uniqueness": cert.certified, "reason": cert.reason,
-        "enclosure_radius": cert.enclosure_radius, "krawczyk_contraction": cert.contraction,
+        "enclosure_radius": finite(cert.enclosure_radius), "krawczyk_contraction": finite(cert.contraction),
         "loss_radius": float(loss_ball.rad()), "kind_certified": kind_certified,
-        "min_eigenvalue_lower_bound": lower,
+        "min_eigenvalue_lower_bound": finite(lower),
         "eigenvalue_bounds": {k: {"multiplicity": mult, "bounds": [[lo, hi] for lo, hi, _ in (bd or [])]}
                               for k, (bd, mult) in blocks.items()},
     }
