@@ -159,3 +159,17 @@ def test_discrimination_is_inconclusive_when_no_check_the_truth_passes_could_jud
                              truth_checks=truth)
     chk = controls_check(rows)
     assert chk.status == "inconclusive" and "could judge" in chk.reason
+
+
+def test_a_control_within_the_resolution_is_not_required_but_a_farther_one_is():
+    from verify.checks import mark_within_resolution
+
+    rows = evaluate_controls([("tiny", 0.5), ("far", 0.9)], 0.0, None,
+                             lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
+                             truth_checks=[check_at_most("strict", "sampling", 0.0, 1.0, "b")])
+    mark_within_resolution(rows, [1e-4, 0.05], resolution=1e-3)
+    assert not rows[0]["required"] and "within the run's resolution" in rows[0]["reason"]
+    assert rows[1]["required"]
+    chk = controls_check(rows)  # 'far' deviates beyond the resolution and was accepted: a failure
+    assert chk.status == "failed" and "far" in chk.reason and "tiny" not in chk.reason
+    assert controls_check(rows[:1]).passed

@@ -42,6 +42,7 @@ from ..checks import (
     controls_check,
     evaluate_controls,
     inconclusive,
+    mark_within_resolution,
     replica_tolerance,
 )
 from ..compare import (
@@ -417,8 +418,10 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.timings["resolution_cost"] = cost
     if with_controls:
         truth = target_checks if candidate is None else closed_form_checks(A_star, ev, s)
-        verdict.controls = evaluate_controls(controls(s, ev.sigma, ev.omega), ev, s, closed_form_checks,
-                                             truth_checks=truth)
+        ctrls = controls(s, ev.sigma, ev.omega)
+        verdict.controls = mark_within_resolution(
+            evaluate_controls(ctrls, ev, s, closed_form_checks, truth_checks=truth),
+            [rel_fro(C, A_star) for _, C in ctrls], run_resolution(truth, RESOLUTION_CHECKS)[0])
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict

@@ -25,6 +25,7 @@ from ..checks import (
     controls_check,
     evaluate_controls,
     inconclusive,
+    mark_within_resolution,
     replica_tolerance,
 )
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro
@@ -296,7 +297,10 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         verdict.timings["resolution_cost"] = cost
     if with_controls:
         truth = target_checks if cand is None else closed_form_checks(C, ev, s)
-        verdict.controls = evaluate_controls(controls(s), ev, s, closed_form_checks, truth_checks=truth)
+        ctrls = controls(s)
+        verdict.controls = mark_within_resolution(
+            evaluate_controls(ctrls, ev, s, closed_form_checks, truth_checks=truth),
+            [rel_fro(M, C) for _, M in ctrls], run_resolution(truth, (B_CHECK,))[0])
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
