@@ -357,7 +357,18 @@ def _sample_loss_erratum(verdict) -> str:
             "S_hat of spectral weight below 1e-6 (the GD++ residual is a polynomial of degree (3^L - 1)/2 "
             f"in S_hat), which no sample contains. At n = 10 the printed values give phi = {p10['phi']:.2g}. "
             f"The critical points of phi that Theorem 4 is about (computed here) lie elsewhere; {lowest}. "
-            "See the notes below for the trained step sizes.")
+            "See the notes below for the trained step sizes." + _population_sentence(art.get("population")))
+
+
+def _population_sentence(pop) -> str:
+    """The population trainer's result for the erratum (empty when the run has none)."""
+    if not pop or not pop.get("nearest"):
+        return ""
+    near = pop["nearest"]
+    return (f" Trained on importance-sampled prompts (unbiased for f), the replicas reach a = "
+            f"{[round(x, 3) for x in pop['a']]}, b = {[round(x, 3) for x in pop['b'][:-1]]}, exact phi = "
+            f"{pop['phi']:.4g}; the nearest certified critical point is a {near.get('kind')} with "
+            f"phi = {float(near.get('loss_float', near.get('loss'))):.6g}.")
 
 
 def _figures(cid, verdict, setting, out_dir, budget):
