@@ -15,6 +15,7 @@ and both factors shifted); claim 5, the off-by-one n-1 -> n and (d+2) -> (d+1); 
 every control (wrong step sizes: the one-layer optimum repeated and the non-minimum critical
 points).  The rejection rate is reported per n bucket, never asserted.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,15 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 
 import numpy as np
 
-__all__ = ["NEAR_MISS", "N_BUCKETS", "calibrate_one", "markdown", "run_calibration", "settings", "summarise"]
+__all__ = [
+    "NEAR_MISS",
+    "N_BUCKETS",
+    "calibrate_one",
+    "markdown",
+    "run_calibration",
+    "settings",
+    "summarise",
+]
 
 NEAR_MISS = {"1": ("off by one",), "5": ("off by one", "(d+2) replaced"), "3": ("",)}
 N_BUCKETS = ((2, 5), (6, 10), (11, 20), (21, 50), (51, 100))
@@ -80,19 +89,34 @@ def calibrate_one(claim: str, options: dict, blas_threads: int | None = 1) -> di
     decided = [c for c in truth if c.status != "inconclusive" and c.kind == "sampling"]
     worst = max(decided, key=lambda c: c.margin) if decided else None
     keys = NEAR_MISS[claim]
-    near = [{"name": c["name"], "rejected": bool(c["rejected"]), "margin": float(c["margin"])}
-            for c in v.controls if any(k in c["name"] for k in keys)]
-    return {"claim": claim, "options": dict(options), "status": v.status,
-            "reason": "" if v.passed else v.status_reason,
-            "worst_margin": worst.margin if worst else None, "worst_check": worst.name if worst else None,
-            "inconclusive": [c.name for c in truth if c.status == "inconclusive"],
-            "resolution": v.resolution, "near_miss": near,
-            "controls_rejected": sum(bool(c["rejected"]) for c in v.controls), "controls": len(v.controls),
-            "seconds": time.perf_counter() - t0}
+    near = [
+        {"name": c["name"], "rejected": bool(c["rejected"]), "margin": float(c["margin"])}
+        for c in v.controls
+        if any(k in c["name"] for k in keys)
+    ]
+    return {
+        "claim": claim,
+        "options": dict(options),
+        "status": v.status,
+        "reason": "" if v.passed else v.status_reason,
+        "worst_margin": worst.margin if worst else None,
+        "worst_check": worst.name if worst else None,
+        "inconclusive": [c.name for c in truth if c.status == "inconclusive"],
+        "resolution": v.resolution,
+        "near_miss": near,
+        "controls_rejected": sum(bool(c["rejected"]) for c in v.controls),
+        "controls": len(v.controls),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
-def run_calibration(grid: list, executor: Executor | None = None, jobs: int = 1,
-                    blas_threads: int | None = 1, on_progress=None) -> dict:
+def run_calibration(
+    grid: list,
+    executor: Executor | None = None,
+    jobs: int = 1,
+    blas_threads: int | None = 1,
+    on_progress=None,
+) -> dict:
     """Run every setting of ``grid`` through ``executor`` (a ProcessPoolExecutor(jobs) if None).
 
     ``on_progress(partial_result)``, if given, is called after each completed setting with the
@@ -104,13 +128,22 @@ def run_calibration(grid: list, executor: Executor | None = None, jobs: int = 1,
         executor = ProcessPoolExecutor(max_workers=jobs)
     t0 = time.perf_counter()
     try:
-        futures = [executor.submit(calibrate_one, g["claim"], g["options"], blas_threads) for g in grid]
+        futures = [
+            executor.submit(calibrate_one, g["claim"], g["options"], blas_threads) for g in grid
+        ]
         done = {}
         for f in as_completed(futures):
             done[futures.index(f)] = f.result()
             if on_progress is not None and len(done) < len(futures):
-                on_progress(_result([done[k] for k in sorted(done)], t0, executor, jobs if own else None,
-                                    len(grid)))
+                on_progress(
+                    _result(
+                        [done[k] for k in sorted(done)],
+                        t0,
+                        executor,
+                        jobs if own else None,
+                        len(grid),
+                    )
+                )
     finally:
         if own:
             executor.shutdown()
@@ -118,9 +151,16 @@ def run_calibration(grid: list, executor: Executor | None = None, jobs: int = 1,
 
 
 def _result(rows, t0, executor, jobs, total) -> dict:
-    return {"rows": rows, "summary": summarise(rows), "wall_seconds": time.perf_counter() - t0,
-            "task_seconds": sum(r["seconds"] for r in rows), "executor": type(executor).__name__,
-            "jobs": jobs, "complete": len(rows) == total, "planned": total}
+    return {
+        "rows": rows,
+        "summary": summarise(rows),
+        "wall_seconds": time.perf_counter() - t0,
+        "task_seconds": sum(r["seconds"] for r in rows),
+        "executor": type(executor).__name__,
+        "jobs": jobs,
+        "complete": len(rows) == total,
+        "planned": total,
+    }
 
 
 def _bucket(n: int) -> str:
@@ -139,7 +179,11 @@ def summarise(rows: list) -> dict:
         rs = [r for r in rows if r["claim"] == claim]
         wm = [r for r in rs if r["worst_margin"] is not None]
         worst = max(wm, key=lambda r: r["worst_margin"]) if wm else None
-        res = [r["resolution"] for r in rs if r["resolution"] is not None and math.isfinite(r["resolution"])]
+        res = [
+            r["resolution"]
+            for r in rs
+            if r["resolution"] is not None and math.isfinite(r["resolution"])
+        ]
         buckets = {}
         for r in rs:
             b = buckets.setdefault(_bucket(r["options"]["n"]), [0, 0])
@@ -153,9 +197,12 @@ def summarise(rows: list) -> dict:
             "worst_margin": worst["worst_margin"] if worst else None,
             "worst_margin_check": worst["worst_check"] if worst else None,
             "worst_margin_setting": worst["options"] if worst else None,
-            "resolution_min": min(res) if res else None, "resolution_max": max(res) if res else None,
-            "near_miss_by_n": {k: {"rejected": v[0], "of": v[1], "rate": v[0] / v[1] if v[1] else None}
-                               for k, v in sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0]))},
+            "resolution_min": min(res) if res else None,
+            "resolution_max": max(res) if res else None,
+            "near_miss_by_n": {
+                k: {"rejected": v[0], "of": v[1], "rate": v[0] / v[1] if v[1] else None}
+                for k, v in sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0]))
+            },
         }
     return out
 
@@ -168,39 +215,68 @@ def markdown(result: dict) -> str:
     """docs/benchmarks/calibration.md."""
     rows, summ = result["rows"], result["summary"]
     total_ff = sum(s["false_failures"] for s in summ.values())
-    lines = ["# Calibration sweep", "",
-             "Regenerate with `python -m benchmarks --only calibration --jobs 2` "
-             "(writes this file and `calibration.json`).", "",
-             f"{len(rows)} random settings (claims 1, 3, 5 at `--quick` effort, negative controls on; "
-             "grid: `benchmarks/calibration.py`). The closed forms are the correct ones, so every "
-             "FAILED verdict is a false failure.", "",
-             *([] if result.get("complete", True) else
-               [f"**Partial: {len(rows)} of {result['planned']} settings done when this was written.**", ""]),
-             f"**False failures: {total_ff} of {len(rows)}.** Wall time {result['wall_seconds']:.0f} s, "
-             f"task time {result['task_seconds']:.0f} s ({result['executor']}"
-             + (f", {result['jobs']} workers" if result.get("jobs") else "") + ").", "",
-             "| claim | settings | false failures | inconclusive | worst margin (check) | resolution min-max |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Calibration sweep",
+        "",
+        "Regenerate with `python -m benchmarks --only calibration --jobs 2` "
+        "(writes this file and `calibration.json`).",
+        "",
+        f"{len(rows)} random settings (claims 1, 3, 5 at `--quick` effort, negative controls on; "
+        "grid: `benchmarks/calibration.py`). The closed forms are the correct ones, so every "
+        "FAILED verdict is a false failure.",
+        "",
+        *(
+            []
+            if result.get("complete", True)
+            else [
+                f"**Partial: {len(rows)} of {result['planned']} settings done when this was written.**",
+                "",
+            ]
+        ),
+        f"**False failures: {total_ff} of {len(rows)}.** Wall time {result['wall_seconds']:.0f} s, "
+        f"task time {result['task_seconds']:.0f} s ({result['executor']}"
+        + (f", {result['jobs']} workers" if result.get("jobs") else "")
+        + ").",
+        "",
+        "| claim | settings | false failures | inconclusive | worst margin (check) | resolution min-max |",
+        "|---|---|---|---|---|---|",
+    ]
     for claim, s in summ.items():
-        lines.append(f"| {claim} | {s['settings']} | {s['false_failures']} | {s['inconclusive']} | "
-                     f"{_g(s['worst_margin'])} ({s['worst_margin_check'] or '-'}) | "
-                     f"{_g(s['resolution_min'])} - {_g(s['resolution_max'])} |")
-    lines += ["", "Margin: observed/tolerance (<= checks) or tolerance/observed (>= checks) of the truth's "
-              "checks; below 1 passes. Worst margin: the largest over every decided sampling check of every "
-              "setting (a check with a statistical tolerance; exact checks sit at round-off).",
-              "", "## Near-miss rejection rate by n", "",
-              "| claim | near misses | " + " | ".join(f"n {lo}-{hi}" for lo, hi in N_BUCKETS) + " |",
-              "|---|---|" + "---|" * len(N_BUCKETS)]
+        lines.append(
+            f"| {claim} | {s['settings']} | {s['false_failures']} | {s['inconclusive']} | "
+            f"{_g(s['worst_margin'])} ({s['worst_margin_check'] or '-'}) | "
+            f"{_g(s['resolution_min'])} - {_g(s['resolution_max'])} |"
+        )
+    lines += [
+        "",
+        "Margin: observed/tolerance (<= checks) or tolerance/observed (>= checks) of the truth's "
+        "checks; below 1 passes. Worst margin: the largest over every decided sampling check of every "
+        "setting (a check with a statistical tolerance; exact checks sit at round-off).",
+        "",
+        "## Near-miss rejection rate by n",
+        "",
+        "| claim | near misses | " + " | ".join(f"n {lo}-{hi}" for lo, hi in N_BUCKETS) + " |",
+        "|---|---|" + "---|" * len(N_BUCKETS),
+    ]
     for claim, s in summ.items():
         cells = []
         for lo, hi in N_BUCKETS:
             b = s["near_miss_by_n"].get(f"{lo}-{hi}")
             cells.append(f"{b['rejected']}/{b['of']}" if b and b["of"] else "-")
-        lines.append(f"| {claim} | {', '.join(k or 'every control' for k in NEAR_MISS[claim])} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {claim} | {', '.join(k or 'every control' for k in NEAR_MISS[claim])} | "
+            + " | ".join(cells)
+            + " |"
+        )
     bad = [r for r in rows if r["status"] != "passed"]
     if bad:
-        lines += ["", "## Settings not passed", "", "| claim | setting | status | reason |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Settings not passed",
+            "",
+            "| claim | setting | status | reason |",
+            "|---|---|---|---|",
+        ]
         for r in bad:
             reason = r["reason"].replace("|", "\\|")[:300]
             lines.append(f"| {r['claim']} | {_opts(r['options'])} | {r['status']} | {reason} |")

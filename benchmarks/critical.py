@@ -6,6 +6,7 @@ bounds; for family (11) L = 3 the re-certification of the shipped table), the se
 certification alone (re-certifying the listed points from their centres), the number of points,
 how many are certified, and whether the list is proved complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ print(json.dumps({{"import_seconds": t1 - t0, "seconds": t2 - t1, "certify_secon
 """
 
 
-def time_critical_points(family: str, L: int, n: int = 20, d: int = 5, timeout: float = 300.0,
-                         **kw) -> dict:
+def time_critical_points(
+    family: str, L: int, n: int = 20, d: int = 5, timeout: float = 300.0, **kw
+) -> dict:
     """Seconds of ``certified_critical_points(family, L, n, d)`` (fresh process), with counts.
 
     ``kw`` (legacy search keywords) is recorded in the row and otherwise ignored: the list no
@@ -44,8 +46,9 @@ def time_critical_points(family: str, L: int, n: int = 20, d: int = 5, timeout: 
     row = {"family": family, "L": L, "n": n, "d": d, **kw}
     code = _SNIPPET.format(family=family, L=L, n=n, d=d)
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {**row, "seconds": None, "status": f"timeout after {timeout:g} s"}
     if out.returncode != 0:

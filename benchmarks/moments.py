@@ -10,6 +10,7 @@ W = G G^T with G a d x n standard Gaussian matrix.  Wick's theorem writes
 (2k - 1)!! matchings, so enumeration is feasible only for small k; it is an independent check
 of the Stein recursion and the baseline the engine is timed against.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,7 +51,7 @@ def _matchings(items):
         return
     first, rest = items[0], items[1:]
     for j in range(len(rest)):
-        for m in _matchings(rest[:j] + rest[j + 1:]):
+        for m in _matchings(rest[:j] + rest[j + 1 :]):
             yield [(first, rest[j])] + m
 
 
@@ -82,8 +83,14 @@ def time_wick(ks) -> list[dict]:
         t0 = time.perf_counter()
         poly = wick_trace_moment(k)
         sec = time.perf_counter() - t0
-        rows.append({"k": k, "matchings": double_factorial(2 * k - 1), "seconds": sec,
-                     "agrees_with_engine": poly == _engine_as_counter(k)})
+        rows.append(
+            {
+                "k": k,
+                "matchings": double_factorial(2 * k - 1),
+                "seconds": sec,
+                "agrees_with_engine": poly == _engine_as_counter(k),
+            }
+        )
     return rows
 
 
@@ -101,8 +108,13 @@ print(t1 - t0, t2 - t1)
 def time_engine(k: int, timeout: float = 120.0) -> dict:
     """Seconds of the exact symbolic E tr W^k in a fresh interpreter (empty memo caches)."""
     try:
-        out = subprocess.run([sys.executable, "-c", _ENGINE_SNIPPET.format(k=k)], capture_output=True,
-                             text=True, timeout=timeout, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", _ENGINE_SNIPPET.format(k=k)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        ).stdout.split()
     except subprocess.TimeoutExpired:
         return {"k": k, "seconds": None, "status": f"timeout after {timeout:g} s"}
     return {"k": k, "seconds": float(out[1]), "import_seconds": float(out[0]), "status": "ok"}

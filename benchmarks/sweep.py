@@ -13,6 +13,7 @@ Tasks are module-level functions of plain arguments, so they pickle for any exec
 each task BLAS is held to ``blas_threads`` threads (default 1) so that N workers on N cores do
 not oversubscribe them.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,7 +22,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 __all__ = ["verify_one", "run_sweep"]
 
 
-def verify_one(claim: str, seed: int, options: dict | None = None, blas_threads: int | None = 1) -> dict:
+def verify_one(
+    claim: str, seed: int, options: dict | None = None, blas_threads: int | None = 1
+) -> dict:
     """One verification (``verify.verify_theorem``) in the calling process; a JSON-ready row."""
     from threadpoolctl import threadpool_limits
 
@@ -30,12 +33,23 @@ def verify_one(claim: str, seed: int, options: dict | None = None, blas_threads:
     t0 = time.perf_counter()
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         v = verify.verify_theorem(claim, seed=seed, **(options or {}))
-    return {"claim": claim, "seed": seed, "options": dict(options or {}), "passed": bool(v.passed),
-            "seconds": time.perf_counter() - t0}
+    return {
+        "claim": claim,
+        "seed": seed,
+        "options": dict(options or {}),
+        "passed": bool(v.passed),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
-def run_sweep(claim: str, seeds, options: dict | None = None, executor: Executor | None = None,
-              jobs: int = 1, blas_threads: int | None = 1) -> dict:
+def run_sweep(
+    claim: str,
+    seeds,
+    options: dict | None = None,
+    executor: Executor | None = None,
+    jobs: int = 1,
+    blas_threads: int | None = 1,
+) -> dict:
     """Verify ``claim`` for every seed through ``executor`` (a ProcessPoolExecutor(jobs) if None).
 
     Returns ``{"rows": [...] in seed order, "wall_seconds", "task_seconds" (sum over tasks),
@@ -54,7 +68,15 @@ def run_sweep(claim: str, seeds, options: dict | None = None, executor: Executor
             executor.shutdown()
     wall = time.perf_counter() - t0
     task = sum(r["seconds"] for r in rows)
-    return {"claim": claim, "options": dict(options or {}), "seeds": seeds, "rows": rows,
-            "jobs": jobs if own else None, "executor": type(executor).__name__,
-            "wall_seconds": wall, "task_seconds": task, "speedup": task / wall if wall else None,
-            "all_passed": all(r["passed"] for r in rows)}
+    return {
+        "claim": claim,
+        "options": dict(options or {}),
+        "seeds": seeds,
+        "rows": rows,
+        "jobs": jobs if own else None,
+        "executor": type(executor).__name__,
+        "wall_seconds": wall,
+        "task_seconds": task,
+        "speedup": task / wall if wall else None,
+        "all_passed": all(r["passed"] for r in rows),
+    }

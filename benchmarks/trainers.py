@@ -19,6 +19,7 @@ prompts drawn from the sampler and wall and CPU seconds.  The target must be SUS
 (:data:`HOLD` consecutive records or fits, every layer within tolerance); a side that runs out
 of budget reports its cost so far, and the ratio is then a lower bound.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,8 +54,9 @@ class _Stop(Exception):
 HOLD = 3
 
 
-def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, record_every,
-               hold=HOLD):
+def _adam_race(
+    family, sampler, rng, measure, *, batch, max_steps, max_seconds, record_every, hold=HOLD
+):
     """Run the paper's Adam until ``measure(theta)`` meets the target for ``hold`` consecutive
     records; return a record with the wall and CPU time to the start of that streak.
 
@@ -67,7 +69,11 @@ def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, 
     def callback(step, theta, loss):
         met, errors = measure(theta)
         curve.append({"step": step, **errors})
-        state["streak"] = state["streak"] + [(step, time.perf_counter() - t0, time.process_time() - c0)] if met else []
+        state["streak"] = (
+            state["streak"] + [(step, time.perf_counter() - t0, time.process_time() - c0)]
+            if met
+            else []
+        )
         state.update(steps=step, errors=errors)
         if len(state["streak"]) >= hold:
             state.update(met=True, first=state["streak"][0])
@@ -77,8 +83,17 @@ def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, 
 
     theta0 = small_init(family, rng, INIT_STD)
     try:
-        train_adam(family, sampler, theta0, rng, steps=max_steps, batch=batch,
-                   record_every=record_every, callback=callback, **PAPER_ADAM)
+        train_adam(
+            family,
+            sampler,
+            theta0,
+            rng,
+            steps=max_steps,
+            batch=batch,
+            record_every=record_every,
+            callback=callback,
+            **PAPER_ADAM,
+        )
     except _Stop:
         pass
     if state["met"]:
@@ -86,11 +101,19 @@ def _adam_race(family, sampler, rng, measure, *, batch, max_steps, max_seconds, 
     else:  # budget spent: the cost so far is a lower bound
         steps, seconds, cpu = state["steps"], time.perf_counter() - t0, time.process_time() - c0
     batches = -(-steps // PAPER_ADAM["resample_every"])
-    return {"method": "paper protocol (train_adam)", "met": state["met"], "steps": steps,
-            "seconds": seconds, "cpu_seconds": cpu, "prompts": batches * batch, "batch": batch,
-            "final": state["errors"], "hold": {"records": hold, "every": record_every},
-            "budget": {"steps": max_steps, "seconds": max_seconds},
-            "curve": curve[:: max(1, len(curve) // 20)]}
+    return {
+        "method": "paper protocol (train_adam)",
+        "met": state["met"],
+        "steps": steps,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "prompts": batches * batch,
+        "batch": batch,
+        "final": state["errors"],
+        "hold": {"records": hold, "every": record_every},
+        "budget": {"steps": max_steps, "seconds": max_seconds},
+        "curve": curve[:: max(1, len(curve) // 20)],
+    }
 
 
 def _fast_race(fit, measure, *, start, max_prompts, hold=HOLD):
@@ -103,16 +126,30 @@ def _fast_race(fit, measure, *, start, max_prompts, hold=HOLD):
         met, errors = measure(fit(B))
         total += B
         attempts.append({"prompts": B, "met": met, **errors})
-        streak = streak + [(total, time.perf_counter() - t0, time.process_time() - c0, B)] if met else []
+        streak = (
+            streak + [(total, time.perf_counter() - t0, time.process_time() - c0, B)] if met else []
+        )
         if len(streak) >= hold:
             break
         B *= 2
     met = len(streak) >= hold
-    prompts, seconds, cpu, size = streak[0] if met else (total, time.perf_counter() - t0,
-                                                          time.process_time() - c0, attempts[-1]["prompts"])
-    return {"method": "", "met": met, "steps": len(attempts), "seconds": seconds, "cpu_seconds": cpu,
-            "prompts": prompts, "final_sample": size, "final": attempts[-1], "hold": {"fits": hold},
-            "attempts": attempts}
+    prompts, seconds, cpu, size = (
+        streak[0]
+        if met
+        else (total, time.perf_counter() - t0, time.process_time() - c0, attempts[-1]["prompts"])
+    )
+    return {
+        "method": "",
+        "met": met,
+        "steps": len(attempts),
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "prompts": prompts,
+        "final_sample": size,
+        "final": attempts[-1],
+        "hold": {"fits": hold},
+        "attempts": attempts,
+    }
 
 
 def _ratio(paper, fast, key):
@@ -120,8 +157,18 @@ def _ratio(paper, fast, key):
     return {"value": r, "lower_bound": not paper["met"], "valid": fast["met"]}
 
 
-def theorem1_race(tol=0.02, d=5, n=20, seed=0, max_steps=20000, max_seconds=150.0,
-                  batch=20000, record_every=50, fast_start=1000, fast_max=4_000_000) -> dict:
+def theorem1_race(
+    tol=0.02,
+    d=5,
+    n=20,
+    seed=0,
+    max_steps=20000,
+    max_seconds=150.0,
+    batch=20000,
+    record_every=50,
+    fast_start=1000,
+    fast_max=4_000_000,
+) -> dict:
     """Theorem 1: paper protocol vs exact least squares, same setting, same target."""
     s = Setting(d=d, n=n, seed=seed)
     sigma = s.sigma
@@ -138,24 +185,49 @@ def theorem1_race(tol=0.02, d=5, n=20, seed=0, max_steps=20000, max_seconds=150.
 
     rng = s.rng("bench-adam")
     sampler = lambda B, r: sample_prompts(B, n, sigma, r)
-    paper = _adam_race(GD(d, 1), sampler, rng, lambda th: measure_A(th.reshape(d, d)),
-                       batch=batch, max_steps=max_steps, max_seconds=max_seconds,
-                       record_every=record_every)
+    paper = _adam_race(
+        GD(d, 1),
+        sampler,
+        rng,
+        lambda th: measure_A(th.reshape(d, d)),
+        batch=batch,
+        max_steps=max_steps,
+        max_seconds=max_seconds,
+        record_every=record_every,
+    )
     frng = s.rng("bench-fast")
-    fast = _fast_race(lambda B: fit_gd_layer(sample_tasks(B, n, sigma, frng))[0], measure_A,
-                      start=fast_start, max_prompts=fast_max)
+    fast = _fast_race(
+        lambda B: fit_gd_layer(sample_tasks(B, n, sigma, frng))[0],
+        measure_A,
+        start=fast_start,
+        max_prompts=fast_max,
+    )
     fast["method"] = "fast (verify.training.one_layer.fit_gd_layer, doubling fresh samples)"
-    return {"claim": "1", "setting": {"d": d, "n": n, "L": 1, "family": "8", "prior": "identity",
-                                      "seed": seed},
-            "target": {"rel_err": tol, "dist_gap": dist_tol, "dist_star": dist_star},
-            "paper": paper, "fast": fast,
-            "ratio_seconds": _ratio(paper, fast, "seconds"),
-            "ratio_cpu_seconds": _ratio(paper, fast, "cpu_seconds"),
-            "ratio_prompts": _ratio(paper, fast, "prompts")}
+    return {
+        "claim": "1",
+        "setting": {"d": d, "n": n, "L": 1, "family": "8", "prior": "identity", "seed": seed},
+        "target": {"rel_err": tol, "dist_gap": dist_tol, "dist_star": dist_star},
+        "paper": paper,
+        "fast": fast,
+        "ratio_seconds": _ratio(paper, fast, "seconds"),
+        "ratio_cpu_seconds": _ratio(paper, fast, "cpu_seconds"),
+        "ratio_prompts": _ratio(paper, fast, "prompts"),
+    }
 
 
-def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds=150.0,
-                  batch=20000, record_every=50, fast_start=2000, fast_max=2_000_000) -> dict:
+def theorem3_race(
+    tol=0.03,
+    d=5,
+    n=20,
+    L=3,
+    seed=0,
+    max_steps=20000,
+    max_seconds=150.0,
+    batch=20000,
+    record_every=50,
+    fast_start=2000,
+    fast_max=2_000_000,
+) -> dict:
     """Theorem 3 with L layers: paper protocol vs Levenberg-Marquardt on summaries."""
     s = Setting(d=d, n=n, seed=seed, prior="inverse", layers=L)
     sigma = s.sigma
@@ -167,15 +239,25 @@ def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds
     def measure_theta(theta):
         W = [half @ A @ half for A in theta.reshape(L, d, d)]
         parts = np.sort([np.trace(M) / d for M in W])
-        per_layer = np.abs(parts - a_star) / np.abs(a_star)  # layers matched in sorted order (Lemma 4)
+        per_layer = np.abs(parts - a_star) / np.abs(
+            a_star
+        )  # layers matched in sorted order (Lemma 4)
         err = float(per_layer.max())
         dist = max(dist_identity(M) for M in W)
         return err <= tol, {"rel_err": err, "per_layer": per_layer.tolist(), "max_dist": dist}
 
     rng = s.rng("bench-adam")
     sampler = lambda B, r: sample_prompts(B, n, sigma, r, omega=omega)
-    paper = _adam_race(GD(d, L), sampler, rng, measure_theta, batch=batch, max_steps=max_steps,
-                       max_seconds=max_seconds, record_every=record_every)
+    paper = _adam_race(
+        GD(d, L),
+        sampler,
+        rng,
+        measure_theta,
+        batch=batch,
+        max_steps=max_steps,
+        max_seconds=max_seconds,
+        record_every=record_every,
+    )
     frng = s.rng("bench-fast")
 
     def fit(B):
@@ -183,11 +265,16 @@ def theorem3_race(tol=0.03, d=5, n=20, L=3, seed=0, max_steps=20000, max_seconds
         return train_family(FAMILY8, L, sm, frng)[0]
 
     fast = _fast_race(fit, measure_theta, start=fast_start, max_prompts=fast_max)
-    fast["method"] = "fast (verify.training.multilayer.train_family, Levenberg-Marquardt, doubling samples)"
-    return {"claim": "3", "setting": {"d": d, "n": n, "L": L, "family": "8", "prior": "inverse",
-                                      "seed": seed},
-            "target": {"rel_err": tol, "a_star": a_star.tolist()},
-            "paper": paper, "fast": fast,
-            "ratio_seconds": _ratio(paper, fast, "seconds"),
-            "ratio_cpu_seconds": _ratio(paper, fast, "cpu_seconds"),
-            "ratio_prompts": _ratio(paper, fast, "prompts")}
+    fast["method"] = (
+        "fast (verify.training.multilayer.train_family, Levenberg-Marquardt, doubling samples)"
+    )
+    return {
+        "claim": "3",
+        "setting": {"d": d, "n": n, "L": L, "family": "8", "prior": "inverse", "seed": seed},
+        "target": {"rel_err": tol, "a_star": a_star.tolist()},
+        "paper": paper,
+        "fast": fast,
+        "ratio_seconds": _ratio(paper, fast, "seconds"),
+        "ratio_cpu_seconds": _ratio(paper, fast, "cpu_seconds"),
+        "ratio_prompts": _ratio(paper, fast, "prompts"),
+    }

@@ -8,6 +8,7 @@ seconds each row records the CPU seconds of the child process (user + system, fr
 less; :func:`cost_ratio` times two claims back to back in one run and reports their ratio
 (issue 10: the default claim 4 must cost at most 2x the default claim 3).
 """
+
 from __future__ import annotations
 
 import resource
@@ -23,7 +24,9 @@ def command_for(claim: str, extra=()) -> list[str]:
     exe = shutil.which("verify-theorem")
     if exe:
         return [exe, claim, *extra]
-    code = "import sys; from verify.cli import main; sys.argv[0] = 'verify-theorem'; sys.exit(main())"
+    code = (
+        "import sys; from verify.cli import main; sys.argv[0] = 'verify-theorem'; sys.exit(main())"
+    )
     return [sys.executable, "-c", code, claim, *extra]
 
 
@@ -35,14 +38,25 @@ def time_to_verdict(claim: str, timeout: float = 120.0, extra=()) -> dict:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"claim": claim, "options": list(extra), "seconds": None,
-                "status": f"timeout after {timeout:g} s", "exit_code": None}
+        return {
+            "claim": claim,
+            "options": list(extra),
+            "seconds": None,
+            "status": f"timeout after {timeout:g} s",
+            "exit_code": None,
+        }
     sec = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     status = {0: "passed", 1: "failed"}.get(proc.returncode, "error")
-    row = {"claim": claim, "options": list(extra), "seconds": sec, "cpu_seconds": cpu, "status": status,
-           "exit_code": proc.returncode}
+    row = {
+        "claim": claim,
+        "options": list(extra),
+        "seconds": sec,
+        "cpu_seconds": cpu,
+        "status": status,
+        "exit_code": proc.returncode,
+    }
     if status == "error":
         row["stderr"] = proc.stderr.strip().splitlines()[-1:]
     return row
@@ -57,6 +71,11 @@ def cost_ratio(claim: str = "4", baseline: str = "3", timeout: float = 600.0, ex
     base = time_to_verdict(baseline, timeout, extra)
     row = time_to_verdict(claim, timeout, extra)
     ok = base["seconds"] is not None and row["seconds"] is not None
-    return {"claim": row, "baseline": base,
-            "cpu_ratio": row["cpu_seconds"] / base["cpu_seconds"] if ok and base["cpu_seconds"] else None,
-            "wall_ratio": row["seconds"] / base["seconds"] if ok else None}
+    return {
+        "claim": row,
+        "baseline": base,
+        "cpu_ratio": row["cpu_seconds"] / base["cpu_seconds"]
+        if ok and base["cpu_seconds"]
+        else None,
+        "wall_ratio": row["seconds"] / base["seconds"] if ok else None,
+    }

@@ -1,6 +1,7 @@
 """The benchmark runner on its tiny configuration: every section runs and the JSON has the
 shape docs/benchmarks/results.json promises (timings themselves are not asserted: targets are
 reported, never enforced)."""
+
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,13 +56,16 @@ def test_tiny_results_never_go_to_the_committed_docs(tmp_path):
 
 def test_trainer_races_need_a_sustained_streak_not_one_lucky_fit():
     from benchmarks.trainers import _fast_race
+
     sizes = []
 
     def fit(B):
         sizes.append(B)
         return B
 
-    lucky_once = _fast_race(fit, lambda B: (B == 100, {"rel_err": 0.0}), start=100, max_prompts=1600)
+    lucky_once = _fast_race(
+        fit, lambda B: (B == 100, {"rel_err": 0.0}), start=100, max_prompts=1600
+    )
     assert not lucky_once["met"] and sizes == [100, 200, 400, 800, 1600]
     steady = _fast_race(fit, lambda B: (B >= 200, {"rel_err": 0.0}), start=100, max_prompts=10**6)
     assert steady["met"] and steady["final_sample"] == 200 and steady["prompts"] == 100 + 200

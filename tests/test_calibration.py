@@ -1,6 +1,7 @@
 """The calibration sweep (benchmarks.calibration) on real executors: a Dask
 ``distributed.LocalCluster`` (the README promises Dask) and a process pool.  Two tiny
 settings each (d = 2, n = 4, --quick): the sweep's plumbing and records, not its statistics."""
+
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -15,7 +16,9 @@ def _grid():
     for g in grid:
         g["options"].update(d=2, n=4)
         if "spectrum" in g["options"]:
-            g["options"]["spectrum"] = g["options"]["spectrum"][:2] + [1.0] * (2 - len(g["options"]["spectrum"]))
+            g["options"]["spectrum"] = g["options"]["spectrum"][:2] + [1.0] * (
+                2 - len(g["options"]["spectrum"])
+            )
     return grid
 
 
@@ -51,16 +54,36 @@ def test_small_sweep_on_a_process_pool():
 @pytest.mark.slow  # as above, plus the cluster's start-up
 def test_small_sweep_on_a_dask_local_cluster():
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         _assert_rows(run_calibration(_grid(), executor=client.get_executor()))
 
 
 def test_summary_counts_false_failures_and_near_misses_per_n():
-    rows = [{"claim": "1", "options": {"n": 4}, "status": "failed", "worst_margin": 1.3, "worst_check": "x",
-             "resolution": 0.1, "near_miss": [{"rejected": True}, {"rejected": False}]},
-            {"claim": "1", "options": {"n": 60}, "status": "passed", "worst_margin": 0.2, "worst_check": "y",
-             "resolution": 0.01, "near_miss": [{"rejected": True}, {"rejected": True}]}]
+    rows = [
+        {
+            "claim": "1",
+            "options": {"n": 4},
+            "status": "failed",
+            "worst_margin": 1.3,
+            "worst_check": "x",
+            "resolution": 0.1,
+            "near_miss": [{"rejected": True}, {"rejected": False}],
+        },
+        {
+            "claim": "1",
+            "options": {"n": 60},
+            "status": "passed",
+            "worst_margin": 0.2,
+            "worst_check": "y",
+            "resolution": 0.01,
+            "near_miss": [{"rejected": True}, {"rejected": True}],
+        },
+    ]
     s = summarise(rows)["1"]
     assert s["false_failures"] == 1 and s["worst_margin"] == 1.3 and s["worst_margin_check"] == "x"
     assert s["near_miss_by_n"]["2-5"] == {"rejected": 1, "of": 2, "rate": 0.5}

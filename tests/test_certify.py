@@ -45,7 +45,9 @@ def test_krawczyk_fails_on_a_box_without_zeros():
 def test_eigenvalue_bounds_handle_repeated_eigenvalues_and_refuse_a_zero():
     b = eigenvalue_bounds(arb_mat([[2, 0, 0], [0, 2, 0], [0, 0, -1]]))
     assert [s for *_, s in b] == [-1, 1, 1] and inertia_kind(b) == "saddle"
-    assert inertia_kind(eigenvalue_bounds(arb_mat([[1, 1], [1, 1]]))) == "undetermined"  # eigenvalue 0
+    assert (
+        inertia_kind(eigenvalue_bounds(arb_mat([[1, 1], [1, 1]]))) == "undetermined"
+    )  # eigenvalue 0
 
 
 def test_to_fmpq_is_exact_and_keeps_signs():
@@ -80,9 +82,17 @@ def test_records_are_strict_json_and_flat_rows():
     text = json.dumps(cs.closed_form(), allow_nan=False)  # no inf / nan anywhere
     assert '"complete": true' in text
     rows = cs.to_rows()
-    assert len(rows) == 7 and all(isinstance(v, (str, bool, float, int, type(None))) for r in rows for v in r.values())
+    assert len(rows) == 7 and all(
+        isinstance(v, (str, bool, float, int, type(None))) for r in rows for v in r.values()
+    )
     # an uncertified point's record is strict JSON too
     best = cs.points[0]
-    res = certify_point("11", 2, 20, 5, [x + mpmath.mpf("1e-6") for x in list(best.a) + list(best.b[:1])],
-                        polish=False)
+    res = certify_point(
+        "11",
+        2,
+        20,
+        5,
+        [x + mpmath.mpf("1e-6") for x in list(best.a) + list(best.b[:1])],
+        polish=False,
+    )
     json.dumps(res["certificate"], allow_nan=False)

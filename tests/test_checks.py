@@ -2,6 +2,7 @@
 
 Every constructor of a check is fed evidence that must fail it (and, where it has one, the
 evidence that makes it inconclusive)."""
+
 import json
 import math
 
@@ -59,8 +60,15 @@ def test_a_lower_bound_on_a_non_positive_observation_fails_with_infinite_margin(
 
 def test_a_spread_tolerance_above_its_ceiling_is_inconclusive_not_passed():
     # issue 8 item 1: observed 86 against a spread-derived tolerance of 188 "passed"
-    c = check_at_most("vanish", "sampling", 86.0, 188.0, "spread", ceiling=SPREAD_CEILING,
-                      ceiling_basis="replicas disagree")
+    c = check_at_most(
+        "vanish",
+        "sampling",
+        86.0,
+        188.0,
+        "spread",
+        ceiling=SPREAD_CEILING,
+        ceiling_basis="replicas disagree",
+    )
     assert c.status == "inconclusive" and not c.passed
     assert "ceiling" in c.reason and "replicas disagree" in c.reason
     below = check_at_most("vanish", "sampling", 0.01, 0.02, "spread", ceiling=SPREAD_CEILING)
@@ -89,8 +97,15 @@ def test_replica_tolerance_is_k_standard_errors_of_the_mean():
 
 
 def _verdict(*statuses):
-    return Verdict("t", {}, {}, [Check(f"c{i}", "k", 0.0, 1.0, "b", st, "why" if st != "passed" else "")
-                                 for i, st in enumerate(statuses)])
+    return Verdict(
+        "t",
+        {},
+        {},
+        [
+            Check(f"c{i}", "k", 0.0, 1.0, "b", st, "why" if st != "passed" else "")
+            for i, st in enumerate(statuses)
+        ],
+    )
 
 
 def test_verdict_status_failed_beats_inconclusive_beats_passed():
@@ -116,8 +131,10 @@ def test_inconclusive_verdict_says_so_in_text_markdown_and_json():
 def _checker(C, ev, s):
     """Two checks: 'strict' compares with the truth 0 at tolerance 1; 'loose' never fails a
     control but the truth fails it (tolerance below the truth's observation)."""
-    return [check_at_most("strict", "sampling", abs(C), 1.0, "b"),
-            check_at_most("broken", "sampling", abs(C - ev), 0.5 if C != 0 else -1, "b")]
+    return [
+        check_at_most("strict", "sampling", abs(C), 1.0, "b"),
+        check_at_most("broken", "sampling", abs(C - ev), 0.5 if C != 0 else -1, "b"),
+    ]
 
 
 def test_a_control_is_rejected_only_by_a_check_the_truth_passes():
@@ -136,16 +153,24 @@ def test_a_control_is_rejected_only_by_a_check_the_truth_passes():
 
 def test_without_any_check_the_truth_passes_no_control_is_rejected():
     truth = [check_at_most("strict", "sampling", 2.0, 1.0, "b")]
-    rows = evaluate_controls([("far", 3.0)], 0.0, None,
-                             lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
-                             truth_checks=truth)
+    rows = evaluate_controls(
+        [("far", 3.0)],
+        0.0,
+        None,
+        lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
+        truth_checks=truth,
+    )
     assert not rows[0]["rejected"] and "no check" in rows[0]["reason"]
 
 
 def test_worst_control_is_the_rejected_one_closest_to_acceptance():
-    rows = evaluate_controls([("a", 3.0), ("b", 1.5), ("c", 10.0)], 0.0, None,
-                             lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
-                             truth_checks=[check_at_most("strict", "sampling", 0.0, 1.0, "b")])
+    rows = evaluate_controls(
+        [("a", 3.0), ("b", 1.5), ("c", 10.0)],
+        0.0,
+        None,
+        lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
+        truth_checks=[check_at_most("strict", "sampling", 0.0, 1.0, "b")],
+    )
     assert all(r["rejected"] for r in rows)
     assert worst_control(rows)["name"] == "b"
     chk = controls_check(rows)
@@ -154,9 +179,13 @@ def test_worst_control_is_the_rejected_one_closest_to_acceptance():
 
 def test_discrimination_is_inconclusive_when_no_check_the_truth_passes_could_judge():
     truth = [check_at_most("strict", "sampling", 2.0, 1.0, "b")]  # the truth fails its only check
-    rows = evaluate_controls([("far", 3.0)], 0.0, None,
-                             lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
-                             truth_checks=truth)
+    rows = evaluate_controls(
+        [("far", 3.0)],
+        0.0,
+        None,
+        lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
+        truth_checks=truth,
+    )
     chk = controls_check(rows)
     assert chk.status == "inconclusive" and "could judge" in chk.reason
 
@@ -164,9 +193,13 @@ def test_discrimination_is_inconclusive_when_no_check_the_truth_passes_could_jud
 def test_a_control_within_the_resolution_is_not_required_but_a_farther_one_is():
     from verify.checks import mark_within_resolution
 
-    rows = evaluate_controls([("tiny", 0.5), ("far", 0.9)], 0.0, None,
-                             lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
-                             truth_checks=[check_at_most("strict", "sampling", 0.0, 1.0, "b")])
+    rows = evaluate_controls(
+        [("tiny", 0.5), ("far", 0.9)],
+        0.0,
+        None,
+        lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
+        truth_checks=[check_at_most("strict", "sampling", 0.0, 1.0, "b")],
+    )
     mark_within_resolution(rows, [1e-4, 0.05], resolution=1e-3)
     assert not rows[0]["required"] and "within the run's resolution" in rows[0]["reason"]
     assert rows[1]["required"]

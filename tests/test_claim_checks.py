@@ -1,5 +1,6 @@
 """Every check of claims 1 and 5 fails on evidence that must fail it (synthetic evidence, no
 training: seconds), and the replica bookkeeping makes checks inconclusive, never passed."""
+
 import numpy as np
 import pytest
 
@@ -24,9 +25,21 @@ def _ev1(spread=1e-3, kept=R, vanish=1e-3, seed=0):
     reps = A + spread * np.linalg.norm(A) * rng.standard_normal((R, 3, 3)) / 3
     test = sample_prompts(4000, s.n, sigma, rng)
     preds = np.array([predict(GD(3, 1).unpack(M.ravel()), test) for M in reps])
-    ev = c1.Evidence(sigma, np.eye(3), reps, 1000, reps.copy(), 10.0, reps[:kept].copy(),
-                     vanish * rng.standard_normal((kept, 6)), 0.0, [], [(r, "synthetic") for r in range(kept, R)],
-                     test, preds)
+    ev = c1.Evidence(
+        sigma,
+        np.eye(3),
+        reps,
+        1000,
+        reps.copy(),
+        10.0,
+        reps[:kept].copy(),
+        vanish * rng.standard_normal((kept, 6)),
+        0.0,
+        [],
+        [(r, "synthetic") for r in range(kept, R)],
+        test,
+        preds,
+    )
     return s, ev, A
 
 
@@ -39,8 +52,15 @@ def test_claim1_truth_passes_synthetic_evidence():
     assert all(c.passed for c in c1.closed_form_checks(A, ev, s))
 
 
-@pytest.mark.parametrize("name", [c1.INT_CHECK, c1.GD_CHECK, c1.FULL_CHECK,
-                                  "predictor on fresh prompts: trained vs closed form (rel. RMS)"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        c1.INT_CHECK,
+        c1.GD_CHECK,
+        c1.FULL_CHECK,
+        "predictor on fresh prompts: trained vs closed form (rel. RMS)",
+    ],
+)
 def test_claim1_relative_checks_fail_a_5_percent_wrong_form(name):
     s, ev, A = _ev1()
     assert _by_name(c1.closed_form_checks(1.05 * A, ev, s))[name].status == "failed"
@@ -49,14 +69,20 @@ def test_claim1_relative_checks_fail_a_5_percent_wrong_form(name):
 def test_claim1_dist_check_fails_an_anisotropic_form():
     s, ev, A = _ev1()
     C = A + 0.2 * np.linalg.norm(A) * np.diag([1.0, -1.0, 0.0])
-    assert _by_name(c1.closed_form_checks(C, ev, s))["Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form"] \
-        .status == "failed"
+    assert (
+        _by_name(c1.closed_form_checks(C, ev, s))[
+            "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form"
+        ].status
+        == "failed"
+    )
 
 
 def test_claim1_loss_checks_fail_a_form_the_trained_models_beat():
     s, ev, A = _ev1()
     chk = _by_name(c1.closed_form_checks(2.0 * A, ev, s))
-    assert chk["test loss of trained model vs exact loss of closed form (relative)"].status == "failed"
+    assert (
+        chk["test loss of trained model vs exact loss of closed form (relative)"].status == "failed"
+    )
     beaten = chk["closed form's exact loss minus the best trained model's exact loss"]
     assert beaten.status == "failed" and beaten.observed > 0 and "beats" in beaten.reason
 
@@ -92,7 +118,11 @@ def test_resolution_is_obs_plus_tol_over_one_minus_tol_and_rejects_every_directi
     for _ in range(20):  # random directions at 1.01 x the resolution are all rejected
         D = rng.standard_normal(A.shape)
         C = A + 1.01 * res * np.linalg.norm(A) * D / np.linalg.norm(D)
-        assert any(x.status == "failed" for x in c1.closed_form_checks(C, ev, s) if x.name in c1.RESOLUTION_CHECKS)
+        assert any(
+            x.status == "failed"
+            for x in c1.closed_form_checks(C, ev, s)
+            if x.name in c1.RESOLUTION_CHECKS
+        )
 
 
 def _ev5(spread=1e-3, seed=0):
@@ -102,22 +132,36 @@ def _ev5(spread=1e-3, seed=0):
     reps = C + spread * rng.standard_normal((R, 2, 2))
     test = sample_prompts(4000, s.n, np.eye(2), rng)
     preds = np.array([predict([c5._closed_form_params(M, 1.0)], test, RELU) for M in reps])
-    return s, c5.Evidence(reps, 1e-3 * rng.standard_normal((R, 2)), np.ones(R), 0.0, test, preds, [], [],
-                          1000), C
+    return (
+        s,
+        c5.Evidence(
+            reps, 1e-3 * rng.standard_normal((R, 2)), np.ones(R), 0.0, test, preds, [], [], 1000
+        ),
+        C,
+    )
 
 
 def test_claim5_truth_passes_and_every_check_fails_a_wrong_form():
     s, ev, C = _ev5()
     assert all(c.passed for c in c5.closed_form_checks(C, ev, s))
     wrong = _by_name(c5.closed_form_checks(1.05 * C, ev, s))
-    for name in (c5.B_CHECK, "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)"):
+    for name in (
+        c5.B_CHECK,
+        "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)",
+    ):
         assert wrong[name].status == "failed", name
     aniso = _by_name(c5.closed_form_checks(C + np.diag([0.1, -0.1]), ev, s))
     assert aniso["Dist(B_eff, I): trained vs closed form"].status == "failed"
-    assert _by_name(c5.closed_form_checks(0.5 * C, ev, s))[
-        "closed form's exact loss minus the trained B_eff's exact loss"].status == "failed"
+    assert (
+        _by_name(c5.closed_form_checks(0.5 * C, ev, s))[
+            "closed form's exact loss minus the trained B_eff's exact loss"
+        ].status
+        == "failed"
+    )
     far = _by_name(c5.closed_form_checks(0.0 * C, ev, s))  # 4000 test prompts: a coarse check
-    assert far["test loss of trained model vs exact loss of closed form (relative)"].status == "failed"
+    assert (
+        far["test loss of trained model vs exact loss of closed form (relative)"].status == "failed"
+    )
 
 
 def test_claim5_spread_above_the_ceiling_is_inconclusive():

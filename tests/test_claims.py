@@ -1,5 +1,6 @@
 """The claim registry: one module, one Claim object per claim; options and hypotheses are
 checked before any work; errata numbers come from the run."""
+
 import importlib
 
 import pytest
@@ -36,6 +37,7 @@ def test_an_option_the_claim_does_not_use_is_refused():
 def test_hypotheses_are_checked_before_any_work(monkeypatch):
     called = []
     import verify.claims.theorem5 as t5
+
     monkeypatch.setattr(t5, "gather", lambda *a, **k: called.append(1))
     with pytest.raises(AssumptionError, match="Theorem 5 assumes x\\^\\(i\\) ~ N\\(0, I\\)"):
         verify_theorem("5", spectrum=(1.0, 2.0), quick=True)
@@ -53,9 +55,18 @@ def test_errata_numbers_are_filled_from_the_verdict_not_pasted():
     claim = CLAIMS["3"]
     (erratum,) = claim.errata
     assert callable(erratum.computed)
-    fake = Verdict("3", {}, {}, [], artifacts={"paper_values": [
-        {"n": 10, "phi_paper": 1.5, "phi_min": 0.5, "a_star": (0.3, 0.5, 1.6)},
-        {"n": 20, "phi_paper": 0.25, "phi_min": 0.125, "a_star": (0.42, 0.69, 1.71)}]})
+    fake = Verdict(
+        "3",
+        {},
+        {},
+        [],
+        artifacts={
+            "paper_values": [
+                {"n": 10, "phi_paper": 1.5, "phi_min": 0.5, "a_star": (0.3, 0.5, 1.6)},
+                {"n": 20, "phi_paper": 0.25, "phi_min": 0.125, "a_star": (0.42, 0.69, 1.71)},
+            ]
+        },
+    )
     text = claim.errata_for(fake)[0].computed
     assert "phi = 0.25 at the printed values vs 0.125" in text and "(phi = 1.5 vs 0.5)" in text
     assert "no numbers" in claim.errata_for(Verdict("3", {}, {}, []))[0].computed

@@ -1,4 +1,5 @@
 """The verify-theorem command line: exit codes, one-line errors, JSON shape, determinism."""
+
 import io
 import json
 import subprocess
@@ -12,28 +13,31 @@ from verify.cli import main
 from verify.progress import Progress
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["7"], "unknown claim"),
-    (["1", "--spectrum", "1,-1,2,1,1"], "> 0"),
-    (["1", "--spectrum", "1,0,2,1,1"], "> 0"),
-    (["1", "--spectrum", "1,x,2"], "numbers"),
-    (["1", "--spectrum", "1,,2"], "comma-separated"),
-    (["1", "--d", "3", "--spectrum", "1,2"], "d = 3"),
-    (["1", "--n", "0"], ">= 1"),
-    (["1", "--n", "2.5"], "integer"),
-    (["1", "--d", "-1"], ">= 1"),
-    (["1", "--noise", "-0.1"], "variance"),
-    (["1", "--noise", "nan"], "variance"),
-    (["1", "--seed", "-3"], ">= 0"),
-    (["1", "--prior", "flat"], "invalid choice"),
-    (["5", "--spectrum", "1,2,1,1,1"], "Theorem 5 assumes"),
-    (["5", "--noise", "0.5"], "Theorem 5 assumes"),
-    (["lemma1", "--candidate", "math:sqrt"], "takes no candidate"),
-    (["1", "--candidate", "os;rm -rf"], "package.module:function"),
-    (["1", "--candidate", "no_such_module_xyz:f"], "cannot import"),
-    (["1", "--candidate", "math:no_such_fn"], "no callable"),
-    (["1", "--candidate", "math:sqrt"], "candidate raised"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["7"], "unknown claim"),
+        (["1", "--spectrum", "1,-1,2,1,1"], "> 0"),
+        (["1", "--spectrum", "1,0,2,1,1"], "> 0"),
+        (["1", "--spectrum", "1,x,2"], "numbers"),
+        (["1", "--spectrum", "1,,2"], "comma-separated"),
+        (["1", "--d", "3", "--spectrum", "1,2"], "d = 3"),
+        (["1", "--n", "0"], ">= 1"),
+        (["1", "--n", "2.5"], "integer"),
+        (["1", "--d", "-1"], ">= 1"),
+        (["1", "--noise", "-0.1"], "variance"),
+        (["1", "--noise", "nan"], "variance"),
+        (["1", "--seed", "-3"], ">= 0"),
+        (["1", "--prior", "flat"], "invalid choice"),
+        (["5", "--spectrum", "1,2,1,1,1"], "Theorem 5 assumes"),
+        (["5", "--noise", "0.5"], "Theorem 5 assumes"),
+        (["lemma1", "--candidate", "math:sqrt"], "takes no candidate"),
+        (["1", "--candidate", "os;rm -rf"], "package.module:function"),
+        (["1", "--candidate", "no_such_module_xyz:f"], "cannot import"),
+        (["1", "--candidate", "math:no_such_fn"], "no callable"),
+        (["1", "--candidate", "math:sqrt"], "candidate raised"),
+    ],
+)
 def test_bad_input_exits_2_with_a_one_line_message(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -41,8 +45,11 @@ def test_bad_input_exits_2_with_a_one_line_message(argv, message, capsys):
 
 
 def test_bad_input_from_a_real_process_has_no_traceback():
-    r = subprocess.run([sys.executable, "-m", "verify.cli", "1", "--spectrum", "1,-2"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "verify.cli", "1", "--spectrum", "1,-2"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
 
 
@@ -55,7 +62,17 @@ def test_json_output_has_the_documented_keys_and_is_byte_identical_for_a_seed(ca
     assert set(data) >= {"claim", "setting", "closed_form", "checks", "verdict"}
     assert data["setting"]["seed"] == 4 and len(data["setting"]["sigma"]) == 5
     for c in data["checks"]:
-        assert set(c) == {"name", "kind", "observed", "tolerance", "basis", "status", "reason", "sense", "margin"}
+        assert set(c) == {
+            "name",
+            "kind",
+            "observed",
+            "tolerance",
+            "basis",
+            "status",
+            "reason",
+            "sense",
+            "margin",
+        }
     assert data["verdict"] == "passed"
 
 
@@ -70,13 +87,15 @@ def test_theorem5_json_is_deterministic_and_names_the_preconditioner(capsys):
 
 
 def test_user_candidate_module_is_imported_and_judged(tmp_path, monkeypatch, capsys):
-    (tmp_path / "mycand.py").write_text(textwrap.dedent("""
+    (tmp_path / "mycand.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         def right(sigma, n):
             return 2 * n / (n - 1 + 2 * (sigma.shape[0] + 2)) * np.eye(sigma.shape[0])
         def wrong(sigma, n):
             return n / (n + sigma.shape[0] + 1) * np.eye(sigma.shape[0])
-    """))
+    """)
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["5", "--quick", "--candidate", "mycand:right"]) == 0
     assert main(["5", "--quick", "--candidate", "mycand:wrong"]) == 1
@@ -97,8 +116,17 @@ def test_help_is_plain_text_with_exit_codes_layers_default_candidates_and_limits
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "``" not in out and ":func:" not in out
-    for needle in ("exit codes:", "130", "interrupted", "--layers", "default 3",
-                   "claims that take --candidate MODULE:FUNCTION: 1, 5", "limits", "cond(Sigma)", "--version"):
+    for needle in (
+        "exit codes:",
+        "130",
+        "interrupted",
+        "--layers",
+        "default 3",
+        "claims that take --candidate MODULE:FUNCTION: 1, 5",
+        "limits",
+        "cond(Sigma)",
+        "--version",
+    ):
         assert needle in out, needle
     assert max(len(line) for line in out.splitlines()) <= 100
 

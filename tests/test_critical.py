@@ -70,7 +70,9 @@ def test_family8_five_layer_minimum_is_pinned(family8_sets):
 @pytest.mark.slow
 def test_family8_six_layers_complete_with_pinned_minimum():
     cs = certified_critical_points("8", 6, N, D)  # ~1 min: 11 patterns, 32 certified points
-    assert cs.complete and len(cs.points) == FAMILY8_COUNTS[6] and all(p.certified for p in cs.points)
+    assert (
+        cs.complete and len(cs.points) == FAMILY8_COUNTS[6] and all(p.certified for p in cs.points)
+    )
     assert {p.pattern for p in cs.points} == set(partitions(6))  # three repeated values: (2, 2, 2)
     assert mpmath.nstr(cs.points[0].loss, 20) == FAMILY8_MINIMA[6]
     exact = global_minimum_value_family8(6, N, D)
@@ -80,8 +82,12 @@ def test_family8_six_layers_complete_with_pinned_minimum():
 
 def test_family8_reference_kinds_at_paper_setting(family8_sets):
     kinds = {L: [p.kind for p in cs.points] for L, cs in family8_sets.items() if L <= 4}
-    assert kinds == {1: ["minimum"], 2: ["minimum", "saddle"], 3: ["minimum"] + ["saddle"] * 3,
-                     4: ["minimum"] + ["saddle"] * 7}
+    assert kinds == {
+        1: ["minimum"],
+        2: ["minimum", "saddle"],
+        3: ["minimum"] + ["saddle"] * 3,
+        4: ["minimum"] + ["saddle"] * 7,
+    }
     assert all(p.kind == "saddle" for p in family8_sets[5].points[1:])
 
 
@@ -119,7 +125,9 @@ def test_partitions_enumerate_multiplicity_patterns():
     assert (2, 2, 2) in partitions(6) and len(partitions(6)) == 11
 
 
-@pytest.mark.parametrize("family,L,t", [("8", 3, [0.4, 0.7, 1.6]), ("11", 2, [-0.5, -3.4, 0.87, 0.2])])
+@pytest.mark.parametrize(
+    "family,L,t", [("8", 3, [0.4, 0.7, 1.6]), ("11", 2, [-0.5, -3.4, 0.87, 0.2])]
+)
 def test_trace_block_of_full_hessian_equals_restricted_hessian_over_d(family, L, t):
     with mpmath.workdps(40):
         _, g, H = RestrictedLoss(family, L, N, D).evaluate(t)
@@ -128,7 +136,10 @@ def test_trace_block_of_full_hessian_equals_restricted_hessian_over_d(family, L,
         gt = full_gradient_trace(family, a, b, N, D)
         scale = 1 + max(abs(x) for row in H for x in row)
         # 1e-25: two independent 40-digit computations, cancellation < 15 digits.
-        assert max(abs(Ht[i][j] - H[i][j] / D) for i in range(len(t)) for j in range(len(t))) < 1e-25 * scale
+        assert (
+            max(abs(Ht[i][j] - H[i][j] / D) for i in range(len(t)) for j in range(len(t)))
+            < 1e-25 * scale
+        )
         assert max(abs(gt[i] - g[i] / mpmath.sqrt(D)) for i in range(len(t))) < 1e-25 * scale
 
 
@@ -138,8 +149,11 @@ def test_arb_hessian_block_encloses_the_mpmath_value():
         H = hessian_block("11", a, b, N, D, "sym")
     Ha = [[arb(x) for x in row] for row in hessian_block("11", a, b, N, D, "sym", arith="arb")]
     # the ball (53-bit default precision) must contain the 40-digit value up to its radius + 1e-30
-    assert all(abs(float(Ha[i][j].mid()) - float(H[i][j])) <= float(Ha[i][j].rad()) + 1e-12
-               for i in range(4) for j in range(4))
+    assert all(
+        abs(float(Ha[i][j].mid()) - float(H[i][j])) <= float(Ha[i][j].rad()) + 1e-12
+        for i in range(4)
+        for j in range(4)
+    )
 
 
 def _sampled_second_difference(family, a, b, E, theta_a, theta_b, d, n, prompts, rng, h=1e-3):
@@ -303,7 +317,10 @@ def test_family11_three_layers_lowest_table_row_is_a_certified_minimum(gdpp_l3_l
     # a = (-0.33830, -2.09084, -8.56806), b = (0.87758, 0.57816) to the five printed decimals
     assert [round(float(x), 5) for x in best.a] == [-0.3383, -2.09084, -8.56806]
     assert [round(float(x), 5) for x in best.b[:2]] == [0.87758, 0.57816]
-    assert table["command"].startswith("python -m verify.search gdpp --layers 3") and table["starts"] >= 1000
+    assert (
+        table["command"].startswith("python -m verify.search gdpp --layers 3")
+        and table["starts"] >= 1000
+    )
 
 
 def test_family11_three_layers_perturbed_table_row_fails_certification(gdpp_l3_lowest):
@@ -318,7 +335,11 @@ def test_family11_three_layers_perturbed_table_row_fails_certification(gdpp_l3_l
 def test_family11_three_layers_whole_table_is_recertified_and_not_claimed_complete():
     cs = certified_critical_points("11", 3, N, D)  # ~40 s: 46 points, 13 minima with full blocks
     assert cs.points and all(p.certified for p in cs.points)
-    assert not cs.complete and not cs.global_minimum_proved and "NOT proved complete" in cs.coverage_statement
+    assert (
+        not cs.complete
+        and not cs.global_minimum_proved
+        and "NOT proved complete" in cs.coverage_statement
+    )
     best = cs.lowest
     assert abs(best.loss - mpmath.mpf(GDPP_L3_LOWEST)) < mpmath.mpf("5e-19")
     assert best.kind == "minimum" and best.global_status.startswith("lowest known")
@@ -332,8 +353,10 @@ def test_family11_three_layer_strata_with_a_zero_step_come_from_the_two_layer_li
     # the a_1 = 0 embedding of the L = 2 minimum is a critical point of phi_3 with the same loss
     from theory.critical import certify_point
 
-    best2 = min(cands[::2], key=lambda c: float(RestrictedLoss("11", 2, N, D).value(
-        [c[0][0], c[0][2], c[0][3], 0])))
+    best2 = min(
+        cands[::2],
+        key=lambda c: float(RestrictedLoss("11", 2, N, D).value([c[0][0], c[0][2], c[0][3], 0])),
+    )
     res = certify_point("11", 3, N, D, best2[0])
     assert res["certified"] and res["kind"] == "saddle"
     with mpmath.workdps(40):

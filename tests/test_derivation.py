@@ -1,4 +1,5 @@
 """Derivation steps are three-valued (issue 8): proved by computation, argued in text, or failed."""
+
 import pytest
 import sympy as sp
 
@@ -27,14 +28,18 @@ def test_an_argued_step_is_not_contradicted_but_not_proved():
 
 
 def test_a_bool_outcome_reads_as_proved_or_failed_and_anything_else_is_refused():
-    assert Step("t", "", "m", True).outcome == PROVED and Step("t", "", "m", False).outcome == FAILED
+    assert (
+        Step("t", "", "m", True).outcome == PROVED and Step("t", "", "m", False).outcome == FAILED
+    )
     with pytest.raises(ValueError, match="outcome must be one of"):
         Step("t", "", "m", "holds")
 
 
 def test_a_failed_step_outside_the_claim_is_not_a_failure_of_the_claim():
     inside = fact_step("computed and false", "x", False, "computation")
-    outside = fact_step("list complete", "x", False, "multistart", outside_claim="the paper claims existence only")
+    outside = fact_step(
+        "list complete", "x", False, "multistart", outside_claim="the paper claims existence only"
+    )
     der = Derivation("d", "s", (inside, outside, argued_step("a", "x", "text")))
     assert der.failures_in_claim == (inside,) and not der.all_hold
     assert der.describe() == "1 argued in text (not run), 2 failed"

@@ -3,6 +3,7 @@
 Every case here must fail fast: claim runs are replaced by a function that fails the test if it
 is ever called (``no_work``), so a refusal that came only after the work would be caught.
 """
+
 import dataclasses
 import fractions
 import json
@@ -48,11 +49,18 @@ def no_work(monkeypatch):
 def fake_claim5(monkeypatch):
     """Claim 5 with a run that only evaluates the candidate (no training): exercises the CLI and
     the candidate plumbing in milliseconds."""
+
     def run(s, with_controls=False, candidate=None, progress=None):
         C = candidate(sigma=np.eye(s.d), n=s.n)
-        check = check_at_most("candidate is the identity (fake claim)", "exact",
-                              float(np.abs(C - np.eye(s.d)).max()), 0.0, "exact")
+        check = check_at_most(
+            "candidate is the identity (fake claim)",
+            "exact",
+            float(np.abs(C - np.eye(s.d)).max()),
+            0.0,
+            "exact",
+        )
         return Verdict("5", s.describe(np.eye(s.d)), {"candidate": C}, [check])
+
     monkeypatch.setitem(CLAIMS, "5", dataclasses.replace(CLAIMS["5"], run=run))
 
 
@@ -91,18 +99,34 @@ def test_a_candidate_must_return_a_finite_real_d_by_d_array(value, needle):
     assert needle in str(info.value)
 
 
-@pytest.mark.parametrize("value", [np.eye(3, dtype=int), np.eye(3).tolist(),
-                                   np.array([[fractions.Fraction(1, k + 1)] * 3 for k in range(3)], dtype=object)])
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.eye(3, dtype=int),
+        np.eye(3).tolist(),
+        np.array([[fractions.Fraction(1, k + 1)] * 3 for k in range(3)], dtype=object),
+    ],
+)
 def test_a_candidate_may_return_any_real_array_like(value):
     M = as_preconditioner(value, 3)
     assert M.dtype == float and M.shape == (3, 3)
 
 
-@pytest.mark.parametrize("exc", [SystemExit(0), SystemExit(3), KeyboardInterrupt(), GeneratorExit(),
-                                 ValueError("multi\nline"), MemoryError()])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        SystemExit(0),
+        SystemExit(3),
+        KeyboardInterrupt(),
+        GeneratorExit(),
+        ValueError("multi\nline"),
+        MemoryError(),
+    ],
+)
 def test_anything_a_candidate_raises_becomes_a_candidate_error(exc):
     def candidate(sigma, n):
         raise exc
+
     with pytest.raises(CandidateError, match=f"candidate raised {type(exc).__name__}") as info:
         call_candidate(candidate, np.eye(2), 5, 2)
     assert "\n" not in str(info.value)
@@ -114,6 +138,7 @@ def test_a_candidate_cannot_mutate_the_runs_sigma():
     def vandal(sigma, n):
         sigma[:] = 7.0
         return np.eye(2)
+
     call_candidate(vandal, sigma, 5, 2)
     assert np.array_equal(sigma, np.eye(2))
 
@@ -123,6 +148,7 @@ def test_a_candidates_output_is_captured_from_python_and_from_file_descriptor_1(
         print("python print")
         os.write(1, b"raw write to fd 1\n")
         return np.eye(2)
+
     call = CandidateCall(chatty, 2)
     call(np.eye(2), 5)
     assert capfd.readouterr().out == ""
@@ -130,17 +156,21 @@ def test_a_candidates_output_is_captured_from_python_and_from_file_descriptor_1(
     assert "python print" in call.note()
 
 
-@pytest.mark.parametrize("body, needle", [
-    ("raise SystemExit(0)", "candidate raised SystemExit: 0"),
-    ("raise KeyboardInterrupt", "candidate raised KeyboardInterrupt"),
-    ("return np.eye(sigma.shape[0]) + 0j", "complex"),
-    ("return {'A': 1}", "got dict"),
-    ("return [[1, 2], [3]]", "rectangular"),
-    ("return np.full((sigma.shape[0],) * 2, np.nan)", "non-finite"),
-    ("return np.eye(sigma.shape[0] + 1)", "shape (6, 6)"),
-])
-def test_cli_refuses_a_bad_candidate_with_exit_2_and_one_line(body, needle, tmp_path, monkeypatch, capsys,
-                                                              fake_claim5):
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("raise SystemExit(0)", "candidate raised SystemExit: 0"),
+        ("raise KeyboardInterrupt", "candidate raised KeyboardInterrupt"),
+        ("return np.eye(sigma.shape[0]) + 0j", "complex"),
+        ("return {'A': 1}", "got dict"),
+        ("return [[1, 2], [3]]", "rectangular"),
+        ("return np.full((sigma.shape[0],) * 2, np.nan)", "non-finite"),
+        ("return np.eye(sigma.shape[0] + 1)", "shape (6, 6)"),
+    ],
+)
+def test_cli_refuses_a_bad_candidate_with_exit_2_and_one_line(
+    body, needle, tmp_path, monkeypatch, capsys, fake_claim5
+):
     (tmp_path / "hostile_cand.py").write_text(f"import numpy as np\ndef f(sigma, n):\n    {body}\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delitem(sys.modules, "hostile_cand", raising=False)
@@ -148,7 +178,9 @@ def test_cli_refuses_a_bad_candidate_with_exit_2_and_one_line(body, needle, tmp_
     _one_line_error(capsys, needle)
 
 
-def test_a_candidate_module_that_exits_on_import_is_a_usage_error(tmp_path, monkeypatch, capsys, no_work):
+def test_a_candidate_module_that_exits_on_import_is_a_usage_error(
+    tmp_path, monkeypatch, capsys, no_work
+):
     (tmp_path / "exits_on_import.py").write_text("print('noise')\nraise SystemExit(0)\n")
     monkeypatch.chdir(tmp_path)
     assert main(["5", "--candidate", "exits_on_import:f"]) == 2
@@ -156,7 +188,8 @@ def test_a_candidate_module_that_exits_on_import_is_a_usage_error(tmp_path, monk
 
 
 def test_a_printing_candidate_cannot_corrupt_json_output(tmp_path, monkeypatch, capfd, fake_claim5):
-    (tmp_path / "printing_cand.py").write_text(textwrap.dedent("""
+    (tmp_path / "printing_cand.py").write_text(
+        textwrap.dedent("""
         import os
         import numpy as np
         print("at import")
@@ -164,7 +197,8 @@ def test_a_printing_candidate_cannot_corrupt_json_output(tmp_path, monkeypatch, 
             print("{not json")
             os.write(1, b"raw bytes on fd 1\\n")
             return np.eye(sigma.shape[0])
-    """))
+    """)
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["5", "--format", "json", "--candidate", "printing_cand:f"]) == 0
     out = capfd.readouterr().out
@@ -184,38 +218,57 @@ def test_api_candidate_errors_are_documented_value_errors(fake_claim5):
 
 # -- problem sizes and conditioning ----------------------------------------------------------
 
-@pytest.mark.parametrize("argv, needle", [
-    (["1", "--d", "2000"], "d <= 12"),
-    (["1", "--n", "10000000"], "n <= 1000"),
-    (["5", "--d", "10", "--n", "200"], "(d+1)(n+1) = 2211"),
-    (["lemma1", "--d", "13"], "d <= 12"),
-    (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma) = 1e+300"),
-    (["1", "--spectrum", "1,1e-5"], "above the limit 10000"),
-    (["lemma1", "--spectrum", "1e-150,1e-150"], "must lie in [1e-08, 1e+08]"),
-    (["lemma1", "--spectrum", "1e200,1e200"], "must lie in [1e-08, 1e+08]"),
-])
-def test_problem_sizes_over_the_stated_limits_are_refused_before_any_work(argv, needle, capsys, no_work):
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["1", "--d", "2000"], "d <= 12"),
+        (["1", "--n", "10000000"], "n <= 1000"),
+        (["5", "--d", "10", "--n", "200"], "(d+1)(n+1) = 2211"),
+        (["lemma1", "--d", "13"], "d <= 12"),
+        (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma) = 1e+300"),
+        (["1", "--spectrum", "1,1e-5"], "above the limit 10000"),
+        (["lemma1", "--spectrum", "1e-150,1e-150"], "must lie in [1e-08, 1e+08]"),
+        (["lemma1", "--spectrum", "1e200,1e200"], "must lie in [1e-08, 1e+08]"),
+    ],
+)
+def test_problem_sizes_over_the_stated_limits_are_refused_before_any_work(
+    argv, needle, capsys, no_work
+):
     assert main(argv) == 2
     _one_line_error(capsys, needle)
 
 
 def test_a_huge_problem_is_refused_in_a_real_process_quickly():
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "verify.cli", "1", "--d", "2000", "--n", "10000000"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "verify.cli", "1", "--d", "2000", "--n", "10000000"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "limit" in r.stderr
-    assert time.perf_counter() - t0 < 120  # interpreter start and imports only (a loaded machine), never the run
+    assert (
+        time.perf_counter() - t0 < 120
+    )  # interpreter start and imports only (a loaded machine), never the run
 
 
 # -- report paths and files ------------------------------------------------------------------
+
 
 def test_report_onto_bad_paths_is_refused_before_the_run(tmp_path, monkeypatch, capsys, no_work):
     afile = tmp_path / "afile"
     afile.write_text("x")
     monkeypatch.chdir(tmp_path)
-    for target, needle in ((str(afile), "not a directory"), (str(afile / "child"), "is a file"),
-                           ("", "needs a directory name"), ("   ", "needs a directory name")):
+    for target, needle in (
+        (str(afile), "not a directory"),
+        (str(afile / "child"), "is a file"),
+        ("", "needs a directory name"),
+        ("   ", "needs a directory name"),
+    ):
         assert main(["lemma1", "--report", target]) == 2
         _one_line_error(capsys, needle)
     assert sorted(os.listdir(tmp_path)) == ["afile"]  # nothing was written anywhere
@@ -229,12 +282,15 @@ def test_an_os_error_while_writing_a_report_is_one_line_exit_2(tmp_path, monkeyp
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "lemma1.md"))
+
     monkeypatch.setattr(report, "write_reports", full_disk)
     assert main(["lemma1", "--report", str(tmp_path)]) == 2
     _one_line_error(capsys, "No space left on device")
 
 
-def test_report_into_a_read_only_directory_is_refused_before_the_run(tmp_path, monkeypatch, capsys, no_work):
+def test_report_into_a_read_only_directory_is_refused_before_the_run(
+    tmp_path, monkeypatch, capsys, no_work
+):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
@@ -245,6 +301,7 @@ def test_report_into_a_read_only_directory_is_refused_before_the_run(tmp_path, m
             if Path(path).parent == ro:
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
+
         monkeypatch.setattr("verify.report.io.os.open", denying_open)
     try:
         for target in (ro, ro / "sub" / "dir"):
@@ -280,7 +337,7 @@ def test_a_temporary_file_left_by_sigkill_is_cleaned_by_the_next_write(tmp_path)
             fh.flush()
             print("writing", flush=True)
             time.sleep(60)
-        atomic_write({str(tmp_path / 'r.md')!r}, slow)
+        atomic_write({str(tmp_path / "r.md")!r}, slow)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
@@ -299,6 +356,7 @@ def test_a_temporary_file_left_by_sigkill_is_cleaned_by_the_next_write(tmp_path)
 
 
 # -- Ctrl-C ------------------------------------------------------------------------------------
+
 
 def _wait_until_inside_main(proc, timeout=120.0):
     """Return once the child has loaded numpy, which only ``main`` imports (``import verify`` is
@@ -319,9 +377,14 @@ def _wait_until_inside_main(proc, timeout=120.0):
 
 
 def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
-    proc = subprocess.Popen([sys.executable, "-m", "verify.cli", "1", "--quick"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verify.cli", "1", "--quick"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     _wait_until_inside_main(proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -330,6 +393,7 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
 
 
 # -- the Python API's exceptions ---------------------------------------------------------------
+
 
 def test_the_api_exports_its_exception_types():
     for name in ("UsageError", "AssumptionError", "CandidateError"):
@@ -344,37 +408,54 @@ def test_the_api_exports_its_exception_types():
 
 # -- options a claim does not use, hypotheses up front, settings without power -----------------
 
-@pytest.mark.parametrize("argv, needle", [
-    (["lemma1", "--layers", "3"], "does not use --layers"),
-    (["1", "--layers", "2"], "does not use --layers"),
-    (["5", "--layers", "2"], "does not use --layers"),
-    (["3", "--candidate", "math:sqrt"], "takes no candidate"),
-    (["lemma4", "--candidate", "math:sqrt"], "takes no candidate"),
-    (["2", "--candidate", "math:sqrt"], "takes no candidate"),
-    (["all", "--candidate", "math:sqrt"], "name the claim"),
-    (["1", "--no-figures"], "only with --report"),
-    (["lemma1", "--report", "out", "--format", "json"], "--format json applies"),
-    (["4", "--layers", "4"], "L <= 3"),
-])
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["lemma1", "--layers", "3"], "does not use --layers"),
+        (["1", "--layers", "2"], "does not use --layers"),
+        (["5", "--layers", "2"], "does not use --layers"),
+        (["3", "--candidate", "math:sqrt"], "takes no candidate"),
+        (["lemma4", "--candidate", "math:sqrt"], "takes no candidate"),
+        (["2", "--candidate", "math:sqrt"], "takes no candidate"),
+        (["all", "--candidate", "math:sqrt"], "name the claim"),
+        (["1", "--no-figures"], "only with --report"),
+        (["lemma1", "--report", "out", "--format", "json"], "--format json applies"),
+        (["4", "--layers", "4"], "L <= 3"),
+    ],
+)
 def test_options_a_claim_does_not_use_are_refused_before_any_work(argv, needle, capsys, no_work):
     assert main(argv) == 2
     _one_line_error(capsys, needle)
 
 
 def test_all_checks_every_claims_hypotheses_before_any_work(capsys, no_work):
-    assert main(["all", "--prior", "identity"]) == 2  # claims 3, 4, lemma4 assume w* ~ N(0, Sigma^-1)
+    assert (
+        main(["all", "--prior", "identity"]) == 2
+    )  # claims 3, 4, lemma4 assume w* ~ N(0, Sigma^-1)
     _one_line_error(capsys, "assumes", "--prior inverse")
     assert main(["all", "--spectrum", "1,2,1,1,1"]) == 2  # claims 2 and 5 assume Sigma = I
     _one_line_error(capsys, "assumes")
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["lemma1", "--d", "1"], "d >= 2"),  # every 1 x 1 A_l is symmetric: the erratum checks have no power
-    (["lemma4", "--layers", "1"], "L >= 2"),  # one layer has no permutation but the identity
-    (["lemma4", "--d", "1"], "d >= 2"),  # every 1 x 1 A_l lies on S: the off-S check has no power
-    (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma)"),  # round-off floors swamp the checks
-])
-def test_settings_where_a_check_has_no_power_are_refused_with_the_reason(argv, needle, capsys, no_work):
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (
+            ["lemma1", "--d", "1"],
+            "d >= 2",
+        ),  # every 1 x 1 A_l is symmetric: the erratum checks have no power
+        (["lemma4", "--layers", "1"], "L >= 2"),  # one layer has no permutation but the identity
+        (
+            ["lemma4", "--d", "1"],
+            "d >= 2",
+        ),  # every 1 x 1 A_l lies on S: the off-S check has no power
+        (["3", "--spectrum", "1,1e-300,1,1,1"], "cond(Sigma)"),  # round-off floors swamp the checks
+    ],
+)
+def test_settings_where_a_check_has_no_power_are_refused_with_the_reason(
+    argv, needle, capsys, no_work
+):
     assert main(argv) == 2
     _one_line_error(capsys, needle)
 
@@ -398,9 +479,13 @@ def test_foreign_conversion_code_in_a_return_value_is_contained():
 
 def test_a_reader_that_leaves_early_gets_no_traceback():
     """``verify-theorem lemma1 | head -1``: the closed pipe is not an error worth a traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "verify.cli", "lemma1", "--d", "2", "--n", "3"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verify.cli", "lemma1", "--d", "2", "--n", "3"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     proc.stdout.close()  # the reader is gone before anything is printed
     err = proc.stderr.read().decode()
     proc.stderr.close()

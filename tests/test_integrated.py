@@ -1,6 +1,7 @@
 """The Rao-Blackwellised family-(8) trainer (verify.training.integrated): its conditional loss
 is the transformer's squared error averaged over queries, tasks and noise; Bartlett's W is
 X^T X in distribution; its minimiser converges to the exact optimum."""
+
 import numpy as np
 
 from theory import single_layer as sl
@@ -23,7 +24,7 @@ def test_conditional_loss_is_the_model_error_averaged_over_query_task_and_noise(
     X = np.broadcast_to(X1, (B, n, d)).copy()
     w = rng.standard_normal((B, d)) @ np.linalg.cholesky(omega).T
     y = np.einsum("bid,bd->bi", X, w) + np.sqrt(s2) * rng.standard_normal((B, n))
-    Xq = (rng.standard_normal((B, 1, d)) @ half.T)
+    Xq = rng.standard_normal((B, 1, d)) @ half.T
     prompts = prompts_from_tasks(X, y, w, Xq)
     sq = (predict(GD(d, 1).unpack(A.ravel()), prompts) - prompts.target) ** 2
     exact = conditional_loss(A, X1.T @ X1 / n, sigma, n, omega, s2)
@@ -35,8 +36,9 @@ def test_bartlett_wishart_has_the_moments_of_x_transpose_x():
     d, n, B = 3, 7, 400_000
     s1, s2 = wishart_moments(B, n, d, np.random.default_rng(1))
     I = np.eye(d)
-    m2 = (n * n * np.einsum("ik,lj->iklj", I, I) + n * (np.einsum("il,kj->iklj", I, I)
-                                                          + np.einsum("ij,kl->iklj", I, I)))
+    m2 = n * n * np.einsum("ik,lj->iklj", I, I) + n * (
+        np.einsum("il,kj->iklj", I, I) + np.einsum("ij,kl->iklj", I, I)
+    )
     assert np.allclose(s1.reshape(d, d) / B, n * I, atol=K * np.sqrt(2 * n / B))
     # fourth moments of W entries are O(n^4); their sd over B draws bounds the error
     assert np.max(np.abs(s2.reshape(d, d, d, d) / B - m2)) <= K * 4 * n * n / np.sqrt(B)

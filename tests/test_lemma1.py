@@ -36,8 +36,10 @@ def test_both_readings_agree_in_one_dimension_where_every_A_is_symmetric():
 def test_lemma1_with_linear_labels_matches_free_labels(symmetric):
     free = check_lemma1_symbolic(2, 2, 2, symmetric, labels="free")
     linear = check_lemma1_symbolic(2, 2, 2, symmetric, labels="linear")
-    assert (free.printed_holds, free.transposed_holds) == (linear.printed_holds,
-                                                           linear.transposed_holds)
+    assert (free.printed_holds, free.transposed_holds) == (
+        linear.printed_holds,
+        linear.transposed_holds,
+    )
 
 
 def test_one_layer_updates_the_last_row_by_a_gradient_step_with_A_transposed():
@@ -75,9 +77,14 @@ def test_float_forward_pass_follows_transposed_recursion_not_printed_one():
     assert abs(Z[d, n] + x_q @ w_p) > 1e6 * tol
 
 
-@pytest.mark.parametrize("kwargs", [dict(d=0, n=2, L=1, symmetric=True),
-                                    dict(d=2, n=2, L=1, symmetric=True, labels="noisy"),
-                                    dict(d=2, n=1.5, L=1, symmetric=True)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(d=0, n=2, L=1, symmetric=True),
+        dict(d=2, n=2, L=1, symmetric=True, labels="noisy"),
+        dict(d=2, n=1.5, L=1, symmetric=True),
+    ],
+)
 def test_lemma1_check_refuses_invalid_sizes(kwargs):
     with pytest.raises(ValueError, match="requires"):
         check_lemma1_symbolic(**kwargs)
@@ -98,6 +105,7 @@ def test_lemma1_verdict_passes_and_reports_the_transpose_erratum(seed):
 
 def test_the_official_codes_score_is_eq3_with_Q_transposed():
     from theory.lemma1 import check_code_is_eq3_transposed
+
     assert check_code_is_eq3_transposed(2, 2)
 
 
@@ -112,6 +120,7 @@ def test_code_forward_equals_the_model_with_each_A_transposed_and_differs_withou
     """The code's convention (scores z_query^T Q z_key) is eq. (3) with the Q block transposed."""
     from verify.claims.lemma1 import code_forward, gd_iterates, lemma_error
     from verify.sampling import sample_prompts
+
     rng = np.random.default_rng(1)
     prompts = sample_prompts(16, 6, np.eye(3), rng)
     A = [rng.standard_normal((3, 3)) / 4 for _ in range(3)]
@@ -128,6 +137,7 @@ def test_lemma1_verdict_and_erratum_state_both_conventions_with_the_runs_numbers
 
     from verify import verify_theorem
     from verify.claims import CLAIMS
+
     v = verify_theorem("lemma1", d=3, n=5)
     assert v.passed
     (erratum,) = CLAIMS["lemma1"].errata_for(v)

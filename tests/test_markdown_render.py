@@ -11,6 +11,7 @@ before the fix) and on a table with an unescaped ``|``.
 Cost: one cheap verdict per claim (d = 2, n = 6, L = 2, --quick; about 25 CPU-seconds in
 all), computed once per session.
 """
+
 from __future__ import annotations
 
 import functools
@@ -83,12 +84,14 @@ def _derivation_problems(tokens) -> list:
     if span is None:
         return []
     out, expected, state = [], 1, "before"
-    for t in tokens[span[0]:span[1]]:
+    for t in tokens[span[0] : span[1]]:
         if t.level != 0 or t.type.endswith("_close") or t.type == "inline":
             if t.type == "list_item_open" and t.level == 1 and t.info:
                 number = int(t.info)
                 if number != expected:
-                    out.append(f"line {t.map[0] + 1}: derivation step {number} where {expected} was due")
+                    out.append(
+                        f"line {t.map[0] + 1}: derivation step {number} where {expected} was due"
+                    )
                 expected = number + 1
             continue
         if t.type == "heading_open":
@@ -97,13 +100,17 @@ def _derivation_problems(tokens) -> list:
             continue  # the generated-section markers render as nothing
         elif t.type == "ordered_list_open":
             if state != "before":
-                out.append(f"line {t.map[0] + 1}: the derivation list restarts (at {t.attrs.get('start', 1)}) "
-                           "inside a subsection: a step's blocks left its list item")
+                out.append(
+                    f"line {t.map[0] + 1}: the derivation list restarts (at {t.attrs.get('start', 1)}) "
+                    "inside a subsection: a step's blocks left its list item"
+                )
             state = "list"
         elif state == "list" or state == "after":
             what = "math block" if t.type == "fence" and t.info.strip() == "math" else t.type
-            out.append(f"line {t.map[0] + 1}: {what} outside the derivation's numbered list "
-                       f"(after step {expected - 1})")
+            out.append(
+                f"line {t.map[0] + 1}: {what} outside the derivation's numbered list "
+                f"(after step {expected - 1})"
+            )
             state = "after"
     return out
 
@@ -117,13 +124,19 @@ def _table_problems(tokens, lines) -> list:
         counts = [_gfm_cells(lines[i]) for i in range(start, end)]
         for i, c in zip(range(start, end), counts):
             if c != counts[0]:
-                out.append(f"line {i + 1}: table row has {c} cells, its header {counts[0]}: {lines[i][:80]!r}")
+                out.append(
+                    f"line {i + 1}: table row has {c} cells, its header {counts[0]}: {lines[i][:80]!r}"
+                )
     return out
 
 
 def _inline_texts(tokens):
     for t in tokens:
-        if t.type == "inline" or t.type in ("fence", "code_block") and t.info.strip() not in ("math", "latex"):
+        if (
+            t.type == "inline"
+            or t.type in ("fence", "code_block")
+            and t.info.strip() not in ("math", "latex")
+        ):
             yield t.map, t.content
 
 
@@ -143,13 +156,21 @@ def structure_problems(text: str, base: Path | None = None) -> list:
     lines = text.splitlines()
     out = _derivation_problems(tokens) + _table_problems(tokens, lines)
     for t in tokens:
-        if t.type == "fence" and t.info.strip() == "math" and _PROSE.search(_TEXT_COMMAND.sub(" ", t.content)):
-            out.append(f"line {t.map[0] + 1}: prose inside a math block: "
-                       f"{_PROSE.search(_TEXT_COMMAND.sub(' ', t.content)).group(0)!r}")
+        if (
+            t.type == "fence"
+            and t.info.strip() == "math"
+            and _PROSE.search(_TEXT_COMMAND.sub(" ", t.content))
+        ):
+            out.append(
+                f"line {t.map[0] + 1}: prose inside a math block: "
+                f"{_PROSE.search(_TEXT_COMMAND.sub(' ', t.content)).group(0)!r}"
+            )
     for where, content in _inline_texts(tokens):
         m = _REPR.search(content)
         if m:
-            out.append(f"line {where[0] + 1 if where else '?'}: Python repr {content[m.start():m.start() + 40]!r}")
+            out.append(
+                f"line {where[0] + 1 if where else '?'}: Python repr {content[m.start() : m.start() + 40]!r}"
+            )
     if base is not None:
         for where, src in _images(tokens):
             if not re.match(r"^[a-z]+://", src) and not (base / src).is_file():
@@ -158,6 +179,7 @@ def structure_problems(text: str, base: Path | None = None) -> list:
 
 
 # --- the checker fails when it should ---------------------------------------------------
+
 
 def test_checker_flags_the_broken_list_of_the_pre_fix_report_1():
     problems = structure_problems(BROKEN.read_text())
@@ -174,9 +196,11 @@ def test_checker_flags_a_table_with_an_unescaped_pipe():
 
 
 def test_checker_flags_a_dict_repr_prose_in_math_and_a_missing_image(tmp_path):
-    text = ("- critical_points: [{'a': [0.42240853392858, 0.5], 'kind': 'minimum'}]\n\n"
-            "```math\nattained at the computed critical points, so the infimum is reached\n```\n\n"
-            "![heat maps](missing.png)\n")
+    text = (
+        "- critical_points: [{'a': [0.42240853392858, 0.5], 'kind': 'minimum'}]\n\n"
+        "```math\nattained at the computed critical points, so the infimum is reached\n```\n\n"
+        "![heat maps](missing.png)\n"
+    )
     problems = structure_problems(text, tmp_path)
     assert any("Python repr" in p for p in problems)
     assert any("prose inside a math block" in p for p in problems)
@@ -189,17 +213,26 @@ def test_checker_accepts_a_long_derivation_with_two_subsections():
     class Der:
         def __init__(self, title, n):
             self.title, self.source = title, "Theorem 0"
-            self.steps = tuple(Step(f"step {i}", r"\frac{1}{n} = \frac{1}{n}", "exact simplification", True,
-                                    "a remark on the step")
-                               for i in range(n))
+            self.steps = tuple(
+                Step(
+                    f"step {i}",
+                    r"\frac{1}{n} = \frac{1}{n}",
+                    "exact simplification",
+                    True,
+                    "a remark on the step",
+                )
+                for i in range(n)
+            )
 
     from verify.report.render import render_derivations
+
     text = render_derivations([Der("first", 4), Der("second", 9)])
     assert structure_problems(text) == []
     assert "10. **step 5**\n\n    ```math" in text  # a 4-wide marker indents its blocks by 4
 
 
 # --- committed reports --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DOCS.glob("*.md")) or ["(none)"])
 def test_committed_report_renders_as_intended(name):
@@ -211,9 +244,12 @@ def test_committed_report_renders_as_intended(name):
 
 # --- every claim's Markdown, from a real (cheap) verdict ---------------------------------
 
+
 def _options(cid: str) -> dict:
     """Cheap settings that keep every claim's code path (about 25 CPU-seconds for all claims)."""
-    return {"d": 2, "n": 6, "quick": True} | ({"layers": 2} if "layers" in get_claim(cid).options else {})
+    return {"d": 2, "n": 6, "quick": True} | (
+        {"layers": 2} if "layers" in get_claim(cid).options else {}
+    )
 
 
 @functools.cache
@@ -234,12 +270,22 @@ def test_report_from_the_claims_verdict_renders_as_intended(cid):
     verdict = _verdict(cid)
     claim = get_claim(cid)
     setting = _setting(claim, _options(cid))
-    text = render_report(claim, verdict, claim_derivations(cid, setting), hypotheses=claim.hypothesis_texts(),
-                         errata=claim.errata_for(verdict), figures=(), command=f"verify-theorem {cid}")
+    text = render_report(
+        claim,
+        verdict,
+        claim_derivations(cid, setting),
+        hypotheses=claim.hypothesis_texts(),
+        errata=claim.errata_for(verdict),
+        figures=(),
+        command=f"verify-theorem {cid}",
+    )
     assert DERIVATION_BEGIN in text and DERIVATION_END in text
     assert structure_problems(text) == []
     if verdict.closed_form:
-        assert "## Closed form under test\n\n" in text and "\n| " in text.split("## Closed form under test")[1]
+        assert (
+            "## Closed form under test\n\n" in text
+            and "\n| " in text.split("## Closed form under test")[1]
+        )
 
 
 def test_cli_prints_the_verdicts_markdown(capsys):
@@ -250,22 +296,37 @@ def test_cli_prints_the_verdicts_markdown(capsys):
 
 # --- the shared routines ------------------------------------------------------------------
 
+
 def test_closed_form_values_render_as_tables_at_a_stated_precision():
     from verify.report.tables import value_tables
+
     noise = 5e-46  # the size of the off-diagonal residues of claim 2's exact closed form
     closed = {
         "A0": [[0.5154, noise], [-noise, 0.5154]],
         "critical_points": [
-            {"a": [0.4224085339285802, 0.6891260874046372], "loss": "0.13360842938318330847", "kind": "minimum",
-             "certified": True, "certificate": {"radius": 1e-40, "method": "Krawczyk | interval Newton"}},
-            {"a": [0.5238222354539289, 0.5238222354539289], "loss": "0.15442679178714034", "kind": "saddle"}],
+            {
+                "a": [0.4224085339285802, 0.6891260874046372],
+                "loss": "0.13360842938318330847",
+                "kind": "minimum",
+                "certified": True,
+                "certificate": {"radius": 1e-40, "method": "Krawczyk | interval Newton"},
+            },
+            {
+                "a": [0.5238222354539289, 0.5238222354539289],
+                "loss": "0.15442679178714034",
+                "kind": "saddle",
+            },
+        ],
         "equal_step_saddle": {"a": 0.742518141255809, "loss": 0.49900738800725614},
         "layer_order_counts": {"a*_0 < a*_1": 36, "swapped": 4},
     }
     text = "\n".join(value_tables(closed))
     assert structure_problems(text) == []
     assert "e-46" not in text and "| **1** | 0.5154 | 0 |" in text and "shown as 0" in text
-    assert "| # | a_0 | a_1 | loss | kind | certified | certificate.radius | certificate.method |" in text
+    assert (
+        "| # | a_0 | a_1 | loss | kind | certified | certificate.radius | certificate.method |"
+        in text
+    )
     assert "Krawczyk \\| interval Newton" in text and "0.422409" in text  # 6 significant digits
     assert "significant digits" in text
 
@@ -277,5 +338,9 @@ def test_a_table_row_of_the_wrong_length_is_refused():
 
 def test_the_index_renders_as_intended():
     from verify.report.render import render_index, summary_line
-    rows = [(get_claim(cid), _verdict(cid), summary_line(get_claim(cid), _verdict(cid), 0)) for cid in ("lemma1", "5")]
+
+    rows = [
+        (get_claim(cid), _verdict(cid), summary_line(get_claim(cid), _verdict(cid), 0))
+        for cid in ("lemma1", "5")
+    ]
     assert structure_problems(render_index(rows)) == []

@@ -1,4 +1,5 @@
 """The NumPy transformer: its gradient, its read-out shortcut, and the fast trainers' losses."""
+
 import mpmath
 import numpy as np
 import pytest
@@ -38,8 +39,10 @@ def test_hand_written_gradient_matches_high_precision_finite_differences(act, L)
     rng = np.random.default_rng(10 + L)
     d, n = 2, 3
     prompts = sample_prompts(3, n, make_sigma([1.0, 0.5], rng), rng)
-    params = [(0.6 * rng.standard_normal((d + 1, d + 1)), 0.6 * rng.standard_normal((d + 1, d + 1)))
-              for _ in range(L)]
+    params = [
+        (0.6 * rng.standard_normal((d + 1, d + 1)), 0.6 * rng.standard_normal((d + 1, d + 1)))
+        for _ in range(L)
+    ]
     _, grads = loss_and_grad(params, prompts, act)
     h = mpmath.mpf("1e-12")
     worst = 0.0
@@ -49,9 +52,13 @@ def test_hand_written_gradient_matches_high_precision_finite_differences(act, L)
                 for j in range(d + 1):
                     with mpmath.workdps(40):
                         base = mpmath.mpf(params[l][which][i, j])
-                        f = lambda t: _mp_loss(_with(params, l, which, i, j, t), prompts, act is RELU)
+                        f = lambda t: _mp_loss(
+                            _with(params, l, which, i, j, t), prompts, act is RELU
+                        )
                         num = (f(base + h) - f(base - h)) / (2 * h)
-                    worst = max(worst, abs(float(num) - grads[l][which][i, j]) / max(1.0, abs(float(num))))
+                    worst = max(
+                        worst, abs(float(num) - grads[l][which][i, j]) / max(1.0, abs(float(num)))
+                    )
     # float64 reverse mode vs a 40-digit central difference (error ~h^2 ~ 1e-24): only the
     # float64 round-off of the gradient remains, ~ (n+d) L eps times the entry size.
     assert worst < 1e-10
@@ -89,12 +96,17 @@ def test_read_out_shortcut_equals_the_full_forward_pass(act):
 def test_loss_never_sees_the_first_rows_of_P_nor_the_last_column_of_Q_in_one_layer():
     rng = np.random.default_rng(1)
     prompts = sample_prompts(20, 5, np.eye(3), rng)
-    _, ((dP, dQ),) = loss_and_grad([(rng.standard_normal((4, 4)), rng.standard_normal((4, 4)))], prompts)
+    _, ((dP, dQ),) = loss_and_grad(
+        [(rng.standard_normal((4, 4)), rng.standard_normal((4, 4)))], prompts
+    )
     assert not dP[:-1].any() and not dQ[:, -1].any()  # exactly zero, no tolerance
 
 
-@pytest.mark.parametrize("family", [GD(3, 2), GDPlusPlus(3, 2), Unconstrained(3, 2, q_last_row_zero=True)],
-                         ids=["gd", "gdpp", "masked"])
+@pytest.mark.parametrize(
+    "family",
+    [GD(3, 2), GDPlusPlus(3, 2), Unconstrained(3, 2, q_last_row_zero=True)],
+    ids=["gd", "gdpp", "masked"],
+)
 def test_family_pullback_is_the_gradient_in_theta(family):
     rng = np.random.default_rng(2)
     prompts = sample_prompts(30, 6, make_sigma([1.0, 0.3, 2.0], rng), rng)
@@ -102,9 +114,16 @@ def test_family_pullback_is_the_gradient_in_theta(family):
     f, grads = loss_and_grad(family.unpack(theta), prompts)
     g = family.pullback(grads)
     h = 1e-6
-    num = np.array([(loss_and_grad(family.unpack(theta + h * e), prompts)[0]
-                     - loss_and_grad(family.unpack(theta - h * e), prompts)[0]) / (2 * h)
-                    for e in np.eye(family.size)])
+    num = np.array(
+        [
+            (
+                loss_and_grad(family.unpack(theta + h * e), prompts)[0]
+                - loss_and_grad(family.unpack(theta - h * e), prompts)[0]
+            )
+            / (2 * h)
+            for e in np.eye(family.size)
+        ]
+    )
     # central difference error ~ h^2 |f'''| + eps |f| / h ~ 1e-9 at these magnitudes
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-7)
 
@@ -118,7 +137,9 @@ def test_one_layer_sample_moments_reproduce_the_models_loss_and_gradient():
     f, ((dP, dQ),) = loss_and_grad([(P, Q)], prompts)
     f2, g2 = stats.loss_and_grad(theta)
     assert abs(f - f2) <= 1e-12 * max(1.0, f)  # same sum in another order: round-off only
-    np.testing.assert_allclose(g2, np.concatenate([dP[-1], dQ[:, :3].ravel()]), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        g2, np.concatenate([dP[-1], dQ[:, :3].ravel()]), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_family_8_features_reproduce_the_models_prediction_and_least_squares():
@@ -127,7 +148,9 @@ def test_family_8_features_reproduce_the_models_prediction_and_least_squares():
     prompts = prompts_from_tasks(*tasks)
     A = rng.standard_normal((2, 2))
     pred = predict(GD(2, 1).unpack(A.ravel()), prompts)
-    np.testing.assert_allclose(gd_features(*tasks[:2], tasks[3]) @ A.ravel(), pred, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        gd_features(*tasks[:2], tasks[3]) @ A.ravel(), pred, rtol=1e-12, atol=1e-12
+    )
     A_hat, _ = fit_gd_layer(tasks)
     _, grads = loss_and_grad(GD(2, 1).unpack(A_hat.ravel()), prompts)
     assert np.abs(GD(2, 1).pullback(grads)).max() < 1e-10  # the exact minimiser is stationary
@@ -142,8 +165,9 @@ def test_relu_residuals_reproduce_the_models_relu_loss_and_gradient():
     P[-1], Q[:3, :3] = theta[:4], theta[4:].reshape(3, 3)
     f, ((dP, dQ),) = loss_and_grad([(P, Q)], prompts, RELU)
     assert abs(f - r @ r / len(r)) < 1e-12 * f
-    np.testing.assert_allclose(2 * J.T @ r / len(r), np.concatenate([dP[-1], dQ[:3, :3].ravel()]),
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        2 * J.T @ r / len(r), np.concatenate([dP[-1], dQ[:3, :3].ravel()]), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_prompts_follow_eq_1_and_are_reproducible():
@@ -154,8 +178,13 @@ def test_prompts_follow_eq_1_and_are_reproducible():
 
 
 @settings(max_examples=25, deadline=None)
-@given(d=st.integers(1, 6), n=st.integers(1, 60), L=st.integers(1, 4), seed=st.integers(0, 2**31),
-       symmetric=st.booleans())
+@given(
+    d=st.integers(1, 6),
+    n=st.integers(1, 60),
+    L=st.integers(1, 4),
+    seed=st.integers(0, 2**31),
+    symmetric=st.booleans(),
+)
 def test_lemma1_identity_holds_in_float64_for_random_spd_sigma(d, n, L, seed, symmetric):
     rng = np.random.default_rng(seed)
     sigma = make_sigma(np.exp(rng.uniform(-1.5, 1.5, d)), rng)

@@ -1,4 +1,5 @@
 """The fast family-(8)/(11) evaluation equals the NumPy transformer; Jacobians are exact."""
+
 import numpy as np
 import pytest
 
@@ -22,8 +23,11 @@ def data():
     return rng, prompts, Summaries.from_prompts(prompts)
 
 
-@pytest.mark.parametrize("family", [GD(3, 3), GDPlusPlus(3, 3), GD(3, 1), GDPlusPlus(3, 4)],
-                         ids=["gd3", "gdpp3", "gd1", "gdpp4"])
+@pytest.mark.parametrize(
+    "family",
+    [GD(3, 3), GDPlusPlus(3, 3), GD(3, 1), GDPlusPlus(3, 4)],
+    ids=["gd3", "gdpp3", "gd1", "gdpp4"],
+)
 def test_summary_recursion_equals_the_transformer_loss_and_gradient(family, data):
     rng, prompts, sm = data
     theta = 0.5 * rng.standard_normal(family.size)
@@ -40,8 +44,10 @@ def test_per_prompt_jacobian_sums_to_the_gradient(family, data):
     L, d = 3, 3
     theta = 0.4 * rng.standard_normal(family.size(d, L))
     mats = list(theta.reshape(-1, d, d))
-    jacobian = {FAMILY8: lambda: residuals_and_jacobian_8(mats, sm),
-                FAMILY11: lambda: residuals_and_jacobian_11(mats[:L], mats[L:], sm)}[family]
+    jacobian = {
+        FAMILY8: lambda: residuals_and_jacobian_8(mats, sm),
+        FAMILY11: lambda: residuals_and_jacobian_11(mats[:L], mats[L:], sm),
+    }[family]
     r, J = jacobian()
     _, g = FamilyObjective(family, L, sm)(theta)
     np.testing.assert_allclose(2 * J.T @ r / len(r), g, rtol=1e-9, atol=1e-12 * np.abs(g).max())

@@ -3,6 +3,7 @@
 The exact references come from theory.restricted (phi on S and its gradient), used here only
 as independent values to test against; the sampler never sees them.
 """
+
 import mpmath
 import numpy as np
 import pytest
@@ -31,7 +32,9 @@ def sigma():
 def on_S(a, b, sigma):
     """theta of family (11) with A_l = a_l Sigma^{-1}, B_l = b_l I."""
     Si = np.linalg.inv(sigma)
-    return np.concatenate([(x * Si).ravel() for x in a] + [(x * np.eye(len(sigma))).ravel() for x in b])
+    return np.concatenate(
+        [(x * Si).ravel() for x in a] + [(x * np.eye(len(sigma))).ravel() for x in b]
+    )
 
 
 def exact(family, L, t, order=0):
@@ -55,7 +58,9 @@ def test_sphere_average_matches_monte_carlo_and_more_nodes():
 def test_weights_are_positive_bounded_by_one_over_pi0_and_average_to_one(sigma):
     ps = sample_population(20_000, N, sigma, np.random.default_rng(1))
     w = ps.weights
-    assert np.all(w > 0) and w.max() <= DEFAULT_PROPOSAL.max_weight() * (1 + 1e-9)  # float eps of omega
+    assert np.all(w > 0) and w.max() <= DEFAULT_PROPOSAL.max_weight() * (
+        1 + 1e-9
+    )  # float eps of omega
     assert abs(w.mean() - 1.0) <= K * w.std() / np.sqrt(len(w))  # E_q omega = 1
 
 
@@ -79,22 +84,29 @@ def test_loss_and_gradient_unbiased_at_paper_gdpp_values_where_plain_sampling_fa
     h = r * r
     assert abs(h.mean() - val) <= K * h.std() / np.sqrt(len(h))
     # d phi / d a_l = <grad_{A_l} f, Sigma^{-1}>, d phi / d b_l = <grad_{B_l} f, I>
-    dirs = np.array([on_S(np.eye(3)[i], (0.0,) * 3, sigma) for i in range(3)]
-                    + [on_S((0.0,) * 3, np.eye(3)[i], sigma) for i in range(2)])  # b_2 is invisible
+    dirs = np.array(
+        [on_S(np.eye(3)[i], (0.0,) * 3, sigma) for i in range(3)]
+        + [on_S((0.0,) * 3, np.eye(3)[i], sigma) for i in range(2)]
+    )  # b_2 is invisible
     g = 2 * r[:, None] * (J @ dirs.T)  # (B, 5) per-prompt directional gradients
     se = g.std(0) / np.sqrt(len(g))
     assert np.all(np.abs(g.mean(0) - grad[:5]) <= K * se), (g.mean(0), grad[:5], se)
     # the same number of plain prompts misses most of phi (the spectral tail)
-    plain = Summaries.from_prompts(sample_prompts(8_000, N, sigma, np.random.default_rng(3),
-                                                  np.linalg.inv(sigma)))
+    plain = Summaries.from_prompts(
+        sample_prompts(8_000, N, sigma, np.random.default_rng(3), np.linalg.inv(sigma))
+    )
     assert FamilyObjective("gdpp", 3, plain)(theta)[0] < 0.2 * val
 
 
 def test_same_seed_same_bytes(sigma):
     one = sample_population(500, N, sigma, np.random.default_rng(11))
     two = sample_population(500, N, sigma, np.random.default_rng(11))
-    for x, y in [(one.weights, two.weights), (one.summaries.S, two.summaries.S),
-                 (one.summaries.u0, two.summaries.u0), (one.summaries.target, two.summaries.target)]:
+    for x, y in [
+        (one.weights, two.weights),
+        (one.summaries.S, two.summaries.S),
+        (one.summaries.u0, two.summaries.u0),
+        (one.summaries.target, two.summaries.target),
+    ]:
         assert x.tobytes() == y.tobytes()
 
 
@@ -110,8 +122,15 @@ def test_whitened_prompts_have_the_claims_law(sigma):
     assert np.abs(C - np.eye(D)).max() < K * np.sqrt(2 / len(xq_white))  # untilted: N(0, I)
 
 
-@pytest.mark.parametrize("tilts, probs", [((0.5, 1.0), (0.5, 0.5)), ((0.0, -1.0), (0.5, 0.5)),
-                                          ((0.0, 1.0), (0.6, 0.6)), ((0.0, 1.0), (1.0,))])
+@pytest.mark.parametrize(
+    "tilts, probs",
+    [
+        ((0.5, 1.0), (0.5, 0.5)),
+        ((0.0, -1.0), (0.5, 0.5)),
+        ((0.0, 1.0), (0.6, 0.6)),
+        ((0.0, 1.0), (1.0,)),
+    ],
+)
 def test_bad_proposals_are_refused(tilts, probs):
     with pytest.raises(ValueError):
         Proposal(tilts, probs)
@@ -119,11 +138,25 @@ def test_bad_proposals_are_refused(tilts, probs):
 
 def test_adam_trajectory_api_and_reproducibility(sigma):
     theta0 = 1e-2 * np.random.default_rng(0).standard_normal(2 * 2 * D * D)
-    runs = [train_population_adam("gdpp", 2, N, sigma, np.random.default_rng(4), theta0, steps=30,
-                                  batch=200, record_every=10) for _ in range(2)]
+    runs = [
+        train_population_adam(
+            "gdpp",
+            2,
+            N,
+            sigma,
+            np.random.default_rng(4),
+            theta0,
+            steps=30,
+            batch=200,
+            record_every=10,
+        )
+        for _ in range(2)
+    ]
     tr = runs[0]
     assert tr.iterations.tolist() == [0, 9, 19, 29, 30]
     assert tr.thetas.shape == (5, theta0.size) and np.isfinite(tr.loss[:-1]).all()
     assert tr.thetas.tobytes() == runs[1].thetas.tobytes()
     with pytest.raises(ValueError):
-        train_population_adam("unconstrained", 2, N, sigma, np.random.default_rng(4), theta0, steps=1)
+        train_population_adam(
+            "unconstrained", 2, N, sigma, np.random.default_rng(4), theta0, steps=1
+        )

@@ -1,4 +1,5 @@
 """The README's commands and snippets run as written."""
+
 import re
 from pathlib import Path
 

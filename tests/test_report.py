@@ -1,5 +1,6 @@
 """Reports (issue 4): content from statement to verdict, atomic writes, byte-identical output,
 and the committed docs/ being the package's own output."""
+
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,15 @@ def _report(tmp_path, *argv):
 
 def test_lemma1_report_reads_from_statement_through_numbered_steps_and_checks_to_errata(tmp_path):
     text = (_report(tmp_path, "lemma1") / "lemma1.md").read_text()
-    order = ["## Statement", "## Hypotheses", "## Derivation", "## Checks", "## Negative controls",
-             "## Errata", "## Verdict"]
+    order = [
+        "## Statement",
+        "## Hypotheses",
+        "## Derivation",
+        "## Checks",
+        "## Negative controls",
+        "## Errata",
+        "## Verdict",
+    ]
     positions = [text.index(h) for h in order]
     assert positions == sorted(positions)
     assert "w\\_{l+1}" in text or "w_{l+1} = w_l - A_l grad R(w_l)" in text  # the statement
@@ -75,6 +83,7 @@ def test_interrupted_first_write_creates_no_target(tmp_path):
 
 def test_a_failing_renderer_keeps_the_committed_report(tmp_path, monkeypatch):
     import verify.report as report
+
     _report(tmp_path, "lemma1")
     before = (tmp_path / "lemma1.md").read_bytes()
     monkeypatch.setattr(report, "render_report", lambda *a, **k: 1 / 0)
@@ -90,8 +99,11 @@ def _fake_verdict(claim, passed=True):
 
 def test_exit_code_is_1_when_a_verdict_fails_and_the_index_lists_every_claim(tmp_path, monkeypatch):
     import verify.report as report
+
     failing = sorted(CLAIMS)[0]
-    monkeypatch.setattr(report, "verify_theorem", lambda cid, **k: _fake_verdict(cid, cid != failing))
+    monkeypatch.setattr(
+        report, "verify_theorem", lambda cid, **k: _fake_verdict(cid, cid != failing)
+    )
     monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [])
     assert main(["all", "--report", str(tmp_path), "--no-figures"]) == 1
     index = (tmp_path / "README.md").read_text()
@@ -103,14 +115,25 @@ def test_exit_code_is_1_when_a_verdict_fails_and_the_index_lists_every_claim(tmp
 def test_a_failed_step_of_the_claim_fails_the_reports_verdict(tmp_path, monkeypatch):
     import verify.report as report
     from theory.derivation import Derivation, argued_step, fact_step
-    der = Derivation("d", "s", (fact_step("computed, false", "x", False, "computation"),
-                                argued_step("argued", "x", "text")))
+
+    der = Derivation(
+        "d",
+        "s",
+        (
+            fact_step("computed, false", "x", False, "computation"),
+            argued_step("argued", "x", "text"),
+        ),
+    )
     monkeypatch.setattr(report, "verify_theorem", lambda cid, **k: _fake_verdict(cid))
     monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [der])
     assert main(["lemma1", "--report", str(tmp_path), "--no-figures"]) == 1
     text = (tmp_path / "lemma1.md").read_text()
     assert "**Verdict: FAILED**" in text and "computed, false" in text
-    outside = Derivation("d", "s", (fact_step("list complete", "x", False, "search", outside_claim="existence only"),))
+    outside = Derivation(
+        "d",
+        "s",
+        (fact_step("list complete", "x", False, "search", outside_claim="existence only"),),
+    )
     monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [outside])
     assert main(["lemma1", "--report", str(tmp_path), "--no-figures"]) == 0
 
@@ -118,6 +141,7 @@ def test_a_failed_step_of_the_claim_fails_the_reports_verdict(tmp_path, monkeypa
 def test_all_reports_write_the_generated_conventions_page(tmp_path, monkeypatch):
     import verify.report as report
     from verify.conventions import render
+
     monkeypatch.setattr(report, "verify_theorem", lambda cid, **k: _fake_verdict(cid))
     monkeypatch.setattr(report, "claim_derivations", lambda cid, s: [])
     assert main(["all", "--report", str(tmp_path), "--no-figures"]) == 0
@@ -132,11 +156,16 @@ def test_no_figures_without_report_is_a_usage_error(capsys):
 
 def test_figures_are_byte_identical_pngs():
     from verify.report import figures as fg
+
     M = np.arange(9.0).reshape(3, 3) - 4
     a = fg.heatmaps([("row", [("M", M)])], "t")
     assert a == fg.heatmaps([("row", [("M", M)])], "t") and a[:8] == b"\x89PNG\r\n\x1a\n"
-    c = fg.curves([("s", [0, 1, 2], [3.0, 2.0, 1.5])], "t", "x", "y", hlines=[("opt", 1.0, "--")], logy=True)
-    assert c == fg.curves([("s", [0, 1, 2], [3.0, 2.0, 1.5])], "t", "x", "y", hlines=[("opt", 1.0, "--")], logy=True)
+    c = fg.curves(
+        [("s", [0, 1, 2], [3.0, 2.0, 1.5])], "t", "x", "y", hlines=[("opt", 1.0, "--")], logy=True
+    )
+    assert c == fg.curves(
+        [("s", [0, 1, 2], [3.0, 2.0, 1.5])], "t", "x", "y", hlines=[("opt", 1.0, "--")], logy=True
+    )
     assert b"Software" not in c and b"matplotlib" not in c
 
 
@@ -163,4 +192,6 @@ def test_committed_docs_hold_the_regenerated_derivation(cid):
         pytest.skip(f"docs/{cid}.md not generated yet: run `verify-theorem all --report docs/`")
     setting = _setting(get_claim(cid), {})
     section = render_derivations(claim_derivations(cid, setting))
-    assert section in path.read_text(), f"docs/{cid}.md is stale: run `verify-theorem all --report docs/`"
+    assert section in path.read_text(), (
+        f"docs/{cid}.md is stale: run `verify-theorem all --report docs/`"
+    )

@@ -15,6 +15,7 @@ from theory.wishart import N_SYMBOL as n_sym
 
 # --- a minimal, independent forward pass (eqs. 1-4 of the paper) ------------------------
 
+
 def _random_sigma(d, rng):
     U, _ = np.linalg.qr(rng.standard_normal((d, d)))
     D = np.array([1.0, 0.25, 0.5, 0.7, 1.3][:d])
@@ -30,7 +31,9 @@ def _sampled_losses(family, a, b, d, n, sigma, prompts, rng):
     X = rng.standard_normal((prompts, n + 1, d)) @ sig_half  # (B, n+1, d), rows x ~ N(0, Sigma)
     w = rng.standard_normal((prompts, d)) @ np.linalg.inv(sig_half)  # (B, d), w* ~ N(0, Sigma^{-1})
     y = np.einsum("bid,bd->bi", X, w)  # (B, n+1)
-    Z = np.concatenate([X.transpose(0, 2, 1), y[:, None, :]], axis=1)  # (B, d+1, n+1), tokens are columns
+    Z = np.concatenate(
+        [X.transpose(0, 2, 1), y[:, None, :]], axis=1
+    )  # (B, d+1, n+1), tokens are columns
     Z[:, d, n] = 0.0  # query label
     for l in range(L):
         P = np.zeros((d + 1, d + 1))
@@ -70,7 +73,11 @@ def test_family8_phi_equals_sampled_forward_pass_loss(d, n, a):
 
 @pytest.mark.parametrize(
     "d,n,a,b",
-    [(2, 6, (-0.5,), (0.7,)), (3, 8, (-0.4, -0.8), (0.6, -0.3)), (3, 10, (-0.3, -0.5, -0.6), (0.4, 0.3, 2.0))],
+    [
+        (2, 6, (-0.5,), (0.7,)),
+        (3, 8, (-0.4, -0.8), (0.6, -0.3)),
+        (3, 10, (-0.3, -0.5, -0.6), (0.4, 0.3, 2.0)),
+    ],
 )
 def test_family11_phi_equals_sampled_forward_pass_loss(d, n, a, b):
     exact, mean, se = _check_against_sampling("11", a, b, d, n, seed=d * 100 + n + 1)
@@ -127,11 +134,17 @@ def test_numeric_evaluator_matches_symbolic_phi_and_derivatives(family, L):
         # 30 digits: 40-digit arithmetic on O(10^2) terms of size O(1e4) loses < 10 digits.
         assert abs(val - expr.subs(at)) < mpmath.mpf(10) ** -30 * (1 + abs(val))
         for i, ti in enumerate(R.params):
-            assert abs(grad[i] - sympy.diff(expr, ti).subs(at)) < mpmath.mpf(10) ** -30 * (1 + abs(val))
+            assert abs(grad[i] - sympy.diff(expr, ti).subs(at)) < mpmath.mpf(10) ** -30 * (
+                1 + abs(val)
+            )
             for j, tj in enumerate(R.params):
-                assert abs(H[i][j] - sympy.diff(expr, ti, tj).subs(at)) < mpmath.mpf(10) ** -30 * (1 + abs(val))
+                assert abs(H[i][j] - sympy.diff(expr, ti, tj).subs(at)) < mpmath.mpf(10) ** -30 * (
+                    1 + abs(val)
+                )
     # float64 backend: relative error a few hundred eps for sums of O(10^2) terms.
-    assert abs(R.value([float(x) for x in t], backend="numpy") - float(val)) < 1e-10 * (1 + abs(float(val)))
+    assert abs(R.value([float(x) for x in t], backend="numpy") - float(val)) < 1e-10 * (
+        1 + abs(float(val))
+    )
 
 
 def test_bad_inputs_are_refused_with_a_message():

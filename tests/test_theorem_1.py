@@ -63,6 +63,7 @@ def mp_to_array(M):
 
 # Identities used by the derivation -----------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_isserlis_fourth_moment_equals_mgf_derivatives(d):
     assert gaussian.check_isserlis(d)
@@ -100,6 +101,7 @@ def test_quartic_moment_rejects_a_wrong_coefficient():
 
 # Symbolic derivations ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
 def test_gamma_inverse_is_the_unique_stationary_point_symbolically(d):
     derivation = derive_theorem1(d)
@@ -126,6 +128,7 @@ def test_assembled_loss_equals_brute_force_wick_expectation_d2_n2():
 
 # Numeric evaluators --------------------------------------------------------------------
 
+
 @HYPOTHESIS
 @given(spd_problems())
 def test_gamma_inverse_is_the_unique_stationary_point(problem):
@@ -134,8 +137,12 @@ def test_gamma_inverse_is_the_unique_stationary_point(problem):
     G_inv = np.linalg.inv(gamma(Sigma, n))
     H = h_moment(Sigma, n)
     # basis: both are backward-stable solves of systems with condition <= cond(H)
-    assert np.linalg.norm(A - G_inv) <= 64 * A.shape[0] * EPS * np.linalg.cond(H) * np.linalg.norm(A)
-    assert np.linalg.norm(population_loss_gradient(A, Sigma, n)) <= stationarity_tolerance(A, Sigma, n)
+    assert np.linalg.norm(A - G_inv) <= 64 * A.shape[0] * EPS * np.linalg.cond(H) * np.linalg.norm(
+        A
+    )
+    assert np.linalg.norm(population_loss_gradient(A, Sigma, n)) <= stationarity_tolerance(
+        A, Sigma, n
+    )
 
 
 @HYPOTHESIS
@@ -150,7 +157,9 @@ def test_gradient_formula_matches_central_differences_of_the_loss(problem):
     analytic = float(np.sum(population_loss_gradient(A, Sigma, n) * E))
     scale = abs(population_loss(A + h * E, Sigma, n)) + abs(population_loss(A - h * E, Sigma, n))
     # basis: each loss value carries ~ d^2 eps * |terms| of rounding; divided by 2h
-    terms = scale + np.linalg.norm(h_moment(Sigma, n)) * np.linalg.norm(Sigma) * np.linalg.norm(A) ** 2
+    terms = (
+        scale + np.linalg.norm(h_moment(Sigma, n)) * np.linalg.norm(Sigma) * np.linalg.norm(A) ** 2
+    )
     assert abs(fd - analytic) <= 64 * d * d * EPS * terms / (2 * h)
 
 
@@ -178,8 +187,9 @@ def test_random_perturbations_raise_the_exact_loss(problem):
     E = rng.standard_normal((d, d)) * rng.choice([1e-6, 1e-2, 1.0])
     with mpmath.workdps(MP_DPS):
         E_mp = mpmath.matrix(E.tolist())
-        gap = population_loss_mp(A_mp + E_mp, Sigma, n, dps=MP_DPS) \
-            - population_loss_mp(A_mp, Sigma, n, dps=MP_DPS)
+        gap = population_loss_mp(A_mp + E_mp, Sigma, n, dps=MP_DPS) - population_loss_mp(
+            A_mp, Sigma, n, dps=MP_DPS
+        )
         S = mpmath.matrix(Sigma.tolist())
         H = (n + 1) * S * S / n + sum(S[i, i] for i in range(d)) / n * S  # E[h h^T], Omega = I
         quadratic = sum((S * E_mp.T * H * E_mp)[i, i] for i in range(d))
@@ -210,8 +220,9 @@ def test_wrong_closed_forms_are_not_stationary_and_have_larger_exact_loss(name, 
     assert grad > 100 * stationarity_tolerance(A_wrong, Sigma, n)
     A_mp = optimal_preconditioner_mp(Sigma, n, dps=MP_DPS)
     with mpmath.workdps(MP_DPS):
-        gap = population_loss_mp(A_wrong, Sigma, n, dps=MP_DPS) \
-            - population_loss_mp(A_mp, Sigma, n, dps=MP_DPS)
+        gap = population_loss_mp(A_wrong, Sigma, n, dps=MP_DPS) - population_loss_mp(
+            A_mp, Sigma, n, dps=MP_DPS
+        )
     assert gap > 0
 
 
@@ -235,8 +246,9 @@ def test_scalar_task_covariance_leaves_gamma_inverse_unchanged():
 def test_label_noise_moves_the_optimum_away_from_gamma_inverse():
     Sigma, n = np.diag([1.0, 2.0, 0.5]), 10
     A = optimal_preconditioner(Sigma, n, noise=0.3)
-    np.testing.assert_allclose(A, np.linalg.inv(gamma(Sigma, n) + 0.3 / n * np.eye(3)),
-                               atol=1e3 * EPS)  # basis: cond ~ 10, two solves
+    np.testing.assert_allclose(
+        A, np.linalg.inv(gamma(Sigma, n) + 0.3 / n * np.eye(3)), atol=1e3 * EPS
+    )  # basis: cond ~ 10, two solves
     assert np.linalg.norm(A - np.linalg.inv(gamma(Sigma, n))) > 1e-3
 
 
@@ -245,8 +257,9 @@ def test_inverse_covariance_task_prior_gives_scaled_sigma_inverse():
     R = rng.standard_normal((3, 3))
     Sigma, n, s2 = R @ R.T + np.eye(3), 20, 0.25
     A = optimal_preconditioner(Sigma, n, omega=np.linalg.inv(Sigma), noise=s2)
-    np.testing.assert_allclose(A, n / (n + 1 + 3 + s2) * np.linalg.inv(Sigma),
-                               atol=1e4 * EPS)  # basis: cond(Sigma)^2 ~ 1e2-1e3, three solves
+    np.testing.assert_allclose(
+        A, n / (n + 1 + 3 + s2) * np.linalg.inv(Sigma), atol=1e4 * EPS
+    )  # basis: cond(Sigma)^2 ~ 1e2-1e3, three solves
 
 
 def test_optimum_is_symmetric_even_for_task_covariance_not_commuting_with_sigma():
@@ -262,11 +275,11 @@ def test_population_loss_matches_monte_carlo_within_five_standard_errors():
     Sigma = np.array([[1.5, 0.4], [0.4, 0.7]])
     Omega = np.array([[1.0, -0.3], [-0.3, 0.5]])
     A = np.array([[0.3, -0.2], [0.1, 0.5]])
-    x = rng.standard_normal((N, n + 1, d)) @ np.linalg.cholesky(Sigma).T     # (N, n+1, d)
-    w = rng.standard_normal((N, d)) @ np.linalg.cholesky(Omega).T            # (N, d)
+    x = rng.standard_normal((N, n + 1, d)) @ np.linalg.cholesky(Sigma).T  # (N, n+1, d)
+    w = rng.standard_normal((N, d)) @ np.linalg.cholesky(Omega).T  # (N, d)
     y = np.einsum("Nid,Nd->Ni", x[:, :n], w) + np.sqrt(s2) * rng.standard_normal((N, n))
-    h = np.einsum("Nid,Ni->Nd", x[:, :n], y) / n                             # (N, d)
-    err = np.einsum("Nd,Nd->N", x[:, n], h @ A - w)                          # x_q^T (A^T h - w)
+    h = np.einsum("Nid,Ni->Nd", x[:, :n], y) / n  # (N, d)
+    err = np.einsum("Nd,Nd->N", x[:, n], h @ A - w)  # x_q^T (A^T h - w)
     sq = err**2
     se = sq.std(ddof=1) / np.sqrt(N)
     # basis: sampling error; 5 standard errors makes a false alarm ~6e-7 likely
@@ -274,6 +287,7 @@ def test_population_loss_matches_monte_carlo_within_five_standard_errors():
 
 
 # Reduction of all (P, Q) to family (8) -------------------------------------------------
+
 
 def one_layer_prediction(P, Q, X, y, x_q):
     """-[Z_1]_{d+1,n+1} by the literal formula Z + (1/n) P Z M Z^T Q Z (eqs. 3-4)."""
@@ -307,7 +321,7 @@ def test_one_dimensional_second_branch_reproduces_the_optimal_predictor():
     rng = np.random.default_rng(5)
     n, sigma = 4, np.array([[2.0]])
     a_star = optimal_preconditioner(sigma, n)[0, 0]
-    P = np.array([[0.3, -1.0], [2.0, 0.0]])           # last row [p_x, p_y] = [2, 0]
+    P = np.array([[0.3, -1.0], [2.0, 0.0]])  # last row [p_x, p_y] = [2, 0]
     Q = np.array([[0.0, 0.7], [-a_star / 2.0, 5.0]])  # Q11 = 0, q21 = -a*/2
     P0, Q0 = np.array([[0.0, 0.0], [0.0, 1.0]]), np.array([[-a_star, 0.0], [0.0, 0.0]])
     np.testing.assert_allclose(effective_preconditioner(P, Q), [[a_star]], rtol=4 * EPS)
@@ -315,7 +329,8 @@ def test_one_dimensional_second_branch_reproduces_the_optimal_predictor():
     for _ in range(5):
         X, y, x_q = rng.standard_normal((1, n)), rng.standard_normal(n), rng.standard_normal(1)
         assert one_layer_prediction(P, Q, X, y, x_q) == pytest.approx(
-            one_layer_prediction(P0, Q0, X, y, x_q), rel=1e3 * EPS, abs=1e3 * EPS)  # basis: O(n) sums
+            one_layer_prediction(P0, Q0, X, y, x_q), rel=1e3 * EPS, abs=1e3 * EPS
+        )  # basis: O(n) sums
 
 
 def test_covariate_row_branch_cannot_reach_the_optimum_for_d_at_least_2():
@@ -329,18 +344,25 @@ def test_covariate_row_branch_cannot_reach_the_optimum_for_d_at_least_2():
 
 # Input validation ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: gamma(np.array([[1.0, 2.0], [2.0, 1.0]]), 3), "positive definite"),
-    (lambda: gamma(np.eye(2), 0), "integer >= 1"),
-    (lambda: gamma(np.eye(2), 2.5), "integer >= 1"),
-    (lambda: gamma(np.ones((2, 3)), 3), "square"),
-    (lambda: gamma(np.array([[1.0, 0.5], [0.0, 1.0]]), 3), "symmetric"),
-    (lambda: optimal_preconditioner(np.eye(2), 3, noise=-1.0), "noise"),
-    (lambda: optimal_preconditioner(np.eye(2), 3, omega=np.eye(3)), "shape"),
-    (lambda: optimal_preconditioner(np.eye(2), 3, omega=np.zeros((2, 2))), "tr\\(Omega Sigma\\)"),
-    (lambda: population_loss(np.eye(3), np.eye(2), 3), "shape"),
-    (lambda: effective_preconditioner(np.eye(3), np.eye(2)), "same shape"),
-])
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: gamma(np.array([[1.0, 2.0], [2.0, 1.0]]), 3), "positive definite"),
+        (lambda: gamma(np.eye(2), 0), "integer >= 1"),
+        (lambda: gamma(np.eye(2), 2.5), "integer >= 1"),
+        (lambda: gamma(np.ones((2, 3)), 3), "square"),
+        (lambda: gamma(np.array([[1.0, 0.5], [0.0, 1.0]]), 3), "symmetric"),
+        (lambda: optimal_preconditioner(np.eye(2), 3, noise=-1.0), "noise"),
+        (lambda: optimal_preconditioner(np.eye(2), 3, omega=np.eye(3)), "shape"),
+        (
+            lambda: optimal_preconditioner(np.eye(2), 3, omega=np.zeros((2, 2))),
+            "tr\\(Omega Sigma\\)",
+        ),
+        (lambda: population_loss(np.eye(3), np.eye(2), 3), "shape"),
+        (lambda: effective_preconditioner(np.eye(3), np.eye(2)), "same shape"),
+    ],
+)
 def test_evaluators_refuse_invalid_inputs_with_a_reason(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -374,8 +396,12 @@ def test_trained_one_layer_models_support_gamma_inverse_at_the_quick_setting(qui
 
 def test_every_negative_control_is_rejected_by_the_trained_models(quick_evidence):
     s, ev = quick_evidence
-    ctrls = claim1.evaluate_controls(claim1.controls(s, ev.sigma, ev.omega), ev, s, claim1.closed_form_checks)
-    assert len(ctrls) >= 5 and all(c["rejected"] for c in ctrls), [c["name"] for c in ctrls if not c["rejected"]]
+    ctrls = claim1.evaluate_controls(
+        claim1.controls(s, ev.sigma, ev.omega), ev, s, claim1.closed_form_checks
+    )
+    assert len(ctrls) >= 5 and all(c["rejected"] for c in ctrls), [
+        c["name"] for c in ctrls if not c["rejected"]
+    ]
 
 
 def test_sampling_checks_alone_reject_the_coarse_controls(quick_evidence):

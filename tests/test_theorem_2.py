@@ -32,7 +32,7 @@ def _trace_slots(parts):
     """Slot labels of prod_i tr W^{parts_i}: each trace is a cycle a->b->...->a."""
     slots, k = "", 0
     for m in parts:
-        lab = "abcdefgh"[k:k + m]
+        lab = "abcdefgh"[k : k + m]
         slots += "".join(lab[t] + lab[(t + 1) % m] for t in range(m))
         k += m
     return slots
@@ -40,12 +40,15 @@ def _trace_slots(parts):
 
 # --- the Wick engine ---------------------------------------------------------------------------
 
+
 def test_wick_engine_enumerates_the_7_double_factorial_matchings_of_eight_slots():
     assert [len(perfect_matchings(2 * k)) for k in range(1, 5)] == [1, 3, 15, 105]
 
 
 @pytest.mark.parametrize("n,d", [(1, 1), (3, 2), (7, 3), (20, 5)])
-@pytest.mark.parametrize("parts", [(1,), (2,), (3,), (4,), (1, 1), (2, 2), (1, 3), (1, 1, 2), (1, 1, 1, 1)])
+@pytest.mark.parametrize(
+    "parts", [(1,), (2,), (3,), (4,), (1, 1), (2, 2), (1, 3), (1, 1, 2), (1, 1, 1, 1)]
+)
 def test_wick_engine_equals_stein_recursion_trace_moments_exactly(parts, n, d):
     assert int(wick_moment(_trace_slots(parts), "", n, d)) == int(mixed_moment(parts, n, d))
 
@@ -54,8 +57,9 @@ def test_wick_engine_equals_stein_recursion_trace_moments_exactly(parts, n, d):
 def test_wick_second_moment_is_the_textbook_wishart_covariance(n, d):
     # E[W_ij W_kl] = n^2 d_ij d_kl + n (d_ik d_jl + d_il d_jk)
     I = np.eye(d, dtype=np.int64)
-    expected = (n * n * np.einsum("ij,kl->ijkl", I, I)
-                + n * (np.einsum("ik,jl->ijkl", I, I) + np.einsum("il,jk->ijkl", I, I)))
+    expected = n * n * np.einsum("ij,kl->ijkl", I, I) + n * (
+        np.einsum("ik,jl->ijkl", I, I) + np.einsum("il,jk->ijkl", I, I)
+    )
     assert np.array_equal(wick_moment("ijkl", "ijkl", n, d), expected)
     assert np.array_equal(wick_moment("ij", "ij", n, d), n * I)
 
@@ -66,6 +70,7 @@ def test_wick_engine_switches_to_python_integers_before_int64_could_overflow():
 
 
 # --- the exact loss --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n,d", [(1, 1), (5, 2), (7, 3), (20, 5)])
 def test_exact_loss_on_S_equals_restricted_phi2(n, d):
@@ -94,7 +99,9 @@ def test_layer_order_matters_for_non_commuting_layers_but_not_on_S():
     A0, A1 = rng.standard_normal((2, 3, 3))
     I = np.eye(3)
     assert abs(F.value(A0, A1) - F.value(A1, A0)) > 1e3 * F.roundoff(A0, A1)
-    assert abs(F.value(0.3 * I, 1.1 * I) - F.value(1.1 * I, 0.3 * I)) <= 2 * F.roundoff(0.3 * I, 1.1 * I)
+    assert abs(F.value(0.3 * I, 1.1 * I) - F.value(1.1 * I, 0.3 * I)) <= 2 * F.roundoff(
+        0.3 * I, 1.1 * I
+    )
 
 
 def test_exact_gradient_and_hessian_match_central_differences():
@@ -144,6 +151,7 @@ def test_exact_loss_equals_sampled_numpy_transformer_loss(n, d, symmetric):
 
 # --- the search: the minimiser is diagonal, a multiple of I, and equals a* -------------------------
 
+
 @pytest.fixture(scope="module")
 def small_search():
     return search(7, 3, starts=12, seed=0)
@@ -157,10 +165,14 @@ def test_search_minimum_equals_restricted_minimum_and_is_a_star_times_identity(s
     F = exact_loss(7, 3)
     # basis: optimiser stopping rule g^T H^-1 g / 2 plus twice the float bound of f
     assert abs(b.loss - phi) <= b.loss_bound + 2 * F.roundoff(A0, A1) + 4 * EPS
-    tol_x = math.sqrt(2) * (b.step_bound + 2 * F.gradient_roundoff(A0, A1) / b.min_eig)  # Newton bound
+    tol_x = math.sqrt(2) * (
+        b.step_bound + 2 * F.gradient_roundoff(A0, A1) / b.min_eig
+    )  # Newton bound
     norm = math.hypot(np.linalg.norm(A0), np.linalg.norm(A1))
     assert offdiag_ratio(A0, A1) <= tol_x / norm
-    assert max(dist_identity(A0), dist_identity(A1)) <= tol_x / min(np.linalg.norm(A0), np.linalg.norm(A1))
+    assert max(dist_identity(A0), dist_identity(A1)) <= tol_x / min(
+        np.linalg.norm(A0), np.linalg.norm(A1)
+    )
     I = np.eye(3)
     assert swap_distance(A0, A1, float(best_S.a[0]) * I, float(best_S.a[1]) * I) <= tol_x / norm
 
@@ -188,6 +200,7 @@ def test_search_over_general_matrices_finds_the_same_minimum():
 
 def test_search_starts_far_from_the_identity():
     from verify.theorem2_search import random_start
+
     rng = np.random.default_rng(0)
     c = Coordinates(5, True)
     dists = [dist_identity(A) for _ in range(40) for A in c.unpack(random_start(c, rng))]
@@ -195,6 +208,7 @@ def test_search_starts_far_from_the_identity():
 
 
 # --- the claim: verdict, controls, hypotheses --------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def quick_verdict():
@@ -217,7 +231,9 @@ def test_closed_form_json_carries_found_matrices_a_star_and_decimal_loss(quick_v
     assert np.asarray(cf["A0"]).shape == (5, 5) and np.asarray(cf["A1"]).shape == (5, 5)
     assert cf["restricted_minimum_exact"] == "1795/4969"
     assert cf["restricted_minimum"].startswith("0.3612396860535318977661501308")
-    assert len(cf["restricted_a_star"]) == 2 and cf["restricted_a_star"][0].startswith("0.515370682835992416")
+    assert len(cf["restricted_a_star"]) == 2 and cf["restricted_a_star"][0].startswith(
+        "0.515370682835992416"
+    )
 
 
 def test_every_check_states_its_tolerance_basis(quick_verdict):
@@ -226,10 +242,14 @@ def test_every_check_states_its_tolerance_basis(quick_verdict):
 
 
 def test_a_users_candidate_pair_is_checked_and_a_wrong_one_fails():
-    best_S, _, _ = t2.restricted_minimiser(7, 3)  # a small setting: the candidate path, not the search
+    best_S, _, _ = t2.restricted_minimiser(
+        7, 3
+    )  # a small setting: the candidate path, not the search
     I = np.eye(3)
     small = t2.default_setting(d=3, n=7, quick=True)
-    good = t2.run(small, candidate=lambda sigma, n: [float(best_S.a[1]) * I, float(best_S.a[0]) * I])
+    good = t2.run(
+        small, candidate=lambda sigma, n: [float(best_S.a[1]) * I, float(best_S.a[0]) * I]
+    )
     assert good.passed
     bad = t2.run(small, candidate=lambda sigma, n: [0.7 * I, 0.7 * I])
     assert not bad.passed
@@ -240,12 +260,15 @@ def test_candidate_of_the_wrong_shape_is_refused():
         t2.run(t2.default_setting(quick=True), candidate=lambda sigma, n: np.eye(5))
 
 
-@pytest.mark.parametrize("kw,word", [
-    ({"spectrum": (1.0, 1.0, 0.5)}, "spectrum"),
-    ({"spectrum": (1.0, 1.0, 1.0), "prior": "inverse"}, "prior"),
-    ({"spectrum": (1.0, 1.0, 1.0), "noise": 0.1}, "noise"),
-    ({"spectrum": (1.0, 1.0, 1.0), "layers": 3}, "L = 2"),
-])
+@pytest.mark.parametrize(
+    "kw,word",
+    [
+        ({"spectrum": (1.0, 1.0, 0.5)}, "spectrum"),
+        ({"spectrum": (1.0, 1.0, 1.0), "prior": "inverse"}, "prior"),
+        ({"spectrum": (1.0, 1.0, 1.0), "noise": 0.1}, "noise"),
+        ({"spectrum": (1.0, 1.0, 1.0), "layers": 3}, "L = 2"),
+    ],
+)
 def test_settings_outside_the_hypotheses_raise_value_error_naming_them(kw, word):
     with pytest.raises(ValueError, match=word):
         t2.run(Setting(d=3, n=7, **kw))
@@ -269,4 +292,6 @@ def test_default_verdict_passes_with_controls_at_d5_n20():
 def test_one_dimensional_case_runs_without_the_off_diagonal_control():
     v = t2.run(t2.default_setting(d=1, n=1, quick=True), with_controls=True)
     assert v.passed and len(v.controls) == 3
-    assert v.closed_form["restricted_minimum_exact"] == "8/15"  # d = n = 1: phi_2 min from theory.critical
+    assert (
+        v.closed_form["restricted_minimum_exact"] == "8/15"
+    )  # d = n = 1: phi_2 min from theory.critical

@@ -1,4 +1,5 @@
 """Theorem 3 on trained models: family (8) reaches the exact global minimiser on S."""
+
 import pytest
 
 from verify import verify_theorem

@@ -1,4 +1,5 @@
 """Theorem 4 (GD++): critical points exist, B_{L-1} is invisible, trained replicas lie on S."""
+
 import numpy as np
 import pytest
 
@@ -42,7 +43,9 @@ def _evidence(a, b, spread, seed=0, R=10, d=5):
     L = len(a)
     A = np.array([[x * np.eye(d) for x in a]] * R) + spread * rng.standard_normal((R, L, d, d))
     B = np.array([[x * np.eye(d) for x in b]] * R) + spread * rng.standard_normal((R, L, d, d))
-    return LayerEvidence(np.eye(d), FAMILY11, L, np.zeros((R, 1)), A, B, 1e-4, [], None, np.zeros(R))
+    return LayerEvidence(
+        np.eye(d), FAMILY11, L, np.zeros((R, 1)), A, B, 1e-4, [], None, np.zeros(R)
+    )
 
 
 class _Point:

@@ -93,12 +93,12 @@ def test_relu_and_linear_one_layer_optima_coincide_exactly_at_n_equal_1():
 def sampled_relu_loss(p_x, p_y, B, n, N, rng):
     """Monte Carlo of E[(TF - <w*, x_q>)^2] with the literal ReLU layer, vectorised."""
     d = B.shape[0]
-    x = rng.standard_normal((N, n, d))                     # (N, n, d)
-    q = rng.standard_normal((N, d))                        # (N, d)
-    w = rng.standard_normal((N, d))                        # (N, d)
-    y = np.einsum("Nid,Nd->Ni", x, w)                      # (N, n)
+    x = rng.standard_normal((N, n, d))  # (N, n, d)
+    q = rng.standard_normal((N, d))  # (N, d)
+    w = rng.standard_normal((N, d))  # (N, d)
+    y = np.einsum("Nid,Nd->Ni", x, w)  # (N, n)
     scores = np.maximum(np.einsum("Nid,de,Ne->Ni", x, B, q), 0.0)
-    values = x @ p_x + p_y * y                             # (N, n)
+    values = x @ p_x + p_y * y  # (N, n)
     tf = -np.sum(values * scores, axis=1) / n
     sq = (tf - np.einsum("Nd,Nd->N", w, q)) ** 2
     return sq.mean(), sq.std(ddof=1) / np.sqrt(N)
@@ -153,17 +153,24 @@ def test_covariate_row_in_P_only_adds_loss():
     B = -optimal_scale(n, d) * np.eye(d)
     for _ in range(5):
         p_x = rng.standard_normal(d)
-        assert population_loss_general(p_x, 1.0, B, n) > population_loss_general(np.zeros(d), 1.0, B, n)
+        assert population_loss_general(p_x, 1.0, B, n) > population_loss_general(
+            np.zeros(d), 1.0, B, n
+        )
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: optimal_scale(0, 2), "n must be an integer >= 1"),
-    (lambda: optimal_scale(3, 0), "d must be an integer >= 1"),
-    (lambda: population_loss(np.ones((2, 3)), 3), "square"),
-    (lambda: population_loss_general(np.ones(3), 1.0, np.eye(2), 3), "length d=2"),
-    (lambda: relu_prediction(np.eye(3), np.eye(3), np.ones((2, 4)), np.ones(3), np.ones(2)),
-     "requires"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: optimal_scale(0, 2), "n must be an integer >= 1"),
+        (lambda: optimal_scale(3, 0), "d must be an integer >= 1"),
+        (lambda: population_loss(np.ones((2, 3)), 3), "square"),
+        (lambda: population_loss_general(np.ones(3), 1.0, np.eye(2), 3), "length d=2"),
+        (
+            lambda: relu_prediction(np.eye(3), np.eye(3), np.ones((2, 4)), np.ones(3), np.ones(2)),
+            "requires",
+        ),
+    ],
+)
 def test_evaluators_refuse_invalid_inputs_with_a_reason(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -26,13 +26,14 @@ from theory.wishart import (
 
 # --- an independent reference: Wick pairings of the Gaussian entries -------------------
 
+
 def _pairings(items):
     if not items:
         yield []
         return
     first, rest = items[0], items[1:]
     for k in range(len(rest)):
-        for tail in _pairings(rest[:k] + rest[k + 1:]):
+        for tail in _pairings(rest[:k] + rest[k + 1 :]):
             yield [(first, rest[k])] + tail
 
 
@@ -67,11 +68,16 @@ def _wick_moment(parts):
                 parent[find(factors[u][slot])] = find(factors[v][slot])
         labels = {f[s] for f in factors for s in (0, 1)}
         roots = {find(x) for x in labels}
-        total += d ** sum(1 for r in roots if r[0] == "a") * n ** sum(1 for r in roots if r[0] == "i")
+        total += d ** sum(1 for r in roots if r[0] == "a") * n ** sum(
+            1 for r in roots if r[0] == "i"
+        )
     return sympy.expand(total * d**zero_parts)
 
 
-@pytest.mark.parametrize("parts", [(1,), (2,), (3,), (4,), (5,), (1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (2, 1, 1), (0, 2)])
+@pytest.mark.parametrize(
+    "parts",
+    [(1,), (2,), (3,), (4,), (5,), (1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (2, 1, 1), (0, 2)],
+)
 def test_stein_recursion_equals_wick_pairing_enumeration(parts):
     assert sympy.expand(mixed_moment(parts) - _wick_moment(parts)) == 0
 
@@ -80,7 +86,9 @@ def test_first_moments_match_textbook_formulas():
     # E tr W = nd, E tr W^2 = nd(n+d+1), E tr W^3 = nd(n^2 + d^2 + 3nd + 3n + 3d + 4).
     assert sympy.expand(trace_moment(1) - n * d) == 0
     assert sympy.expand(trace_moment(2) - n * d * (n + d + 1)) == 0
-    assert sympy.expand(trace_moment(3) - n * d * (n**2 + d**2 + 3 * n * d + 3 * n + 3 * d + 4)) == 0
+    assert (
+        sympy.expand(trace_moment(3) - n * d * (n**2 + d**2 + 3 * n * d + 3 * n + 3 * d + 4)) == 0
+    )
 
 
 @pytest.mark.parametrize("k", [4, 7, 12])

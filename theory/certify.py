@@ -36,7 +36,14 @@ from fractions import Fraction
 import mpmath
 from flint import arb, arb_mat, ctx, fmpq
 
-__all__ = ["Certificate", "MpolyEvaluator", "eigenvalue_bounds", "inertia_kind", "krawczyk", "to_fmpq"]
+__all__ = [
+    "Certificate",
+    "MpolyEvaluator",
+    "eigenvalue_bounds",
+    "inertia_kind",
+    "krawczyk",
+    "to_fmpq",
+]
 
 #: Working precision (bits) of every certificate: 400 bits ~ 120 digits.
 PREC = 400
@@ -59,7 +66,9 @@ def to_fmpq(x) -> fmpq:
         return fmpq(man * 2**exp) if exp >= 0 else fmpq(man, 2 ** (-exp))
     if isinstance(x, float):
         return to_fmpq(mpmath.mpf(x))
-    raise ValueError(f"to_fmpq needs an mpf, Fraction, int, fmpq, float or str; got {type(x).__name__}")
+    raise ValueError(
+        f"to_fmpq needs an mpf, Fraction, int, fmpq, float or str; got {type(x).__name__}"
+    )
 
 
 class MpolyEvaluator:
@@ -72,7 +81,9 @@ class MpolyEvaluator:
 
     def __init__(self, polys):
         self.polys = list(polys)
-        self._terms = [[(tuple(int(e) for e in exps), c) for exps, c in p.terms()] for p in self.polys]
+        self._terms = [
+            [(tuple(int(e) for e in exps), c) for exps, c in p.terms()] for p in self.polys
+        ]
         self._coeff_cache: dict = {}
 
     def _coeffs(self, prec):
@@ -121,10 +132,16 @@ class Certificate:
     eigenvalue_bounds: dict = field(default_factory=dict)
 
     def as_record(self) -> dict:
-        return {"certified": self.certified, "method": self.method, "box_radius": self.box_radius,
-                "precision_bits": self.precision_bits, "enclosure_radius": self.enclosure_radius,
-                "contraction": self.contraction, "reason": self.reason,
-                "eigenvalue_bounds": self.eigenvalue_bounds}
+        return {
+            "certified": self.certified,
+            "method": self.method,
+            "box_radius": self.box_radius,
+            "precision_bits": self.precision_bits,
+            "enclosure_radius": self.enclosure_radius,
+            "contraction": self.contraction,
+            "reason": self.reason,
+            "eigenvalue_bounds": self.eigenvalue_bounds,
+        }
 
 
 def _arb_float_upper(x: arb) -> float:
@@ -150,7 +167,13 @@ def krawczyk(F, J, center, radius, prec: int = PREC):
         try:
             Y = arb_mat([[arb(v.mid()) for v in row] for row in Jx.mid().inv().tolist()])
         except (ZeroDivisionError, ValueError):
-            return Certificate(False, "Krawczyk (arb)", float(radius), prec, reason="singular Jacobian at the center"), None
+            return Certificate(
+                False,
+                "Krawczyk (arb)",
+                float(radius),
+                prec,
+                reason="singular Jacobian at the center",
+            ), None
         dX = arb_mat([[arb(0, r)] for _ in range(m)])
         C = arb_mat([[1 if i == j else 0 for j in range(m)] for i in range(m)]) - Y * JX
         K = [x[i] + v for i, v in enumerate((-(Y * Fx) + C * dX).entries())]
@@ -158,8 +181,15 @@ def krawczyk(F, J, center, radius, prec: int = PREC):
         inside = all(X[i].contains_interior(K[i]) for i in range(m))
         enc = max(_arb_float_upper(K[i] - x[i]) for i in range(m))
         reason = "K(X) inside the interior of X" if inside else "K(X) not inside X"
-        return Certificate(inside, "Krawczyk (arb)", float(radius), prec, enclosure_radius=enc,
-                           contraction=contraction, reason=reason), (K if inside else None)
+        return Certificate(
+            inside,
+            "Krawczyk (arb)",
+            float(radius),
+            prec,
+            enclosure_radius=enc,
+            contraction=contraction,
+            reason=reason,
+        ), (K if inside else None)
 
 
 def eigenvalue_bounds(H: arb_mat, prec: int = PREC) -> list[tuple[float, float, int]] | None:
@@ -177,15 +207,21 @@ def eigenvalue_bounds(H: arb_mat, prec: int = PREC) -> list[tuple[float, float, 
     """
     m = H.nrows()
     with mpmath.workdps(int(prec / 3.4)):
-        M0 = mpmath.matrix([[mpmath.mpf(H[i, j].mid().str(int(prec / 3.4), radius=False)) for j in range(m)]
-                            for i in range(m)])
+        M0 = mpmath.matrix(
+            [
+                [mpmath.mpf(H[i, j].mid().str(int(prec / 3.4), radius=False)) for j in range(m)]
+                for i in range(m)
+            ]
+        )
         try:
             _, V0 = mpmath.eigsy(M0)
             Vq = [[to_fmpq(V0[i, j]) for j in range(m)] for i in range(m)]
         except RuntimeError:  # QL iteration stalls on some exactly structured matrices: float64 V
             import numpy as np
 
-            _, V1 = np.linalg.eigh(np.array([[float(M0[i, j]) for j in range(m)] for i in range(m)]))
+            _, V1 = np.linalg.eigh(
+                np.array([[float(M0[i, j]) for j in range(m)] for i in range(m)])
+            )
             Vq = [[to_fmpq(float(V1[i, j])) for j in range(m)] for i in range(m)]
     with ctx.workprec(prec):
         V = arb_mat(m, m, [arb(v) for row in Vq for v in row])

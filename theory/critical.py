@@ -113,15 +113,27 @@ class CriticalPoint:
         with mpmath.workdps(60):
             digits = lambda x: mpmath.nstr(x, 40)
             return {
-                "family": self.family, "L": self.L, "n": self.n, "d": self.d,
-                "a": [float(x) for x in self.a], "b": [float(x) for x in self.b],
-                "a_digits": [digits(x) for x in self.a], "b_digits": [digits(x) for x in self.b],
-                "loss": digits(self.loss), "loss_float": float(self.loss), "kind": self.kind,
-                "certified": self.certified, "certificate": self.certificate,
+                "family": self.family,
+                "L": self.L,
+                "n": self.n,
+                "d": self.d,
+                "a": [float(x) for x in self.a],
+                "b": [float(x) for x in self.b],
+                "a_digits": [digits(x) for x in self.a],
+                "b_digits": [digits(x) for x in self.b],
+                "loss": digits(self.loss),
+                "loss_float": float(self.loss),
+                "kind": self.kind,
+                "certified": self.certified,
+                "certificate": self.certificate,
                 "pattern": list(self.pattern),
-                "gradient_residual": self.gradient_residual if math.isfinite(self.gradient_residual) else None,
-                "is_global_minimum_on_S": self.is_global_minimum_on_S, "global_status": self.global_status,
-                "orbit_size": self.orbit_size, "provenance": self.provenance,
+                "gradient_residual": self.gradient_residual
+                if math.isfinite(self.gradient_residual)
+                else None,
+                "is_global_minimum_on_S": self.is_global_minimum_on_S,
+                "global_status": self.global_status,
+                "orbit_size": self.orbit_size,
+                "provenance": self.provenance,
                 "zero_directions": list(self.zero_directions),
             }
 
@@ -131,8 +143,11 @@ class CriticalPoint:
         return {
             "a": ", ".join(mpmath.nstr(x, 6) for x in self.a),
             "b": ", ".join(mpmath.nstr(x, 6) for x in self.b[:-1]) if self.family == "11" else "",
-            "loss": mpmath.nstr(self.loss, 20), "kind": self.kind, "certified": self.certified,
-            "box_radius": cert.get("box_radius"), "method": cert.get("method"),
+            "loss": mpmath.nstr(self.loss, 20),
+            "kind": self.kind,
+            "certified": self.certified,
+            "box_radius": cert.get("box_radius"),
+            "method": cert.get("method"),
             "min_eigenvalue_lower_bound": cert.get("min_eigenvalue_lower_bound"),
             "global": self.global_status,
         }
@@ -163,12 +178,18 @@ class CriticalSet:
 
     def closed_form(self) -> dict:
         """JSON fields for a verdict: points, complete, global minimum status, coverage."""
-        return {"critical_points": [p.as_record() for p in self.points], "complete": self.complete,
-                "global_minimum_proved": self.global_minimum_proved, "coverage": self.coverage_statement,
-                "escaping_sequences": self.escaping, "proof_steps": self.steps}
+        return {
+            "critical_points": [p.as_record() for p in self.points],
+            "complete": self.complete,
+            "global_minimum_proved": self.global_minimum_proved,
+            "coverage": self.coverage_statement,
+            "escaping_sequences": self.escaping,
+            "proof_steps": self.steps,
+        }
 
 
 # --- exact gradient systems and certification ------------------------------------------------
+
 
 class _LossJet:
     """phi_L, its gradient and Hessian in ball arithmetic from the residual polynomial p.
@@ -186,7 +207,10 @@ class _LossJet:
         self.m = m
         self.p = MpolyEvaluator(pc)
         self.dp = [MpolyEvaluator([x.derivative(v) for x in pc]) for v in names]
-        self.d2p = [[MpolyEvaluator([x.derivative(v).derivative(w) for x in pc]) for w in names] for v in names]
+        self.d2p = [
+            [MpolyEvaluator([x.derivative(v).derivative(w) for x in pc]) for w in names]
+            for v in names
+        ]
         self.mom = [sample_cov_moment((k,), n, d) for k in range(2 * len(pc) - 1)]
         self._mom_cache: dict = {}
 
@@ -219,8 +243,9 @@ class _LossJet:
             out = [[None] * self.m for _ in range(self.m)]
             for i in range(self.m):
                 for j in range(i, self.m):  # symmetric
-                    out[i][j] = out[j][i] = (2 * self._pair(dps[i], dps[j], mom)
-                                             + 2 * self._pair(p, self.d2p[i][j](x, prec), mom))
+                    out[i][j] = out[j][i] = 2 * self._pair(dps[i], dps[j], mom) + 2 * self._pair(
+                        p, self.d2p[i][j](x, prec), mom
+                    )
             return [v for row in out for v in row]
 
 
@@ -273,14 +298,20 @@ def polish_point(family: str, L: int, n: int, d: int, t, prec: int = PREC):
         res = max(float(abs(v).upper()) for v in G(xa, prec))
         val = PHI(xa, prec)[0]
     with mpmath.workdps(int(prec / 3.4)):
-        return [_to_mpf(v) for v in x], res, mpmath.mpf(val.mid().str(int(prec / 3.4), radius=False))
+        return (
+            [_to_mpf(v) for v in x],
+            res,
+            mpmath.mpf(val.mid().str(int(prec / 3.4), radius=False)),
+        )
 
 
 def _to_mpf(q):
     return mpmath.mpf(int(q.p)) / int(q.q)
 
 
-def certify_point(family: str, L: int, n: int, d: int, t, prec: int = PREC, polish: bool = True) -> dict:
+def certify_point(
+    family: str, L: int, n: int, d: int, t, prec: int = PREC, polish: bool = True
+) -> dict:
     """Certify one critical point: Krawczyk box, kind from verified Hessian eigenvalue bounds.
 
     t: effective variables (a_0..a_{L-1}[, b_0..b_{L-2}]) as mpf/str/Fraction near a zero of
@@ -323,8 +354,12 @@ def certify_point(family: str, L: int, n: int, d: int, t, prec: int = PREC, poli
                 for kind in ("sym", "antisym"):
                     # keep = m drops b_{L-1} (index 2L - 1): f does not depend on it
                     B = hessian_block(family, a_box, b_box, n, d, kind, arith="arb", keep=m)
-                    blocks[kind] = (eigenvalue_bounds(arb_mat(m, m, [B[i][j] for i in range(m) for j in range(m)]),
-                                                      BLOCK_PREC), block_dimension(kind, d))
+                    blocks[kind] = (
+                        eigenvalue_bounds(
+                            arb_mat(m, m, [B[i][j] for i in range(m) for j in range(m)]), BLOCK_PREC
+                        ),
+                        block_dimension(kind, d),
+                    )
     kinds = [inertia_kind(bd) for bd, _ in blocks.values()]
     all_bounds = [bd for bd, _ in blocks.values()]
     if any(bd is None for bd in all_bounds) or "undetermined" in kinds:
@@ -341,38 +376,73 @@ def certify_point(family: str, L: int, n: int, d: int, t, prec: int = PREC, poli
     certificate = {
         "method": "Krawczyk (arb)",
         "kind_method": "verified eigenvalue enclosures (Gershgorin after approximate diagonalisation) of the "
-                       "restricted Hessian and, when that is definite, of the full-matrix sym and antisym "
-                       "Hessian blocks over the box" + ("" if full_needed else
-                                                        "; restricted Hessian indefinite: a saddle of f"),
-        "box_radius": float(radius), "precision_bits": prec,
-        "existence_uniqueness": cert.certified, "reason": cert.reason,
-        "enclosure_radius": finite(cert.enclosure_radius), "krawczyk_contraction": finite(cert.contraction),
-        "loss_radius": float(loss_ball.rad()), "kind_certified": kind_certified,
+        "restricted Hessian and, when that is definite, of the full-matrix sym and antisym "
+        "Hessian blocks over the box"
+        + ("" if full_needed else "; restricted Hessian indefinite: a saddle of f"),
+        "box_radius": float(radius),
+        "precision_bits": prec,
+        "existence_uniqueness": cert.certified,
+        "reason": cert.reason,
+        "enclosure_radius": finite(cert.enclosure_radius),
+        "krawczyk_contraction": finite(cert.contraction),
+        "loss_radius": float(loss_ball.rad()),
+        "kind_certified": kind_certified,
         "min_eigenvalue_lower_bound": finite(lower),
-        "eigenvalue_bounds": {k: {"multiplicity": mult, "bounds": [[lo, hi] for lo, hi, _ in (bd or [])]}
-                              for k, (bd, mult) in blocks.items()},
+        "eigenvalue_bounds": {
+            k: {"multiplicity": mult, "bounds": [[lo, hi] for lo, hi, _ in (bd or [])]}
+            for k, (bd, mult) in blocks.items()
+        },
     }
-    return {"t": center, "loss": loss, "certified": bool(cert.certified and kind_certified), "kind": kind,
-            "certificate": certificate, "gradient_residual": grad_res}
+    return {
+        "t": center,
+        "loss": loss,
+        "certified": bool(cert.certified and kind_certified),
+        "kind": kind,
+        "certificate": certificate,
+        "gradient_residual": grad_res,
+    }
 
 
 def _point(family, L, n, d, t, pattern=(), provenance="", prec=PREC):
     res = certify_point(family, L, n, d, t, prec)
     tt = res["t"]
     a, b = tuple(tt[:L]), (tuple(tt[L:]) + (mpmath.mpf(0),) if family == "11" else ())
-    orbit = len(set(itertools.permutations([mpmath.nstr(x, 30) for x in a]))) if family == "8" else 1
+    orbit = (
+        len(set(itertools.permutations([mpmath.nstr(x, 30) for x in a]))) if family == "8" else 1
+    )
     zero = ("B_{L-1}: all d^2 entries (f does not depend on B_{L-1})",) if family == "11" else ()
-    return CriticalPoint(family, L, n, d, a, b, res["loss"], res["kind"], res["certified"], res["certificate"],
-                         tuple(pattern), res["gradient_residual"], orbit_size=orbit, provenance=provenance,
-                         zero_directions=zero)
+    return CriticalPoint(
+        family,
+        L,
+        n,
+        d,
+        a,
+        b,
+        res["loss"],
+        res["kind"],
+        res["certified"],
+        res["certificate"],
+        tuple(pattern),
+        res["gradient_residual"],
+        orbit_size=orbit,
+        provenance=provenance,
+        zero_directions=zero,
+    )
 
 
 def _mark_global(points, proved: bool, how: str):
     if not points:
         return points
     best = min(points, key=lambda p: p.loss)
-    status = f"global minimum on S (proved: {how})" if proved else "lowest known critical point (not proved global)"
-    return [p if p is not best else _replace(p, is_global_minimum_on_S=proved, global_status=status) for p in points]
+    status = (
+        f"global minimum on S (proved: {how})"
+        if proved
+        else "lowest known critical point (not proved global)"
+    )
+    return [
+        p if p is not best else _replace(p, is_global_minimum_on_S=proved, global_status=status)
+        for p in points
+    ]
 
 
 def _replace(p, **kw):
@@ -383,22 +453,45 @@ def _replace(p, **kw):
 
 # --- family (8) ------------------------------------------------------------------------------
 
+
 def _family8(L, n, d):
     results = all_patterns(L, n, d, dps=int(PREC / 3.4))
     points = []
     for res in results:
         for a in res.points:
-            p = _point("8", L, n, d, list(a), res.pattern, "exact elimination per multiplicity pattern (theory.family8)")
-            if not any(_same(p, q) for q in points):  # a point is listed once, under its own pattern
+            p = _point(
+                "8",
+                L,
+                n,
+                d,
+                list(a),
+                res.pattern,
+                "exact elimination per multiplicity pattern (theory.family8)",
+            )
+            if not any(
+                _same(p, q) for q in points
+            ):  # a point is listed once, under its own pattern
                 points.append(p)
     complete = all(r.complete for r in results) and all(p.certified for p in points)
-    stmt = (f"complete (proved): every multiplicity pattern of L = {L} solved exactly "
-            "(Lemmas A-C of theory.family8; resultants, exact real-root isolation, Krawczyk); "
-            + "; ".join(r.statement for r in results))
-    points = _mark_global(points, complete, "coercive on S, unique kernel-polynomial point, list complete")
-    steps = [{"title": f"pattern {r.pattern}", "statement": r.statement, "status": "proved" if r.complete else "open"}
-             for r in results]
-    return CriticalSet("8", L, n, d, sorted(points, key=lambda p: p.loss), complete, complete, stmt, steps=steps)
+    stmt = (
+        f"complete (proved): every multiplicity pattern of L = {L} solved exactly "
+        "(Lemmas A-C of theory.family8; resultants, exact real-root isolation, Krawczyk); "
+        + "; ".join(r.statement for r in results)
+    )
+    points = _mark_global(
+        points, complete, "coercive on S, unique kernel-polynomial point, list complete"
+    )
+    steps = [
+        {
+            "title": f"pattern {r.pattern}",
+            "statement": r.statement,
+            "status": "proved" if r.complete else "open",
+        }
+        for r in results
+    ]
+    return CriticalSet(
+        "8", L, n, d, sorted(points, key=lambda p: p.loss), complete, complete, stmt, steps=steps
+    )
 
 
 def global_minimum_value_family8(L: int, n: int, d: int):
@@ -410,6 +503,7 @@ def global_minimum_value_family8(L: int, n: int, d: int):
 
 # --- family (11) -----------------------------------------------------------------------------
 
+
 def _family11(L, n, d):
     if L <= 2:
         from theory.family11 import solve_family11
@@ -419,8 +513,18 @@ def _family11(L, n, d):
         complete = sol.complete and all(p.certified for p in points)
         proved = complete and sol.attained_at_lowest(points)
         points = _mark_global(points, proved, sol.global_argument)
-        return CriticalSet("11", L, n, d, sorted(points, key=lambda p: p.loss), complete, proved,
-                           sol.statement, escaping=sol.escaping, steps=sol.steps)
+        return CriticalSet(
+            "11",
+            L,
+            n,
+            d,
+            sorted(points, key=lambda p: p.loss),
+            complete,
+            proved,
+            sol.statement,
+            escaping=sol.escaping,
+            steps=sol.steps,
+        )
     return _family11_three_layers(n, d)
 
 
@@ -444,35 +548,56 @@ def _family11_three_layers(n, d):
     in_table = 0
     if table is not None:
         for row in table["points"]:
-            near = [q for q in points[:n_emb]
-                    if max(abs(float(x) - y) for x, y in zip(q.a + q.b[:-1], row["t_float"])) < 1e-8]
+            near = [
+                q
+                for q in points[:n_emb]
+                if max(abs(float(x) - y) for x, y in zip(q.a + q.b[:-1], row["t_float"])) < 1e-8
+            ]
             if near:  # already certified from the L = 2 reduction
                 in_table += 1
                 continue
-            p = _point("11", L, n, d, row["t"], (), f"table: {table['command']} (hits {row.get('hits', 0)})")
+            p = _point(
+                "11",
+                L,
+                n,
+                d,
+                row["t"],
+                (),
+                f"table: {table['command']} (hits {row.get('hits', 0)})",
+            )
             # Newton from a stale row could land on a point already listed: keep one copy
             dup = next((q for q in points if _same(p, q)), None)
             if dup is None:
                 points.append(p)
             elif points.index(dup) < n_emb:
                 in_table += 1
-    steps = emb_steps + [{
-        "title": "strata a_0 = 0 and a_1 = 0 of L = 3: every critical point comes from the complete L = 2 list",
-        "statement": f"{n_emb} points, all certified: {emb_ok}; {in_table} of them also found by the search",
-        "status": "proved" if emb_ok and emb_steps[0]["status"] == "proved" else "open"}]
-    search = (f"the open stratum a_0 a_1 a_2 != 0 is covered only by a float search ({table['command']}; "
-              f"{table['starts']} starts, shipped as data): {len(points) - n_emb} points there, re-certified now"
-              if table is not None else
-              f"no search table for n = {n}, d = {d} (generate one with `python -m verify.search gdpp "
-              f"--layers 3 --n {n} --d {d} --starts 1000`): the open stratum a_0 a_1 a_2 != 0 is not covered")
-    stmt = (f"NOT proved complete: {len(points)} certified-or-reported points "
-            f"({sum(p.certified for p in points)} certified).  Proved: no critical point has a_2 = 0 "
-            "(d phi / d a_2 = 2 d int s g_2^2 p^2 dmu > 0 there; argued); every critical point with a_0 = 0 or "
-            f"a_1 = 0 is one of the {n_emb} points obtained from the complete L = 2 list (phi restricts to the "
-            "L = 2 loss there and the remaining b solves a linear equation; each certified).  Not proved: "
-            + search + "; zeros the search did not reach there are not excluded.")
+    steps = emb_steps + [
+        {
+            "title": "strata a_0 = 0 and a_1 = 0 of L = 3: every critical point comes from the complete L = 2 list",
+            "statement": f"{n_emb} points, all certified: {emb_ok}; {in_table} of them also found by the search",
+            "status": "proved" if emb_ok and emb_steps[0]["status"] == "proved" else "open",
+        }
+    ]
+    search = (
+        f"the open stratum a_0 a_1 a_2 != 0 is covered only by a float search ({table['command']}; "
+        f"{table['starts']} starts, shipped as data): {len(points) - n_emb} points there, re-certified now"
+        if table is not None
+        else f"no search table for n = {n}, d = {d} (generate one with `python -m verify.search gdpp "
+        f"--layers 3 --n {n} --d {d} --starts 1000`): the open stratum a_0 a_1 a_2 != 0 is not covered"
+    )
+    stmt = (
+        f"NOT proved complete: {len(points)} certified-or-reported points "
+        f"({sum(p.certified for p in points)} certified).  Proved: no critical point has a_2 = 0 "
+        "(d phi / d a_2 = 2 d int s g_2^2 p^2 dmu > 0 there; argued); every critical point with a_0 = 0 or "
+        f"a_1 = 0 is one of the {n_emb} points obtained from the complete L = 2 list (phi restricts to the "
+        "L = 2 loss there and the remaining b solves a linear equation; each certified).  Not proved: "
+        + search
+        + "; zeros the search did not reach there are not excluded."
+    )
     points = _mark_global(points, False, "")
-    return CriticalSet("11", L, n, d, sorted(points, key=lambda p: p.loss), False, False, stmt, steps=steps)
+    return CriticalSet(
+        "11", L, n, d, sorted(points, key=lambda p: p.loss), False, False, stmt, steps=steps
+    )
 
 
 def _load_table(L, n, d):
@@ -495,13 +620,17 @@ def certified_critical_points(family: str, L: int, n: int, d: int) -> CriticalSe
     if family not in MAX_L:
         raise ValueError(f"family must be '8' or '11'; got {family!r}")
     if not (isinstance(L, int) and 1 <= L <= MAX_L[family]):
-        raise ValueError(f"family ({family}) is supported for 1 <= L <= {MAX_L[family]}; got L={L!r}")
+        raise ValueError(
+            f"family ({family}) is supported for 1 <= L <= {MAX_L[family]}; got L={L!r}"
+        )
     if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
         raise ValueError(f"n and d must be positive integers; got n={n!r}, d={d!r}")
     return _family8(L, n, d) if family == "8" else _family11(L, n, d)
 
 
-def critical_points(family: str, L: int, n: int, d: int, dps: int = 40, **_legacy) -> list[CriticalPoint]:
+def critical_points(
+    family: str, L: int, n: int, d: int, dps: int = 40, **_legacy
+) -> list[CriticalPoint]:
     """The points of :func:`certified_critical_points`, sorted by loss (legacy list form).
 
     ``dps`` and search keywords of the former float search are accepted and ignored: the points
@@ -525,58 +654,119 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
     family = str(family)
     cs = certified_critical_points(family, L, n, d)
     ncert = sum(p.certified for p in cs.points)
-    steps = [fact_step(
-        "every listed point is stationary: a certified zero of the exact gradient of phi_L",
-        _tex(f"{ncert} of {len(cs.points)} points certified (Krawczyk, box radius <= 1e-40 relative)"),
-        bool(cs.points) and ncert == len(cs.points),
-        "Krawczyk interval Newton in arb ball arithmetic at 400 bits (theory.certify)")]
+    steps = [
+        fact_step(
+            "every listed point is stationary: a certified zero of the exact gradient of phi_L",
+            _tex(
+                f"{ncert} of {len(cs.points)} points certified (Krawczyk, box radius <= 1e-40 relative)"
+            ),
+            bool(cs.points) and ncert == len(cs.points),
+            "Krawczyk interval Newton in arb ball arithmetic at 400 bits (theory.certify)",
+        )
+    ]
     kinds = {}
     for p in cs.points:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
-    steps.append(fact_step(
-        "kind of every point from verified Hessian eigenvalue bounds (restricted and full-matrix blocks)",
-        _tex(", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))), "undetermined" not in kinds,
-        "Gershgorin discs after approximate diagonalisation, Sylvester inertia (theory.certify)"))
-    steps.append(argued_step(
-        "the full gradient of f in every matrix direction is (1/d) grad phi_L in the trace direction",
-        _tex("traceless parts vanish identically"),
-        "O(d) invariance of the law of S_hat (theory.hessian docstring; tested against a sampled "
-        "transformer in tests/test_critical.py)"))
+    steps.append(
+        fact_step(
+            "kind of every point from verified Hessian eigenvalue bounds (restricted and full-matrix blocks)",
+            _tex(", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))),
+            "undetermined" not in kinds,
+            "Gershgorin discs after approximate diagonalisation, Sylvester inertia (theory.certify)",
+        )
+    )
+    steps.append(
+        argued_step(
+            "the full gradient of f in every matrix direction is (1/d) grad phi_L in the trace direction",
+            _tex("traceless parts vanish identically"),
+            "O(d) invariance of the law of S_hat (theory.hessian docstring; tested against a sampled "
+            "transformer in tests/test_critical.py)",
+        )
+    )
     for st in cs.steps:
-        summary = "all real solutions found: every case decided" if st["status"] == "proved" else "undecided cases"
-        steps.append(fact_step(st["title"], _tex(summary), st["status"] == "proved",
-                               "exact elimination over QQ + Krawczyk (theory.polysys)", st["statement"]))
+        summary = (
+            "all real solutions found: every case decided"
+            if st["status"] == "proved"
+            else "undecided cases"
+        )
+        steps.append(
+            fact_step(
+                st["title"],
+                _tex(summary),
+                st["status"] == "proved",
+                "exact elimination over QQ + Krawczyk (theory.polysys)",
+                st["statement"],
+            )
+        )
     if cs.complete:
-        steps.append(fact_step("the list is complete", _tex(f"{len(cs.points)} real critical points"), True,
-                               "exact elimination per case (theory.family8 / theory.family11), every grid "
-                               "cell decided", cs.coverage_statement))
+        steps.append(
+            fact_step(
+                "the list is complete",
+                _tex(f"{len(cs.points)} real critical points"),
+                True,
+                "exact elimination per case (theory.family8 / theory.family11), every grid "
+                "cell decided",
+                cs.coverage_statement,
+            )
+        )
     else:
-        steps.append(argued_step("the list is not proved complete (coverage)", _tex(f"{len(cs.points)} points"),
-                                 "coverage statement of theory.critical", cs.coverage_statement))
-    steps.append(fact_step(
-        "infimum of the gradient norm on S attained (eq. 10 / eq. 12)",
-        _tex("a certified zero of grad phi_L exists"), ncert > 0,
-        "a Krawczyk-certified zero: inf ||grad|| = 0 is attained there"))
+        steps.append(
+            argued_step(
+                "the list is not proved complete (coverage)",
+                _tex(f"{len(cs.points)} points"),
+                "coverage statement of theory.critical",
+                cs.coverage_statement,
+            )
+        )
+    steps.append(
+        fact_step(
+            "infimum of the gradient norm on S attained (eq. 10 / eq. 12)",
+            _tex("a certified zero of grad phi_L exists"),
+            ncert > 0,
+            "a Krawczyk-certified zero: inf ||grad|| = 0 is attained there",
+        )
+    )
     if family == "8":
         closed = global_minimum_value_family8(L, n, d)
         with mpmath.workdps(60):
             ok = abs(cs.points[0].loss - mpmath.mpf(closed.p) / closed.q) < mpmath.mpf(10) ** -40
-        steps.append(fact_step("global minimum on S = d / (H^{-1})_00 (kernel polynomial)",
-                               sympy.Eq(sympy.Symbol("phi_min"), closed), ok and cs.global_minimum_proved,
-                               "exact Hankel inverse vs the lowest enumerated point (60 digits)"))
-        steps.append(argued_step("phi_L is coercive on S, so its minimum is attained",
-                                 _tex("phi_L >= d lambda_min(H) |coef q|^2"),
-                                 "theory.critical module docstring (the a_l are reciprocal roots of q)"))
+        steps.append(
+            fact_step(
+                "global minimum on S = d / (H^{-1})_00 (kernel polynomial)",
+                sympy.Eq(sympy.Symbol("phi_min"), closed),
+                ok and cs.global_minimum_proved,
+                "exact Hankel inverse vs the lowest enumerated point (60 digits)",
+            )
+        )
+        steps.append(
+            argued_step(
+                "phi_L is coercive on S, so its minimum is attained",
+                _tex("phi_L >= d lambda_min(H) |coef q|^2"),
+                "theory.critical module docstring (the a_l are reciprocal roots of q)",
+            )
+        )
     elif cs.global_minimum_proved:
         best = cs.lowest
-        steps.append(fact_step("global minimum on S (proved)", _tex(f"phi_min = {mpmath.nstr(best.loss, 20)}"),
-                               best.is_global_minimum_on_S and best.kind == "minimum",
-                               "complete list + behaviour at infinity computed (theory.family11)",
-                               cs.points[0].global_status))
+        steps.append(
+            fact_step(
+                "global minimum on S (proved)",
+                _tex(f"phi_min = {mpmath.nstr(best.loss, 20)}"),
+                best.is_global_minimum_on_S and best.kind == "minimum",
+                "complete list + behaviour at infinity computed (theory.family11)",
+                cs.points[0].global_status,
+            )
+        )
     else:
         best = cs.lowest
-        steps.append(argued_step("global minimum on S: lowest known only",
-                                 _tex(f"lowest known phi = {mpmath.nstr(best.loss, 20) if best else 'none'}"),
-                                 "not proved: the list is not proved complete", cs.coverage_statement))
+        steps.append(
+            argued_step(
+                "global minimum on S: lowest known only",
+                _tex(f"lowest known phi = {mpmath.nstr(best.loss, 20) if best else 'none'}"),
+                "not proved: the list is not proved complete",
+                cs.coverage_statement,
+            )
+        )
     title = f"Critical points of phi_{L}, family ({family}), n = {n}, d = {d}"
-    return Derivation(title, "Theorem 3 (eq. 10)" if family == "8" else "Theorem 4 (eq. 12)", tuple(steps))
+    return Derivation(
+        title, "Theorem 3 (eq. 10)" if family == "8" else "Theorem 4 (eq. 12)", tuple(steps)
+    )

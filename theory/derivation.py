@@ -78,10 +78,15 @@ class Derivation:
         return sum(st.outcome == outcome for st in self.steps)
 
     def describe(self) -> str:
-        """"k proved by computation, m argued in text (not run), j failed" (nonzero parts)."""
-        parts = [(PROVED, "proved by computation in this run"), (ARGUED, "argued in text (not run)"),
-                 (FAILED, "failed")]
-        return ", ".join(f"{self.count(o)} {text}" for o, text in parts if self.count(o)) or "no steps"
+        """ "k proved by computation, m argued in text (not run), j failed" (nonzero parts)."""
+        parts = [
+            (PROVED, "proved by computation in this run"),
+            (ARGUED, "argued in text (not run)"),
+            (FAILED, "failed"),
+        ]
+        return (
+            ", ".join(f"{self.count(o)} {text}" for o, text in parts if self.count(o)) or "no steps"
+        )
 
 
 def is_zero(expr) -> bool:
@@ -95,8 +100,9 @@ def is_zero(expr) -> bool:
     return sp.simplify(expr) == 0
 
 
-def identity_step(title: str, lhs, rhs, detail: str = "", method: str = EXACT,
-                  latex: str | None = None) -> Step:
+def identity_step(
+    title: str, lhs, rhs, detail: str = "", method: str = EXACT, latex: str | None = None
+) -> Step:
     """A step asserting ``lhs = rhs``, checked by simplifying ``lhs - rhs`` to zero.
 
     ``latex`` overrides the displayed formula when the expanded expressions are too long
@@ -107,8 +113,9 @@ def identity_step(title: str, lhs, rhs, detail: str = "", method: str = EXACT,
     return Step(title, shown, method, holds, detail)
 
 
-def fact_step(title: str, statement, holds: bool, method: str, detail: str = "",
-              outside_claim: str = "") -> Step:
+def fact_step(
+    title: str, statement, holds: bool, method: str, detail: str = "", outside_claim: str = ""
+) -> Step:
     """A step checked by a computation the caller ran; ``holds`` is its result (proved / failed).
 
     ``statement`` is a sympy object or LaTeX.  Never pass a constant ``holds``: a step that

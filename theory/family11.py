@@ -118,8 +118,13 @@ def _one_layer(n, d, prec):
         pts = [[_mid_mpf(K[0])] for K in sol.solutions]
     vals = _values(phi, sol.solutions, prec)
     stmt = f"complete (proved): phi_1 is a convex quadratic in a_0; {sol.statement}"
-    out = Family11Solution(pts, sol.complete, stmt, provenance="exact elimination (theory.family11)",
-                           global_argument="phi_1 is a strictly convex quadratic in a_0")
+    out = Family11Solution(
+        pts,
+        sol.complete,
+        stmt,
+        provenance="exact elimination (theory.family11)",
+        global_argument="phi_1 is a strictly convex quadratic in a_0",
+    )
     out.infimum_lower = float("inf")
     out.lowest_psi = (float(vals[0].lower()), float(vals[0].upper()), True) if vals else ()
     return out
@@ -129,15 +134,22 @@ def _two_layers(n, d, prec):
     a0, a1, b0 = effective_symbols("11", 2)
     c = sympy.Symbol("c", real=True)
     p = sympy.expand(residual_polynomial("11", 2).subs(b0, c / a0))
-    if any(e < 0 for mono in sympy.Poly(p, S_SYMBOL, a0, a1, c, b0).monoms() for e in mono) or \
-            sympy.denom(sympy.together(p)) != 1:
+    if (
+        any(e < 0 for mono in sympy.Poly(p, S_SYMBOL, a0, a1, c, b0).monoms() for e in mono)
+        or sympy.denom(sympy.together(p)) != 1
+    ):
         raise ValueError("p does not depend on b_0 through a_0 b_0 only")
     steps = []
     # (i) psi(a_0, a_1, c)
     _, psi = loss_mpoly(p, (a0, a1, c), n, d)
     sol_psi = solve_real(_grad(psi), prec)
-    steps.append({"title": "critical points of psi(a_0, a_1, c = a_0 b_0)", "statement": sol_psi.statement,
-                  "status": "proved" if sol_psi.complete else "open"})
+    steps.append(
+        {
+            "title": "critical points of psi(a_0, a_1, c = a_0 b_0)",
+            "statement": sol_psi.statement,
+            "status": "proved" if sol_psi.complete else "open",
+        }
+    )
     psi_vals = _values(psi, sol_psi.solutions, prec)
     points, escaping, in_S, undecided = [], [], [], 0
     with mpmath.workdps(int(prec / 3.4)):
@@ -147,9 +159,15 @@ def _two_layers(n, d, prec):
                 if C.is_zero():
                     in_S.append((v, True))  # the a_0 = 0 point, found again in (ii)
                 elif not C.contains(0):
-                    escaping.append({"a0": 0.0, "a1": float(A1.mid()), "c": float(C.mid()),
-                                     "loss_limit": float(v.mid()),
-                                     "description": "a_0 -> 0, b_0 = c / a_0 -> inf: grad phi -> 0, never 0"})
+                    escaping.append(
+                        {
+                            "a0": 0.0,
+                            "a1": float(A1.mid()),
+                            "c": float(C.mid()),
+                            "loss_limit": float(v.mid()),
+                            "description": "a_0 -> 0, b_0 = c / a_0 -> inf: grad phi -> 0, never 0",
+                        }
+                    )
                     in_S.append((v, False))
                 else:
                     undecided += 1
@@ -171,8 +189,13 @@ def _two_layers(n, d, prec):
     if not g0[2].is_zero():
         raise ValueError("d phi / d b_0 should vanish identically at a_0 = 0")
     sol0 = solve_real([g0[0], g0[1]], prec)
-    steps.append({"title": "critical points with a_0 = 0 (d phi / d b_0 = 0 identically there)",
-                  "statement": sol0.statement, "status": "proved" if sol0.complete else "open"})
+    steps.append(
+        {
+            "title": "critical points with a_0 = 0 (d phi / d b_0 = 0 identically there)",
+            "statement": sol0.statement,
+            "status": "proved" if sol0.complete else "open",
+        }
+    )
     with mpmath.workdps(int(prec / 3.4)):
         for K in sol0.solutions:
             points.append([mpmath.mpf(0), _mid_mpf(K[0]), _mid_mpf(K[1])])
@@ -183,37 +206,53 @@ def _two_layers(n, d, prec):
     b_vals = _values(bnd, sol_b.solutions, prec)
     b_low = min((float(v.lower()) for v in b_vals), default=float("inf"))
     for K, v in zip(sol_b.solutions, b_vals):
-        escaping.append({"a0": float(K[0].mid()), "gamma": float(K[1].mid()), "loss_limit": float(v.mid()),
-                         "description": "critical point of the boundary at infinity beta(a_0, gamma): the "
-                                        "possible limit of sequences a_1 -> 0, c = a_0 b_0 -> inf (|b_0| -> inf) "
-                                        "with a_1 c^2 -> gamma; not a point of S"})
-    steps.append({"title": "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
-                           "its minimum is its lowest critical value",
-                  "statement": f"{sol_b.statement}; min beta >= {b_low:.12g}",
-                  "status": "proved" if sol_b.complete else "open"})
+        escaping.append(
+            {
+                "a0": float(K[0].mid()),
+                "gamma": float(K[1].mid()),
+                "loss_limit": float(v.mid()),
+                "description": "critical point of the boundary at infinity beta(a_0, gamma): the "
+                "possible limit of sequences a_1 -> 0, c = a_0 b_0 -> inf (|b_0| -> inf) "
+                "with a_1 c^2 -> gamma; not a point of S",
+            }
+        )
+    steps.append(
+        {
+            "title": "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
+            "its minimum is its lowest critical value",
+            "statement": f"{sol_b.statement}; min beta >= {b_low:.12g}",
+            "status": "proved" if sol_b.complete else "open",
+        }
+    )
     complete = sol_psi.complete and sol0.complete and undecided == 0
     lowest = min(in_S, key=lambda t: float(t[0].mid())) if in_S else None
-    stmt = (f"complete (proved) for L = 2: {len(points)} critical points of phi on S "
-            f"(psi coordinates c = a_0 b_0: {sol_psi.statement}; a_0 = 0: {sol0.statement}); "
-            f"escaping near-stationary sequences are not points and are listed separately: "
-            f"{sum('a1' in e for e in escaping)} critical points of psi with a_0 = 0, c != 0 (limits of a_0 -> 0, "
-            f"|b_0| -> inf) and {sum('gamma' in e for e in escaping)} critical points of the boundary at infinity "
-            f"(a_1 -> 0, |b_0| -> inf), {{above}}"
-            + ("" if complete else f"; {undecided} undecided"))
+    stmt = (
+        f"complete (proved) for L = 2: {len(points)} critical points of phi on S "
+        f"(psi coordinates c = a_0 b_0: {sol_psi.statement}; a_0 = 0: {sol0.statement}); "
+        f"escaping near-stationary sequences are not points and are listed separately: "
+        f"{sum('a1' in e for e in escaping)} critical points of psi with a_0 = 0, c != 0 (limits of a_0 -> 0, "
+        f"|b_0| -> inf) and {sum('gamma' in e for e in escaping)} critical points of the boundary at infinity "
+        f"(a_1 -> 0, |b_0| -> inf), {{above}}" + ("" if complete else f"; {undecided} undecided")
+    )
     inf_lower = min(b_low, min((float(v.lower()) for v, s in in_S if not s), default=float("inf")))
-    above = ("all with loss strictly above the lowest critical value of phi (ball bounds)"
-             if lowest is not None and lowest[1] and float(lowest[0].upper()) < inf_lower else
-             "NOT all above the lowest critical value of phi")
+    above = (
+        "all with loss strictly above the lowest critical value of phi (ball bounds)"
+        if lowest is not None and lowest[1] and float(lowest[0].upper()) < inf_lower
+        else "NOT all above the lowest critical value of phi"
+    )
     stmt = stmt.replace("{above}", above)
-    out = Family11Solution(points, complete, stmt, escaping, steps, provenance="exact elimination (theory.family11)")
+    out = Family11Solution(
+        points, complete, stmt, escaping, steps, provenance="exact elimination (theory.family11)"
+    )
     out.infimum_lower = inf_lower
     if lowest is not None:
         out.lowest_psi = (float(lowest[0].lower()), float(lowest[0].upper()), lowest[1])
-    out.global_argument = (f"inf_S phi = min(lowest critical value of psi, min of the boundary at infinity >= "
-                           f"{b_low:.6g}, escaping limits); the lowest critical value of psi is a point of S "
-                           "and lies strictly below both")
+    out.global_argument = (
+        f"inf_S phi = min(lowest critical value of psi, min of the boundary at infinity >= "
+        f"{b_low:.6g}, escaping limits); the lowest critical value of psi is a point of S "
+        "and lies strictly below both"
+    )
     return out
-
 
 
 def embedded_candidates(n: int, d: int, prec: int = PREC):
@@ -232,6 +271,11 @@ def embedded_candidates(n: int, d: int, prec: int = PREC):
     for x0, x1, y0 in sol.points:
         out.append(([x0, mpmath.mpf(0), x1, y0, mpmath.mpf(0)], "a_1 = 0"))
         out.append(([mpmath.mpf(0), x0, x1, mpmath.mpf(0), y0], "a_0 = 0"))
-    steps = [{"title": "complete L = 2 list (input of the L = 3 strata a_0 = 0, a_1 = 0)",
-              "statement": sol.statement, "status": "proved" if sol.complete else "open"}]
+    steps = [
+        {
+            "title": "complete L = 2 list (input of the L = 3 strata a_0 = 0, a_1 = 0)",
+            "statement": sol.statement,
+            "status": "proved" if sol.complete else "open",
+        }
+    ]
     return out, steps

@@ -50,6 +50,7 @@ __all__ = ["PatternResult", "partitions", "pattern_points"]
 
 def partitions(L: int):
     """Partitions of L as non-increasing tuples (multiplicity patterns of the a_l)."""
+
     def rec(rem, cap):
         if rem == 0:
             yield ()
@@ -57,6 +58,7 @@ def partitions(L: int):
         for first in range(min(rem, cap), 0, -1):
             for tail in rec(rem - first, first):
                 yield (first,) + tail
+
     return list(rec(L, L))
 
 
@@ -76,7 +78,7 @@ def _det(M):
         return M[0][0]
     out = None
     for j in range(len(M)):
-        minor = [row[:j] + row[j + 1:] for row in M[1:]]
+        minor = [row[:j] + row[j + 1 :] for row in M[1:]]
         term = M[0][j] * _det(minor)
         out = term if out is None else (out + term if j % 2 == 0 else out - term)
     return out
@@ -159,7 +161,9 @@ def _real_rooted(e_ball, g, prec) -> int:
             b, c, dd = -e[0], e[1], -e[2]
             D = 18 * b * c * dd - 4 * b**3 * dd + b**2 * c**2 - 4 * c**3 - 27 * dd**2
         else:
-            raise ValueError(f"groups of {g} equal multiplicities need L >= {2 * g + 2}; not supported")
+            raise ValueError(
+                f"groups of {g} equal multiplicities need L >= {2 * g + 2}; not supported"
+            )
         return 1 if D > 0 else (-1 if D < 0 else 0)
 
 
@@ -180,13 +184,15 @@ def pattern_points(pattern, n: int, d: int, dps: int, prec: int = 400) -> Patter
         pos += g
         last.append(pos - 1)
     lemma_a = "an exactly zero step size (e_g = 0), never critical by Lemma A"
-    sol = solve_real(eqs, prec=prec, skip=lambda cell: lemma_a if any(cell[i].is_zero() for i in last) else None)
+    sol = solve_real(
+        eqs, prec=prec, skip=lambda cell: lemma_a if any(cell[i].is_zero() for i in last) else None
+    )
     points, undecided = [], 0
     with mpmath.workdps(dps):
         for K in sol.solutions:
             pos, values, ok = 0, [], True
             for m, g, _ in Us:
-                e_ball = K[pos:pos + g]
+                e_ball = K[pos : pos + g]
                 rr = _real_rooted(e_ball, g, prec)
                 if rr == 0:
                     undecided += 1
@@ -249,11 +255,14 @@ def _distinct_pattern(L, n, d, dps):
         raise ValueError(f"pi_L(s mu) should have {L} real roots; found {len(roots)}")
     with mpmath.workdps(dps):
         a = sorted(1 / _arb_to_mpf(x, dps) for x in roots)
-    return PatternResult((1,) * L, [tuple(a)], True,
-                         f"pattern {(1,) * L}: v = pi_{L}(s mu), {L} real roots isolated exactly (unique point)")
+    return PatternResult(
+        (1,) * L,
+        [tuple(a)],
+        True,
+        f"pattern {(1,) * L}: v = pi_{L}(s mu), {L} real roots isolated exactly (unique point)",
+    )
 
 
 def all_patterns(L: int, n: int, d: int, dps: int):
     """PatternResult for every partition of L."""
     return [pattern_points(p, n, d, dps) for p in partitions(L)]
-

@@ -85,7 +85,8 @@ def check_quartic_matrix_moment(d: int) -> bool:
         return fourth[tuple(sorted(index))]
 
     brute = sp.Matrix(
-        d, d,
+        d,
+        d,
         lambda a, b: sum(W[j, k] * moment(a, j, k, b) for j in range(d) for k in range(d)),
     )
     return sp.expand(brute - quartic_matrix_moment(S, W)) == sp.zeros(d, d)
@@ -97,7 +98,7 @@ def half_gaussian_moment(k: int):
     if not isinstance(k, int) or isinstance(k, bool) or k < 0:
         raise ValueError(f"half_gaussian_moment requires an integer k >= 0; got {k!r}")
     u = sp.Symbol("u", real=True)
-    density = sp.exp(-u**2 / 2) / sp.sqrt(2 * sp.pi)
+    density = sp.exp(-(u**2) / 2) / sp.sqrt(2 * sp.pi)
     return sp.simplify(sp.integrate(u**k * density, (u, 0, sp.oo)))
 
 
@@ -145,8 +146,14 @@ def derive_gaussian_moments(d: int = 2) -> Derivation:
     ]
     for k, value in ((1, 1 / sp.sqrt(2 * sp.pi)), (2, sp.Rational(1, 2)), (4, sp.Rational(3, 2))):
         lhs = sp.Symbol(rf"\mathbb{{E}}[u^{{{k}}} \mathbf{{1}}(u>0)]")
-        steps.append(Step(f"Half-Gaussian moment of order {k}", sp.latex(sp.Eq(lhs, value)),
-                          "sympy integration against the N(0,1) density",
-                          sp.simplify(half_gaussian_moment(k) - value) == 0))
-    return Derivation("Gaussian moment identities", "Appendix A (moments used by Thms 1, 5)",
-                      tuple(steps))
+        steps.append(
+            Step(
+                f"Half-Gaussian moment of order {k}",
+                sp.latex(sp.Eq(lhs, value)),
+                "sympy integration against the N(0,1) density",
+                sp.simplify(half_gaussian_moment(k) - value) == 0,
+            )
+        )
+    return Derivation(
+        "Gaussian moment identities", "Appendix A (moments used by Thms 1, 5)", tuple(steps)
+    )

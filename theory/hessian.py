@@ -106,8 +106,11 @@ def _mul(A, B):
 
 
 def _transpose(el, sigma):
-    return (dict(el[0]), {(j, i): sigma * v for (i, j), v in el[1].items()},
-            {(k, j, i): v for (i, j, k), v in el[2].items()})
+    return (
+        dict(el[0]),
+        {(j, i): sigma * v for (i, j), v in el[1].items()},
+        {(k, j, i): v for (i, j, k), v in el[2].items()},
+    )
 
 
 def _perturbed(base, weight):
@@ -212,8 +215,12 @@ def full_gradient_trace(family: str, a, b, n: int, d: int, arith: str = "mpmath"
     a = [_lift(x, arith) for x in a]
     P = len(a) + len(b)
     cache: dict = {}
-    return [_quadratic(family, a, b, [1 if i == j else 0 for j in range(P)], "trace", n, d, cache, conv)[1]
-            for i in range(P)]
+    return [
+        _quadratic(
+            family, a, b, [1 if i == j else 0 for j in range(P)], "trace", n, d, cache, conv
+        )[1]
+        for i in range(P)
+    ]
 
 
 def _lift(x, arith):
@@ -224,7 +231,9 @@ def _lift(x, arith):
     return x if isinstance(x, arb) else arb(x)
 
 
-def hessian_block(family: str, a, b, n: int, d: int, kind: str, arith: str = "mpmath", keep: int | None = None):
+def hessian_block(
+    family: str, a, b, n: int, d: int, kind: str, arith: str = "mpmath", keep: int | None = None
+):
     """H_tau: the Hessian of f along X_l = t_l E (E unit of type kind), as a P x P list.
 
     Parameters a (L values), b (L values, family 11 only) in whitened coordinates; P = L

@@ -51,7 +51,9 @@ class Lemma1Check:
 
 
 def _preconditioner(l: int, d: int, symmetric: bool) -> sp.Matrix:
-    return sp.Matrix(symbolic_symmetric(f"A{l}", d) if symmetric else symbolic_matrix(f"A{l}", d, d))
+    return sp.Matrix(
+        symbolic_symmetric(f"A{l}", d) if symmetric else symbolic_matrix(f"A{l}", d, d)
+    )
 
 
 def code_attention_layer(Z, P, Q, n: int) -> sp.Matrix:
@@ -99,8 +101,9 @@ def _matches(Zs, X, y, x_q, w) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def check_lemma1_symbolic(d: int, n: int, L: int, symmetric: bool,
-                          labels: str = "free", convention: str = "eq3") -> Lemma1Check:
+def check_lemma1_symbolic(
+    d: int, n: int, L: int, symmetric: bool, labels: str = "free", convention: str = "eq3"
+) -> Lemma1Check:
     """Compare the exact L-layer forward pass with both GD readings of Lemma 1.
 
     labels: "free" (y_i independent symbols: Lemma 1 needs no model of the labels) or
@@ -110,11 +113,15 @@ def check_lemma1_symbolic(d: int, n: int, L: int, symmetric: bool,
     """
     for name, value, low in (("d", d, 1), ("n", n, 1), ("L", L, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"check_lemma1_symbolic requires integer {name} >= {low}; got {value!r}")
+            raise ValueError(
+                f"check_lemma1_symbolic requires integer {name} >= {low}; got {value!r}"
+            )
     if labels not in LABEL_MODES:
         raise ValueError(f"check_lemma1_symbolic requires labels in {LABEL_MODES}; got {labels!r}")
     if convention not in CONVENTIONS:
-        raise ValueError(f"check_lemma1_symbolic requires convention in {CONVENTIONS}; got {convention!r}")
+        raise ValueError(
+            f"check_lemma1_symbolic requires convention in {CONVENTIONS}; got {convention!r}"
+        )
     if labels == "linear":
         w_star = symbolic_matrix("w", d, 1)
         X = symbolic_matrix("x", d, n)
@@ -147,55 +154,85 @@ def check_last_row_recursion(d: int, n: int) -> bool:
     A = _preconditioner(0, d, symmetric=False)
     Z1 = forward(Z, [family8(A)], n)[-1]
     cov = sp.Matrix(Z[:d, :])
-    expected = [r[j] - sum(r[i] * (cov[:, i].T * A * cov[:, j])[0, 0] for i in range(n)) / n
-                for j in range(n + 1)]
+    expected = [
+        r[j] - sum(r[i] * (cov[:, i].T * A * cov[:, j])[0, 0] for i in range(n)) / n
+        for j in range(n + 1)
+    ]
     same_covariates = (Z1[:d, :] - Z[:d, :]).is_zero_matrix
-    return bool(same_covariates) and all(sp.expand(Z1[d, j] - expected[j]) == 0
-                                         for j in range(n + 1))
+    return bool(same_covariates) and all(
+        sp.expand(Z1[d, j] - expected[j]) == 0 for j in range(n + 1)
+    )
 
 
 _PRINTED = r"w_{l+1} = w_l - A_l \nabla R(w_l)"
 _TRANSPOSED = r"w_{l+1} = w_l - A_l^\top \nabla R(w_l)"
-_CLAIM = r"[Z_l]_{d+1,i} = y_i - \langle x_i, w_l\rangle,\ [Z_l]_{d+1,n+1} = -\langle x_q, w_l\rangle"
+_CLAIM = (
+    r"[Z_l]_{d+1,i} = y_i - \langle x_i, w_l\rangle,\ [Z_l]_{d+1,n+1} = -\langle x_q, w_l\rangle"
+)
 
 
 @functools.lru_cache(maxsize=None)
 def derive_lemma1(d: int = 2, n: int = 2, L: int = 2) -> Derivation:
     """Lemma 1 in both readings, symmetric and general A_l, free and linear labels."""
     steps = [
-        Step("One family-(8) layer: covariates fixed, last row takes a GD step",
-             r"[Z_{l+1}]_{d+1,j} = [Z_l]_{d+1,j} - \frac{1}{n}\sum_{i\le n}[Z_l]_{d+1,i}\,"
-             r"x_i^\top A_l x_j",
-             f"exact symbolic layer, arbitrary last row, general A (d={d}, n={n})",
-             check_last_row_recursion(d, n),
-             "Summing over i gives x_j^T A_l^T (-grad R(w_l)): the step uses A_l^T."),
+        Step(
+            "One family-(8) layer: covariates fixed, last row takes a GD step",
+            r"[Z_{l+1}]_{d+1,j} = [Z_l]_{d+1,j} - \frac{1}{n}\sum_{i\le n}[Z_l]_{d+1,i}\,"
+            r"x_i^\top A_l x_j",
+            f"exact symbolic layer, arbitrary last row, general A (d={d}, n={n})",
+            check_last_row_recursion(d, n),
+            "Summing over i gives x_j^T A_l^T (-grad R(w_l)): the step uses A_l^T.",
+        ),
     ]
     for labels in LABEL_MODES:
         where = f"d={d}, n={n}, L={L}, {labels} labels, all {n + 1} columns"
         sym = check_lemma1_symbolic(d, n, L, True, labels)
         gen = check_lemma1_symbolic(d, n, L, False, labels)
-        steps.append(Step(f"Printed recursion holds for symmetric A_l, eq. (3) as printed ({labels} labels)",
-                          _CLAIM + r"\ \text{with}\ " + _PRINTED,
-                          f"exact symbolic forward pass ({where})", sym.printed_holds))
-        steps.append(Step(f"Printed recursion fails for general A_l under eq. (3) read literally ({labels} labels)",
-                          r"\text{printed reading false for generic non-symmetric } A_l",
-                          f"exact symbolic forward pass ({where})", not gen.printed_holds,
-                          "Under eq. (3) read literally, Lemma 1 as printed needs A_l symmetric (or A_l^T); "
-                          "in the code's convention it holds as printed (step below)."))
-        steps.append(Step(f"Transposed recursion holds for every A_l under eq. (3) ({labels} labels)",
-                          _CLAIM + r"\ \text{with}\ " + _TRANSPOSED,
-                          f"exact symbolic forward pass ({where})",
-                          gen.transposed_holds and sym.transposed_holds))
+        steps.append(
+            Step(
+                f"Printed recursion holds for symmetric A_l, eq. (3) as printed ({labels} labels)",
+                _CLAIM + r"\ \text{with}\ " + _PRINTED,
+                f"exact symbolic forward pass ({where})",
+                sym.printed_holds,
+            )
+        )
+        steps.append(
+            Step(
+                f"Printed recursion fails for general A_l under eq. (3) read literally ({labels} labels)",
+                r"\text{printed reading false for generic non-symmetric } A_l",
+                f"exact symbolic forward pass ({where})",
+                not gen.printed_holds,
+                "Under eq. (3) read literally, Lemma 1 as printed needs A_l symmetric (or A_l^T); "
+                "in the code's convention it holds as printed (step below).",
+            )
+        )
+        steps.append(
+            Step(
+                f"Transposed recursion holds for every A_l under eq. (3) ({labels} labels)",
+                _CLAIM + r"\ \text{with}\ " + _TRANSPOSED,
+                f"exact symbolic forward pass ({where})",
+                gen.transposed_holds and sym.transposed_holds,
+            )
+        )
     where = f"d={d}, n={n}, L={L}, free labels, all {n + 1} columns"
-    steps.append(Step("Official code's convention (scores z_query^T Q z_key) is eq. (3) with Q^T",
-                      r"z_{\mathrm{query}}^\top Q\, z_{\mathrm{key}} = z_{\mathrm{key}}^\top Q^\top z_{\mathrm{query}}",
-                      f"exact symbolic layer, general P and Q (d={d}, n={n})",
-                      check_code_is_eq3_transposed(d, n)))
+    steps.append(
+        Step(
+            "Official code's convention (scores z_query^T Q z_key) is eq. (3) with Q^T",
+            r"z_{\mathrm{query}}^\top Q\, z_{\mathrm{key}} = z_{\mathrm{key}}^\top Q^\top z_{\mathrm{query}}",
+            f"exact symbolic layer, general P and Q (d={d}, n={n})",
+            check_code_is_eq3_transposed(d, n),
+        )
+    )
     code = check_lemma1_symbolic(d, n, L, False, "free", convention="code")
-    steps.append(Step("In the code's convention the printed recursion holds for every A_l",
-                      _CLAIM + r"\ \text{with}\ " + _PRINTED,
-                      f"exact symbolic forward pass, code convention, general A_l ({where})",
-                      code.printed_holds,
-                      "Only eq. (3) read literally needs A_l^T; the code's Q block is eq. (3)'s transposed."))
-    return Derivation("Lemma 1: family (8) implements preconditioned GD", "Lemma 1, eq. (8)",
-                      tuple(steps))
+    steps.append(
+        Step(
+            "In the code's convention the printed recursion holds for every A_l",
+            _CLAIM + r"\ \text{with}\ " + _PRINTED,
+            f"exact symbolic forward pass, code convention, general A_l ({where})",
+            code.printed_holds,
+            "Only eq. (3) read literally needs A_l^T; the code's Q block is eq. (3)'s transposed.",
+        )
+    )
+    return Derivation(
+        "Lemma 1: family (8) implements preconditioned GD", "Lemma 1, eq. (8)", tuple(steps)
+    )

@@ -67,6 +67,7 @@ def orbit(a) -> list[tuple]:
 def _generates_symmetric_group(*perms) -> bool:
     """True when the permutations (as image tuples) generate the whole symmetric group."""
     from sympy.combinatorics import Permutation, PermutationGroup
+
     group = PermutationGroup([Permutation(list(p)) for p in perms])
     return group.order() == sympy.factorial(len(perms[0]))
 
@@ -81,19 +82,36 @@ def derive_lemma4(L: int) -> Derivation:
     swap = (1, 0) + tuple(range(2, L))
     cycle = tuple(range(1, L)) + (0,)
     steps = [
-        identity_step("phi_L is invariant under the transposition (a_0 a_1)",
-                      _permuted(expr, a, swap), expr, "n, d symbolic"),
-        identity_step("phi_L is invariant under the cycle (a_0 ... a_{L-1})",
-                      _permuted(expr, a, cycle), expr, "n, d symbolic"),
-        fact_step("a transposition and an L-cycle generate S_L", f"S_{L} = <(0 1), (0 ... {L - 1})>",
-                  _generates_symmetric_group(swap, cycle),
-                  "closure of the two permutations computed (sympy.combinatorics): its order is L!"),
+        identity_step(
+            "phi_L is invariant under the transposition (a_0 a_1)",
+            _permuted(expr, a, swap),
+            expr,
+            "n, d symbolic",
+        ),
+        identity_step(
+            "phi_L is invariant under the cycle (a_0 ... a_{L-1})",
+            _permuted(expr, a, cycle),
+            expr,
+            "n, d symbolic",
+        ),
+        fact_step(
+            "a transposition and an L-cycle generate S_L",
+            f"S_{L} = <(0 1), (0 ... {L - 1})>",
+            _generates_symmetric_group(swap, cycle),
+            "closure of the two permutations computed (sympy.combinatorics): its order is L!",
+        ),
     ]
     if L <= 3:
         kept = family11_layer_permutations_that_preserve_phi(L)
-        steps.append(fact_step(
-            "family (11): only the identity layer permutation preserves phi",
-            f"{len(kept)} of {len(list(itertools.permutations(range(L))))} permutations preserve phi",
-            kept == [tuple(range(L))], "exact rational evaluation at (n, d) = (13, 4); zeros confirmed symbolically",
-            "Lemma 4 has no analogue for Theorem 4; b_{L-1} is the only exact symmetry"))
-    return Derivation(f"Lemma 4 (L = {L}): permutation invariance on S", "Lemma 4, Theorem 3", tuple(steps))
+        steps.append(
+            fact_step(
+                "family (11): only the identity layer permutation preserves phi",
+                f"{len(kept)} of {len(list(itertools.permutations(range(L))))} permutations preserve phi",
+                kept == [tuple(range(L))],
+                "exact rational evaluation at (n, d) = (13, 4); zeros confirmed symbolically",
+                "Lemma 4 has no analogue for Theorem 4; b_{L-1} is the only exact symmetry",
+            )
+        )
+    return Derivation(
+        f"Lemma 4 (L = {L}): permutation invariance on S", "Lemma 4, Theorem 3", tuple(steps)
+    )

@@ -83,7 +83,9 @@ def eliminant(eqs, i: int) -> fmpq_poly:
     else:
         raise ValueError(f"solve_real handles 1 to 3 unknowns; got {m}")
     if R.is_zero():
-        raise ValueError(f"the eliminant of {names[i]} vanishes identically (positive-dimensional system?)")
+        raise ValueError(
+            f"the eliminant of {names[i]} vanishes identically (positive-dimensional system?)"
+        )
     return _univariate(R, i)
 
 
@@ -162,8 +164,10 @@ def solve_real(eqs, prec: int = 400, retries: int = 1, skip=None) -> RealSolutio
     """
     m = len(eqs)
     if m != len(eqs[0].context().names()):
-        raise ValueError(f"solve_real needs a square system; got {m} equations in "
-                         f"{len(eqs[0].context().names())} unknowns")
+        raise ValueError(
+            f"solve_real needs a square system; got {m} equations in "
+            f"{len(eqs[0].context().names())} unknowns"
+        )
     names = eqs[0].context().names()
     elim = [eliminant(eqs, i) for i in range(m)]
     F = MpolyEvaluator(eqs)
@@ -189,8 +193,10 @@ def solve_real(eqs, prec: int = 400, retries: int = 1, skip=None) -> RealSolutio
         if undecided == 0:
             break
     degs = tuple(R.degree() for R in elim)
-    stmt = (f"eliminants of degrees {degs} (exact resultants over QQ); {checked} grid cells of real-root "
-            f"enclosures: {len(sols)} hold exactly one zero (Krawczyk), {checked - len(sols) - undecided_cells - sum(skipped.values())} "
-            f"excluded by ball arithmetic, {undecided_cells} undecided")
+    stmt = (
+        f"eliminants of degrees {degs} (exact resultants over QQ); {checked} grid cells of real-root "
+        f"enclosures: {len(sols)} hold exactly one zero (Krawczyk), {checked - len(sols) - undecided_cells - sum(skipped.values())} "
+        f"excluded by ball arithmetic, {undecided_cells} undecided"
+    )
     stmt += "".join(f"; {c} skipped: {why}" for why, c in skipped.items())
     return RealSolutions(sols, undecided_cells == 0, degs, checked, undecided_cells, stmt)

@@ -109,8 +109,13 @@ def population_loss_general(p_x, p_y, B, n) -> float:
         raise ValueError(f"p_y must be a finite real number; got {p_y!r}")
     k = loss_coefficient(n, d)
     frob = float(np.sum(B * B))
-    return float(d + p_y * np.trace(B) + p_y**2 * k * frob + p_x @ p_x * frob / (2 * n)
-                 + (n + 3) / (4 * n) * float(np.sum((B.T @ p_x) ** 2)))
+    return float(
+        d
+        + p_y * np.trace(B)
+        + p_y**2 * k * frob
+        + p_x @ p_x * frob / (2 * n)
+        + (n + 3) / (4 * n) * float(np.sum((B.T @ p_x) ** 2))
+    )
 
 
 def optimal_loss(n, d) -> float:
@@ -129,13 +134,19 @@ def relu_prediction(P, Q, X, y, x_q) -> float:
     P, Q, X = np.asarray(P, float), np.asarray(Q, float), np.asarray(X, float)
     y, x_q = np.asarray(y, float).reshape(-1), np.asarray(x_q, float).reshape(-1)
     d, n = X.shape
-    if P.shape != (d + 1, d + 1) or Q.shape != (d + 1, d + 1) or y.shape != (n,) \
-            or x_q.shape != (d,):
-        raise ValueError(f"relu_prediction requires P, Q of shape {(d + 1, d + 1)}, y of length "
-                         f"{n}, x_q of length {d}; got {P.shape}, {Q.shape}, {y.shape}, {x_q.shape}")
+    if (
+        P.shape != (d + 1, d + 1)
+        or Q.shape != (d + 1, d + 1)
+        or y.shape != (n,)
+        or x_q.shape != (d,)
+    ):
+        raise ValueError(
+            f"relu_prediction requires P, Q of shape {(d + 1, d + 1)}, y of length "
+            f"{n}, x_q of length {d}; got {P.shape}, {Q.shape}, {y.shape}, {x_q.shape}"
+        )
     Z = np.vstack([np.hstack([X, x_q[:, None]]), np.append(y, 0.0)[None, :]])  # (d+1, n+1)
-    scores = np.maximum(Z.T @ Q @ Z[:, -1], 0.0)                                # (n+1,)
-    values = P[-1] @ Z[:, :n]                                                   # (n,)
+    scores = np.maximum(Z.T @ Q @ Z[:, -1], 0.0)  # (n+1,)
+    values = P[-1] @ Z[:, :n]  # (n,)
     return float(-(values @ scores[:n]) / n)
 
 
@@ -153,29 +164,37 @@ def _half_plane_moment_mp(g, degree: int, b) -> mpmath.mpf:
     """
     with mpmath.workdps(_QUAD_DPS):
         phi = mpmath.atan2(b[1], b[0])
-        arc = mpmath.quad(lambda t: g(mpmath.cos(t), mpmath.sin(t)),
-                          [phi - mpmath.pi / 2, phi + mpmath.pi / 2])
-        radial = mpmath.mpf(2) ** (mpmath.mpf(degree) / 2) * mpmath.gamma(mpmath.mpf(degree) / 2 + 1)
+        arc = mpmath.quad(
+            lambda t: g(mpmath.cos(t), mpmath.sin(t)), [phi - mpmath.pi / 2, phi + mpmath.pi / 2]
+        )
+        radial = mpmath.mpf(2) ** (mpmath.mpf(degree) / 2) * mpmath.gamma(
+            mpmath.mpf(degree) / 2 + 1
+        )
         return +(arc * radial / (2 * mpmath.pi))
 
 
 @functools.lru_cache(maxsize=None)
 def _relu_moments_agree(b=(1, 2)) -> tuple[bool, bool, bool]:
     """mpmath check (d = 2) of E[x relu] = b/2, E[|x|^2 relu^2] = 2|b|^2, E[x x^T relu^2] = |b|^2/2 I + b b^T."""
-    tol = mpmath.mpf(10) ** (-(_QUAD_DPS - 5))  # basis: 30-digit quadrature of a smooth periodic arc integrand
+    tol = mpmath.mpf(10) ** (
+        -(_QUAD_DPS - 5)
+    )  # basis: 30-digit quadrature of a smooth periodic arc integrand
     b1, b2 = (mpmath.mpf(v) for v in b)
     nb2 = b1**2 + b2**2
 
     def u(c, s):
         return b1 * c + b2 * s
 
-    first = [_half_plane_moment_mp(lambda c, s: c * u(c, s), 2, (b1, b2)) - b1 / 2,
-             _half_plane_moment_mp(lambda c, s: s * u(c, s), 2, (b1, b2)) - b2 / 2]
-    norm = _half_plane_moment_mp(lambda c, s: (c * c + s * s) * u(c, s) ** 2, 4, (b1, b2)) \
-        - nb2 * 2
-    outer = [_half_plane_moment_mp(lambda c, s: c * c * u(c, s) ** 2, 4, (b1, b2)) - nb2 / 2 - b1 * b1,
-             _half_plane_moment_mp(lambda c, s: c * s * u(c, s) ** 2, 4, (b1, b2)) - b1 * b2,
-             _half_plane_moment_mp(lambda c, s: s * s * u(c, s) ** 2, 4, (b1, b2)) - nb2 / 2 - b2 * b2]
+    first = [
+        _half_plane_moment_mp(lambda c, s: c * u(c, s), 2, (b1, b2)) - b1 / 2,
+        _half_plane_moment_mp(lambda c, s: s * u(c, s), 2, (b1, b2)) - b2 / 2,
+    ]
+    norm = _half_plane_moment_mp(lambda c, s: (c * c + s * s) * u(c, s) ** 2, 4, (b1, b2)) - nb2 * 2
+    outer = [
+        _half_plane_moment_mp(lambda c, s: c * c * u(c, s) ** 2, 4, (b1, b2)) - nb2 / 2 - b1 * b1,
+        _half_plane_moment_mp(lambda c, s: c * s * u(c, s) ** 2, 4, (b1, b2)) - b1 * b2,
+        _half_plane_moment_mp(lambda c, s: s * s * u(c, s) ** 2, 4, (b1, b2)) - nb2 / 2 - b2 * b2,
+    ]
     return (all(abs(e) < tol for e in first), abs(norm) < tol, all(abs(e) < tol for e in outer))
 
 
@@ -198,8 +217,13 @@ def orthant_loss_d1(n: int) -> tuple[sp.Expr, sp.Expr]:
         total = sp.Integer(0)
         for signs in itertools.product((1, -1), repeat=n + 1):
             active = [sign * signs[i] * signs[n] > 0 for i in range(n)]
-            TF = -sum((p_x * x[i] + p_y * w * x[i]) * (B * x[i] * q if active[i] else 0)
-                      for i in range(n)) / n
+            TF = (
+                -sum(
+                    (p_x * x[i] + p_y * w * x[i]) * (B * x[i] * q if active[i] else 0)
+                    for i in range(n)
+                )
+                / n
+            )
             integrand = standard_normal_expectation((TF - w * q) ** 2, [w])
             poly = sp.Poly(integrand, *coords)
             for powers, coeff in poly.terms():
@@ -207,10 +231,18 @@ def orthant_loss_d1(n: int) -> tuple[sp.Expr, sp.Expr]:
                 for m, s in zip(powers, signs):
                     factor *= s**m * half_gaussian_moment(m)
                 total += coeff * factor
-        closed = (1 + p_y * B + p_y**2 * _rational(_coefficients()[0], n, 1) * B**2
-                  + p_x**2 * B**2 / (2 * n) + sp.Rational(n + 3, 4 * n) * p_x**2 * B**2)
+        closed = (
+            1
+            + p_y * B
+            + p_y**2 * _rational(_coefficients()[0], n, 1) * B**2
+            + p_x**2 * B**2 / (2 * n)
+            + sp.Rational(n + 3, 4 * n) * p_x**2 * B**2
+        )
         results.append((sp.expand(total), sp.expand(closed)))
-    return (sp.ImmutableMatrix([r[0] for r in results]), sp.ImmutableMatrix([r[1] for r in results]))
+    return (
+        sp.ImmutableMatrix([r[0] for r in results]),
+        sp.ImmutableMatrix([r[1] for r in results]),
+    )
 
 
 def _forward_pass_step() -> Step:
@@ -224,13 +256,21 @@ def _forward_pass_step() -> Step:
     TF = readout(attention_layer(prompt.Z, P, Q, n, sigma))
     p_x, p_y, B = sp.Matrix(P[d, :d]).T, P[d, d], Q[:d, :d]
     X, y, x_q = prompt.X, prompt.y, prompt.x_q
-    claim = -sum(((p_x.T * X[:, i])[0, 0] + p_y * y[i]) * sigma((X[:, i].T * B * x_q)[0, 0])
-                 for i in range(n)) / n
+    claim = (
+        -sum(
+            ((p_x.T * X[:, i])[0, 0] + p_y * y[i]) * sigma((X[:, i].T * B * x_q)[0, 0])
+            for i in range(n)
+        )
+        / n
+    )
     return identity_step(
-        "Prediction of one entry-wise-sigma layer with Q's last row zero (d=2, n=2)", TF, claim,
+        "Prediction of one entry-wise-sigma layer with Q's last row zero (d=2, n=2)",
+        TF,
+        claim,
         latex=r"\mathrm{TF} = -\tfrac1n \textstyle\sum_i (p_x^\top x_i + p_y y_i)\,"
-              r"\sigma(x_i^\top B x_q)",
-        detail="Exact symbolic forward pass with symbolic P, Q and an undefined sigma.")
+        r"\sigma(x_i^\top B x_q)",
+        detail="Exact symbolic forward pass with symbolic P, Q and an undefined sigma.",
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -247,34 +287,53 @@ def _symbolic_B_steps(d: int = 2) -> tuple[Step, ...]:
     averaged = standard_normal_expectation(conditional, list(q))
     frob = sum(v**2 for v in B)
     f_B = d + B.trace() + k * frob
-    even_cond = ((b.T * b)[0, 0] * (p_x.T * p_x)[0, 0] / 2 + (p_x.T * b)[0, 0] ** 2) / n \
-        + (n - 1) / (4 * n) * (p_x.T * b)[0, 0] ** 2
+    even_cond = ((b.T * b)[0, 0] * (p_x.T * p_x)[0, 0] / 2 + (p_x.T * b)[0, 0] ** 2) / n + (
+        n - 1
+    ) / (4 * n) * (p_x.T * b)[0, 0] ** 2
     even_avg = standard_normal_expectation(even_cond, list(q))
     Btp = B.T * p_x
     even_closed = (p_x.T * p_x)[0, 0] * frob / (2 * n) + (n + 3) / (4 * n) * (Btp.T * Btp)[0, 0]
     general = d + p_y * B.trace() + p_y**2 * k * frob + even_closed
-    scaled = general.subs({**{v: v / g for v in B}, **{v: g * v for v in p_x}, p_y: g * p_y},
-                          simultaneous=True)
-    solution, = sp.linsolve([sp.diff(f_B, v) for v in B], list(B))
+    scaled = general.subs(
+        {**{v: v / g for v in B}, **{v: g * v for v in p_x}, p_y: g * p_y}, simultaneous=True
+    )
+    (solution,) = sp.linsolve([sp.diff(f_B, v) for v in B], list(B))
     return (
-        identity_step(f"Average over x_q ~ N(0, I) (d={d}, symbolic B)", averaged, f_B,
-                      latex=r"\mathbb{E}_q[\|q\|^2 + q^\top B q + k\|Bq\|^2] = d + \operatorname{tr}B"
-                            r" + k\|B\|_F^2",
-                      method="exact Gaussian moments of the query coordinates"),
-        identity_step(f"Hessian of f(B) is 2k I (d={d})", sp.ImmutableMatrix(sp.hessian(f_B, list(B))),
-                      sp.ImmutableMatrix(2 * k * sp.eye(d * d))),
-        identity_step(f"Unique stationary point (d={d})", sp.ImmutableMatrix(d, d, list(solution)),
-                      sp.ImmutableMatrix(-2 * n / (n - 1 + 2 * (d + 2)) * sp.eye(d)),
-                      detail="sympy linsolve: a single solution, B* = -(2n/(n-1+2(d+2))) I"),
-        identity_step(f"Penalty of the covariate row p_x, averaged over x_q (d={d})", even_avg,
-                      even_closed,
-                      latex=r"\mathbb{E}[\mathrm{even}^2] = \frac{\|p_x\|^2\|B\|_F^2}{2n}"
-                            r" + \frac{n+3}{4n}\|B^\top p_x\|^2",
-                      detail="Conditional on q: E[(p_x^T v)^2] with E[x x^T relu^2] = |b|^2/2 I + b b^T. "
-                             "Zero iff p_x = 0 or B = 0, so minimisers have p_x = 0.",
-                      method="exact Gaussian moments of the query coordinates"),
-        identity_step("Loss is invariant under (P, Q) -> (g P, Q / g) for every g != 0", scaled,
-                      general, latex=r"f(g p_x, g p_y, B/g) = f(p_x, p_y, B)"),
+        identity_step(
+            f"Average over x_q ~ N(0, I) (d={d}, symbolic B)",
+            averaged,
+            f_B,
+            latex=r"\mathbb{E}_q[\|q\|^2 + q^\top B q + k\|Bq\|^2] = d + \operatorname{tr}B"
+            r" + k\|B\|_F^2",
+            method="exact Gaussian moments of the query coordinates",
+        ),
+        identity_step(
+            f"Hessian of f(B) is 2k I (d={d})",
+            sp.ImmutableMatrix(sp.hessian(f_B, list(B))),
+            sp.ImmutableMatrix(2 * k * sp.eye(d * d)),
+        ),
+        identity_step(
+            f"Unique stationary point (d={d})",
+            sp.ImmutableMatrix(d, d, list(solution)),
+            sp.ImmutableMatrix(-2 * n / (n - 1 + 2 * (d + 2)) * sp.eye(d)),
+            detail="sympy linsolve: a single solution, B* = -(2n/(n-1+2(d+2))) I",
+        ),
+        identity_step(
+            f"Penalty of the covariate row p_x, averaged over x_q (d={d})",
+            even_avg,
+            even_closed,
+            latex=r"\mathbb{E}[\mathrm{even}^2] = \frac{\|p_x\|^2\|B\|_F^2}{2n}"
+            r" + \frac{n+3}{4n}\|B^\top p_x\|^2",
+            detail="Conditional on q: E[(p_x^T v)^2] with E[x x^T relu^2] = |b|^2/2 I + b b^T. "
+            "Zero iff p_x = 0 or B = 0, so minimisers have p_x = 0.",
+            method="exact Gaussian moments of the query coordinates",
+        ),
+        identity_step(
+            "Loss is invariant under (P, Q) -> (g P, Q / g) for every g != 0",
+            scaled,
+            general,
+            latex=r"f(g p_x, g p_y, B/g) = f(p_x, p_y, B)",
+        ),
     )
 
 
@@ -303,52 +362,92 @@ def derive_theorem5() -> Derivation:
     before, after = _sign_flip_changes_predictor()
     steps = [
         _forward_pass_step(),
-        identity_step("Half-Gaussian moment E[u^2 1(u>0)]", c1, sp.Rational(1, 2),
-                      method="sympy integration against the N(0,1) density"),
-        identity_step("Half-Gaussian moment E[u^4 1(u>0)]", c2, sp.Rational(3, 2),
-                      method="sympy integration against the N(0,1) density"),
-        fact_step("Stein: E[x relu(x^T b)] = E[u^2 1(u>0)] b = b/2",
-                  r"\mathbb{E}[x\,\mathrm{relu}(x^\top b)] = b/2", moments[0],
-                  f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))"),
-        fact_step("E[||x||^2 relu(x^T b)^2] = ||b||^2 (E[u^4 1] + (d-1) E[u^2 1]) = ||b||^2 (d+2)/2",
-                  r"\mathbb{E}[\|x\|^2 \mathrm{relu}(x^\top b)^2] = \|b\|^2 \tfrac{d+2}{2}",
-                  moments[1], f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))"),
-        fact_step("E[x x^T relu(x^T b)^2] = ||b||^2/2 I + b b^T",
-                  r"\mathbb{E}[x x^\top \mathrm{relu}(x^\top b)^2] = \tfrac{\|b\|^2}{2} I + b b^\top",
-                  moments[2], f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))"),
-        identity_step("Conditional on x_q = q (b = Bq): E[(TF - <w*, q>)^2 | q] = ||q||^2 + q^T B q "
-                      "+ k ||Bq||^2 with k assembled from the moments", k,
-                      (n - 1 + 2 * (d + 2)) / (4 * n),
-                      latex=r"k = \frac{\mathbb{E}[u^4 1] + (d-1)\mathbb{E}[u^2 1]}{n} + "
-                            r"\frac{(n-1)\,\mathbb{E}[u^2 1]^2}{n} = \frac{n-1+2(d+2)}{4n}",
-                      detail="w* integrates out as ||v + q||^2, v = (1/n) sum_i x_i relu(x_i^T b); "
-                             "i != j pairs contribute ||b/2||^2, i = j terms E[||x||^2 relu^2]."),
+        identity_step(
+            "Half-Gaussian moment E[u^2 1(u>0)]",
+            c1,
+            sp.Rational(1, 2),
+            method="sympy integration against the N(0,1) density",
+        ),
+        identity_step(
+            "Half-Gaussian moment E[u^4 1(u>0)]",
+            c2,
+            sp.Rational(3, 2),
+            method="sympy integration against the N(0,1) density",
+        ),
+        fact_step(
+            "Stein: E[x relu(x^T b)] = E[u^2 1(u>0)] b = b/2",
+            r"\mathbb{E}[x\,\mathrm{relu}(x^\top b)] = b/2",
+            moments[0],
+            f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))",
+        ),
+        fact_step(
+            "E[||x||^2 relu(x^T b)^2] = ||b||^2 (E[u^4 1] + (d-1) E[u^2 1]) = ||b||^2 (d+2)/2",
+            r"\mathbb{E}[\|x\|^2 \mathrm{relu}(x^\top b)^2] = \|b\|^2 \tfrac{d+2}{2}",
+            moments[1],
+            f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))",
+        ),
+        fact_step(
+            "E[x x^T relu(x^T b)^2] = ||b||^2/2 I + b b^T",
+            r"\mathbb{E}[x x^\top \mathrm{relu}(x^\top b)^2] = \tfrac{\|b\|^2}{2} I + b b^\top",
+            moments[2],
+            f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))",
+        ),
+        identity_step(
+            "Conditional on x_q = q (b = Bq): E[(TF - <w*, q>)^2 | q] = ||q||^2 + q^T B q "
+            "+ k ||Bq||^2 with k assembled from the moments",
+            k,
+            (n - 1 + 2 * (d + 2)) / (4 * n),
+            latex=r"k = \frac{\mathbb{E}[u^4 1] + (d-1)\mathbb{E}[u^2 1]}{n} + "
+            r"\frac{(n-1)\,\mathbb{E}[u^2 1]^2}{n} = \frac{n-1+2(d+2)}{4n}",
+            detail="w* integrates out as ||v + q||^2, v = (1/n) sum_i x_i relu(x_i^T b); "
+            "i != j pairs contribute ||b/2||^2, i = j terms E[||x||^2 relu^2].",
+        ),
         *_symbolic_B_steps(2),
-        fact_step("k > 0, so f is strictly convex and the minimiser unique for every n, d",
-                  sp.StrictGreaterThan(k, 0), bool(k.is_positive),
-                  "sympy sign inference with positive integers n, d"),
-        identity_step("Minimiser B* = -I/(2k) = -(2n/(n-1+2(d+2))) I (Theorem 5)", -1 / (2 * k),
-                      -2 * n / (n - 1 + 2 * (d + 2))),
-        identity_step("Minimal loss f* = d - d/(4k) = d(2d+3)/(n+2d+3)", d - d / (4 * k),
-                      d * (2 * d + 3) / (n + 2 * d + 3)),
+        fact_step(
+            "k > 0, so f is strictly convex and the minimiser unique for every n, d",
+            sp.StrictGreaterThan(k, 0),
+            bool(k.is_positive),
+            "sympy sign inference with positive integers n, d",
+        ),
+        identity_step(
+            "Minimiser B* = -I/(2k) = -(2n/(n-1+2(d+2))) I (Theorem 5)",
+            -1 / (2 * k),
+            -2 * n / (n - 1 + 2 * (d + 2)),
+        ),
+        identity_step(
+            "Minimal loss f* = d - d/(4k) = d(2d+3)/(n+2d+3)",
+            d - d / (4 * k),
+            d * (2 * d + 3) / (n + 2 * d + 3),
+        ),
     ]
     for n_val in (1, 2, 3):
         exact, closed = orthant_loss_d1(n_val)
-        steps.append(identity_step(
-            f"Whole closed-form loss equals exact orthant integration (d=1, n={n_val}, both signs of B, "
-            "general p_x, p_y)", exact, closed,
-            latex=r"\mathbb{E}[(\mathrm{TF} - w^* x_q)^2] = 1 + p_y B + p_y^2 k B^2 + "
-                  r"\tfrac{p_x^2 B^2}{2n} + \tfrac{n+3}{4n} p_x^2 B^2",
-            method="exact: half-Gaussian moments on each orthant (independent of the Stein steps)"))
+        steps.append(
+            identity_step(
+                f"Whole closed-form loss equals exact orthant integration (d=1, n={n_val}, both signs of B, "
+                "general p_x, p_y)",
+                exact,
+                closed,
+                latex=r"\mathbb{E}[(\mathrm{TF} - w^* x_q)^2] = 1 + p_y B + p_y^2 k B^2 + "
+                r"\tfrac{p_x^2 B^2}{2n} + \tfrac{n+3}{4n} p_x^2 B^2",
+                method="exact: half-Gaussian moments on each orthant (independent of the Stein steps)",
+            )
+        )
     steps += [
-        identity_step("ReLU is positively homogeneous: relu(u/g) = relu(u)/g for g > 0",
-                      sp.ImmutableMatrix([_relu(t / h) - _relu(t) / h, _relu(-t / h) - _relu(-t) / h]),
-                      sp.zeros(2, 1), detail="so (gP, Q/g) with g > 0 leaves the predictor unchanged"),
-        fact_step("g = -1 keeps the loss but changes the predictor (one rational prompt, d=2, n=2)",
-                  sp.Ne(before, after, evaluate=False), sp.simplify(before - after) != 0,
-                  "exact forward pass with Max(0, .)",
-                  "(-P_0, -Q_0) computes (p_y/n) sum_i y_i relu(-x_i^T B x_q): another global "
-                  "minimiser of the loss that is a different function; Theorem 5's "
-                  "'up to rescaling' holds for the loss, and for the predictor only with g > 0."),
+        identity_step(
+            "ReLU is positively homogeneous: relu(u/g) = relu(u)/g for g > 0",
+            sp.ImmutableMatrix([_relu(t / h) - _relu(t) / h, _relu(-t / h) - _relu(-t) / h]),
+            sp.zeros(2, 1),
+            detail="so (gP, Q/g) with g > 0 leaves the predictor unchanged",
+        ),
+        fact_step(
+            "g = -1 keeps the loss but changes the predictor (one rational prompt, d=2, n=2)",
+            sp.Ne(before, after, evaluate=False),
+            sp.simplify(before - after) != 0,
+            "exact forward pass with Max(0, .)",
+            "(-P_0, -Q_0) computes (p_y/n) sum_i y_i relu(-x_i^T B x_q): another global "
+            "minimiser of the loss that is a different function; Theorem 5's "
+            "'up to rescaling' holds for the loss, and for the predictor only with g > 0.",
+        ),
     ]
     return Derivation("Theorem 5: one ReLU attention layer", "Theorem 5 (Section 6)", tuple(steps))

@@ -62,7 +62,9 @@ def _check_family_L(family: str, L: int) -> str:
     return family
 
 
-def parameter_symbols(family: str, L: int) -> tuple[tuple[sympy.Symbol, ...], tuple[sympy.Symbol, ...]]:
+def parameter_symbols(
+    family: str, L: int
+) -> tuple[tuple[sympy.Symbol, ...], tuple[sympy.Symbol, ...]]:
     """Symbols (a_0..a_{L-1}) and (b_0..b_{L-1}); b is empty for family (8)."""
     family = _check_family_L(family, L)
     a = sympy.symbols(f"a_0:{L}", real=True)
@@ -139,8 +141,12 @@ class RestrictedLoss:
         self._eff = [idx[v] for v in names]
         self._coeffs = _terms(pc)
         self._grads = {i: _terms([c.derivative(v) for c in pc]) for i, v in zip(self._eff, names)}
-        self._hess = {(i, j): _terms([c.derivative(v).derivative(w) for c in pc])
-                      for i, v in zip(self._eff, names) for j, w in zip(self._eff, names) if i <= j}
+        self._hess = {
+            (i, j): _terms([c.derivative(v).derivative(w) for c in pc])
+            for i, v in zip(self._eff, names)
+            for j, w in zip(self._eff, names)
+            if i <= j
+        }
 
     def _f(self, t, order=2):
         """(coefficients of p, of p_i, of p_ij) at t; zero lists for b_{L-1}; None above order."""
@@ -153,8 +159,15 @@ class RestrictedLoss:
         grads = [_eval_terms(self._grads[i], x) if i in self._grads else zero for i in range(P)]
         if order == 1:
             return coeffs, grads, None
-        hess = [[_eval_terms(self._hess[(min(i, j), max(i, j))], x) if (min(i, j), max(i, j)) in self._hess
-                 else zero for j in range(P)] for i in range(P)]
+        hess = [
+            [
+                _eval_terms(self._hess[(min(i, j), max(i, j))], x)
+                if (min(i, j), max(i, j)) in self._hess
+                else zero
+                for j in range(P)
+            ]
+            for i in range(P)
+        ]
         return coeffs, grads, hess
 
     def _split(self, t):
@@ -186,8 +199,13 @@ class RestrictedLoss:
         grad = [2 * self._pair(coeffs, grads[i], m) for i in range(P)]
         if order == 1:
             return val, grad
-        H = [[2 * self._pair(grads[i], grads[j], m) + 2 * self._pair(coeffs, hess[i][j], m)
-              for j in range(P)] for i in range(P)]
+        H = [
+            [
+                2 * self._pair(grads[i], grads[j], m) + 2 * self._pair(coeffs, hess[i][j], m)
+                for j in range(P)
+            ]
+            for i in range(P)
+        ]
         return val, grad, H
 
     def value(self, t, backend: str = "mpmath"):
@@ -203,7 +221,10 @@ def _terms(polys):
     """Term lists [(exponents, Fraction)] of fmpq_mpoly's, for evaluation in any arithmetic."""
     from fractions import Fraction
 
-    return [[(tuple(int(e) for e in exps), Fraction(int(c.p), int(c.q))) for exps, c in q.terms()] for q in polys]
+    return [
+        [(tuple(int(e) for e in exps), Fraction(int(c.p), int(c.q))) for exps, c in q.terms()]
+        for q in polys
+    ]
 
 
 def _eval_terms(term_lists, x):

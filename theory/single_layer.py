@@ -66,8 +66,10 @@ def _as_sigma(sigma) -> np.ndarray:
     try:
         np.linalg.cholesky(sigma)
     except np.linalg.LinAlgError:
-        raise ValueError("Sigma must be positive definite; Cholesky factorisation failed "
-                         f"(smallest eigenvalue {np.linalg.eigvalsh(sigma)[0]:.3g})") from None
+        raise ValueError(
+            "Sigma must be positive definite; Cholesky factorisation failed "
+            f"(smallest eigenvalue {np.linalg.eigvalsh(sigma)[0]:.3g})"
+        ) from None
     return sigma
 
 
@@ -78,14 +80,22 @@ def _as_omega(omega, d: int) -> np.ndarray:
     smallest = float(np.linalg.eigvalsh(omega)[0])
     # Same basis as the symmetry check: rounding-level negative eigenvalues are accepted.
     if smallest < -_SYMMETRY_RTOL * max(float(np.max(np.abs(omega))), 1.0):
-        raise ValueError(f"Omega must be positive semi-definite; smallest eigenvalue {smallest:.3g}")
+        raise ValueError(
+            f"Omega must be positive semi-definite; smallest eigenvalue {smallest:.3g}"
+        )
     return omega
 
 
 def _as_noise(noise) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not np.isfinite(noise) \
-            or noise < 0:
-        raise ValueError(f"noise (label-noise variance s2) must be a finite real >= 0; got {noise!r}")
+    if (
+        isinstance(noise, bool)
+        or not isinstance(noise, numbers.Real)
+        or not np.isfinite(noise)
+        or noise < 0
+    ):
+        raise ValueError(
+            f"noise (label-noise variance s2) must be a finite real >= 0; got {noise!r}"
+        )
     return float(noise)
 
 
@@ -95,8 +105,10 @@ def _inputs(sigma, n, omega, noise):
     omega = _as_omega(omega, sigma.shape[0])
     noise = _as_noise(noise)
     if np.trace(omega @ sigma) + noise <= 0:
-        raise ValueError("tr(Omega Sigma) + noise must be > 0 (otherwise the labels vanish and "
-                         "the optimum is not unique); got Omega = 0 and noise = 0")
+        raise ValueError(
+            "tr(Omega Sigma) + noise must be > 0 (otherwise the labels vanish and "
+            "the optimum is not unique); got Omega = 0 and noise = 0"
+        )
     return sigma, n, omega, noise
 
 
@@ -142,8 +154,11 @@ def population_loss(A, sigma, n, omega=None, noise=0.0) -> float:
     sigma, n, omega, noise = _inputs(sigma, n, omega, noise)
     A = _as_square("A", A, sigma.shape[0])
     H = _h(sigma, n, omega, noise)
-    return float(np.trace(sigma @ A.T @ H @ A) - 2 * np.trace(sigma @ A.T @ sigma @ omega)
-                 + np.trace(sigma @ omega))
+    return float(
+        np.trace(sigma @ A.T @ H @ A)
+        - 2 * np.trace(sigma @ A.T @ sigma @ omega)
+        + np.trace(sigma @ omega)
+    )
 
 
 def population_loss_gradient(A, sigma, n, omega=None, noise=0.0) -> np.ndarray:
@@ -199,6 +214,7 @@ def population_loss_mp(A, sigma, n, omega=None, noise=0.0, dps: int = 50) -> mpm
 
         def tr(M):
             return mpmath.fsum(M[i, i] for i in range(d))
+
         return +(tr(S * A.T * H * A) - 2 * tr(S * A.T * S * W) + tr(S * W))
 
 
@@ -206,7 +222,16 @@ from theory.single_layer_reduction import derive_reduction, effective_preconditi
 from theory.single_layer_symbolic import derive_general, derive_theorem1  # noqa: E402
 
 __all__ = [
-    "gamma", "h_moment", "optimal_preconditioner", "population_loss", "population_loss_gradient",
-    "optimal_loss", "optimal_preconditioner_mp", "population_loss_mp",
-    "derive_theorem1", "derive_general", "derive_reduction", "effective_preconditioner",
+    "gamma",
+    "h_moment",
+    "optimal_preconditioner",
+    "population_loss",
+    "population_loss_gradient",
+    "optimal_loss",
+    "optimal_preconditioner_mp",
+    "population_loss_mp",
+    "derive_theorem1",
+    "derive_general",
+    "derive_reduction",
+    "effective_preconditioner",
 ]

@@ -56,8 +56,9 @@ def _pair(P, Q) -> tuple[np.ndarray, np.ndarray]:
     P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
     for name, M in (("P", P), ("Q", Q)):
         if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] < 2:
-            raise ValueError(f"{name} must be a square (d+1) x (d+1) matrix with d >= 1; "
-                             f"got shape {M.shape}")
+            raise ValueError(
+                f"{name} must be a square (d+1) x (d+1) matrix with d >= 1; got shape {M.shape}"
+            )
         if not np.all(np.isfinite(M)):
             raise ValueError(f"{name} must have finite entries")
     if P.shape != Q.shape:
@@ -67,8 +68,12 @@ def _pair(P, Q) -> tuple[np.ndarray, np.ndarray]:
 
 def _blocks(P, Q, d):
     """(p_x (d x 1), p_y, Q11 (d x d), q21 (d x 1)) of symbolic (d+1) x (d+1) P, Q."""
-    return (sp.Matrix(d, 1, list(P[d, :d])), P[d, d], sp.Matrix(Q[:d, :d]),
-            sp.Matrix(d, 1, list(Q[d, :d])))
+    return (
+        sp.Matrix(d, 1, list(P[d, :d])),
+        P[d, d],
+        sp.Matrix(Q[:d, :d]),
+        sp.Matrix(d, 1, list(Q[d, :d])),
+    )
 
 
 def _split_by_label_degree(expr, y, t):
@@ -87,8 +92,13 @@ def _symbolic_split(d: int, n: int):
     X, y, x_q = sp.Matrix(prompt.X), sp.Matrix(prompt.y), sp.Matrix(prompt.x_q)
     A_eff = -(p_y * Q11 + p_x * q21.T)
     odd = (x_q.T * A_eff.T * X * y)[0, 0] / n
-    even = -sum((p_x.T * X[:, i] * X[:, i].T * Q11 * x_q)[0, 0]
-                + p_y * y[i]**2 * (q21.T * x_q)[0, 0] for i in range(n)) / n
+    even = (
+        -sum(
+            (p_x.T * X[:, i] * X[:, i].T * Q11 * x_q)[0, 0] + p_y * y[i] ** 2 * (q21.T * x_q)[0, 0]
+            for i in range(n)
+        )
+        / n
+    )
     return prompt, P, Q, TF, p_x, p_y, Q11, q21, odd, even
 
 
@@ -108,69 +118,111 @@ def _cross_term_and_decomposition(n: int = 2):
     variables = list(z) + [v] + list(e)
     cross = standard_normal_expectation((odd - w * x_q) * even, variables)
     total = standard_normal_expectation((odd + even - w * x_q) ** 2, variables)
-    f8 = symbolic_population_loss(sp.Matrix([[-(p_y * q11 + p_x * q21)]]), sp.Matrix([[c**2]]), n,
-                                  sp.Matrix([[k**2]]), s**2)
+    f8 = symbolic_population_loss(
+        sp.Matrix([[-(p_y * q11 + p_x * q21)]]), sp.Matrix([[c**2]]), n, sp.Matrix([[k**2]]), s**2
+    )
     penalty = standard_normal_expectation(even**2, variables)
     return cross, total, f8 + penalty
 
 
-_TF_SPLIT = (r"\mathrm{TF} = \underbrace{\tfrac1n x_q^\top A_{\mathrm{eff}}^\top X y}_{\mathrm{odd}}"
-             r" \underbrace{- \tfrac1n \textstyle\sum_i \big[p_x^\top x_i x_i^\top Q_{11} x_q"
-             r" + p_y y_i^2 q_{21}^\top x_q\big]}_{\mathrm{even}},\quad"
-             r" A_{\mathrm{eff}} = -(p_y Q_{11} + p_x q_{21}^\top)")
+_TF_SPLIT = (
+    r"\mathrm{TF} = \underbrace{\tfrac1n x_q^\top A_{\mathrm{eff}}^\top X y}_{\mathrm{odd}}"
+    r" \underbrace{- \tfrac1n \textstyle\sum_i \big[p_x^\top x_i x_i^\top Q_{11} x_q"
+    r" + p_y y_i^2 q_{21}^\top x_q\big]}_{\mathrm{even}},\quad"
+    r" A_{\mathrm{eff}} = -(p_y Q_{11} + p_x q_{21}^\top)"
+)
 
 
 @functools.lru_cache(maxsize=None)
 def derive_reduction(d: int = 2, n: int = 2) -> Derivation:
     """All one-layer (P, Q) reduce to family (8): f(P, Q) = f_8(A_eff) + E[even^2]."""
     if d not in (1, 2, 3) or n not in (1, 2, 3):
-        raise ValueError(f"derive_reduction supports d, n in (1, 2, 3) (sympy cost); got d={d}, n={n}")
+        raise ValueError(
+            f"derive_reduction supports d, n in (1, 2, 3) (sympy cost); got d={d}, n={n}"
+        )
     prompt, P, Q, TF, p_x, p_y, Q11, q21, odd, even = _symbolic_split(d, n)
     t = sp.Symbol("t")
     degree = _split_by_label_degree(TF, list(prompt.y), t)
     visible = set(P[d, :]) | set(Q[:, :d])
     cross, total, decomposed = _cross_term_and_decomposition()
     i_term = sp.expand(-(p_x.T * prompt.X[:, 0] * prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n)
-    product = sp.expand(-(p_x.T * prompt.X[:, 0])[0, 0]
-                        * (prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n)
+    product = sp.expand(
+        -(p_x.T * prompt.X[:, 0])[0, 0] * (prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n
+    )
     g = sp.Symbol("g", nonzero=True, real=True)
     TF_scaled = readout(forward(prompt.Z, [(g * P, Q / g)], n)[-1])
     steps = [
-        fact_step(f"TF sees P only through its last row and Q only through its first d columns "
-                  f"(d={d}, n={n})", sp.FiniteSet(*sorted(TF.free_symbols & (set(P) | set(Q)),
-                                                           key=sp.default_sort_key)),
-                  (TF.free_symbols & (set(P) | set(Q))) <= visible,
-                  "exact symbolic forward pass, fully symbolic P and Q"),
-        identity_step("TF = odd + even", TF, odd + even, latex=_TF_SPLIT, detail=(
-                      "odd = (1/n) x_q^T A_eff^T X y with A_eff = -(p_y Q11 + p_x q21^T); "
-                      "even = -(1/n) sum_i [p_x^T x_i x_i^T Q11 x_q + p_y y_i^2 q21^T x_q]")),
-        identity_step("odd is the label-degree-1 part of TF", degree[1], sp.expand(odd),
-                      latex=r"[\mathrm{TF}]_{y^1} = \tfrac1n x_q^\top A_{\mathrm{eff}}^\top X y"),
-        identity_step("even is the label-degree-0 and -2 part of TF", degree[0] + degree[2],
-                      sp.expand(even), latex=r"[\mathrm{TF}]_{y^0} + [\mathrm{TF}]_{y^2} = \mathrm{even}"),
-        identity_step("TF is invariant under (P, Q) -> (g P, Q / g)", TF_scaled, TF,
-                      latex=r"\mathrm{TF}_{gP,\,Q/g} = \mathrm{TF}_{P,Q}\quad (g \ne 0)"),
-        fact_step("Cross term vanishes: E[(odd - <w*, x_q>) even] = 0 (d=1, n=2, label noise)",
-                  r"\mathbb{E}[(\mathrm{odd} - \langle w^*, x_q\rangle)\,\mathrm{even}] = 0",
-                  cross == 0,
-                  "exact Wick expectation over the prompt, symbolic P, Q entries, Sigma, Omega, s2"),
-        identity_step("Loss decomposition f(P, Q) = f_8(A_eff) + E[even^2] (d=1, n=2, label noise)",
-                      total, decomposed,
-                      latex=r"f(P,Q) = f_8(A_{\mathrm{eff}}) + \mathbb{E}[\mathrm{even}^2]",
-                      detail="f_8 is the assembled closed form of theory.single_layer_symbolic",
-                      method="exact Wick expectation against the assembled family-(8) loss"),
-        identity_step("Label-degree-0 term of example i factors into two linear forms", i_term,
-                      product, "A product of polynomials is zero iff a factor is, so this term "
-                      "vanishes iff p_x = 0 or Q11 = 0.",
-                      latex=r"-\tfrac1n (p_x^\top x_i)(x_i^\top Q_{11} x_q)"),
-        identity_step("Coefficient of y_i^2 in TF", sp.expand(degree[2]).coeff(prompt.y[0], 2),
-                      sp.expand(-p_y * (q21.T * prompt.x_q)[0, 0] / n),
-                      detail="vanishes iff p_y = 0 or q21 = 0",
-                      latex=r"[\mathrm{TF}]_{y_i^2} = -\tfrac{p_y}{n} q_{21}^\top x_q"),
+        fact_step(
+            f"TF sees P only through its last row and Q only through its first d columns "
+            f"(d={d}, n={n})",
+            sp.FiniteSet(*sorted(TF.free_symbols & (set(P) | set(Q)), key=sp.default_sort_key)),
+            (TF.free_symbols & (set(P) | set(Q))) <= visible,
+            "exact symbolic forward pass, fully symbolic P and Q",
+        ),
+        identity_step(
+            "TF = odd + even",
+            TF,
+            odd + even,
+            latex=_TF_SPLIT,
+            detail=(
+                "odd = (1/n) x_q^T A_eff^T X y with A_eff = -(p_y Q11 + p_x q21^T); "
+                "even = -(1/n) sum_i [p_x^T x_i x_i^T Q11 x_q + p_y y_i^2 q21^T x_q]"
+            ),
+        ),
+        identity_step(
+            "odd is the label-degree-1 part of TF",
+            degree[1],
+            sp.expand(odd),
+            latex=r"[\mathrm{TF}]_{y^1} = \tfrac1n x_q^\top A_{\mathrm{eff}}^\top X y",
+        ),
+        identity_step(
+            "even is the label-degree-0 and -2 part of TF",
+            degree[0] + degree[2],
+            sp.expand(even),
+            latex=r"[\mathrm{TF}]_{y^0} + [\mathrm{TF}]_{y^2} = \mathrm{even}",
+        ),
+        identity_step(
+            "TF is invariant under (P, Q) -> (g P, Q / g)",
+            TF_scaled,
+            TF,
+            latex=r"\mathrm{TF}_{gP,\,Q/g} = \mathrm{TF}_{P,Q}\quad (g \ne 0)",
+        ),
+        fact_step(
+            "Cross term vanishes: E[(odd - <w*, x_q>) even] = 0 (d=1, n=2, label noise)",
+            r"\mathbb{E}[(\mathrm{odd} - \langle w^*, x_q\rangle)\,\mathrm{even}] = 0",
+            cross == 0,
+            "exact Wick expectation over the prompt, symbolic P, Q entries, Sigma, Omega, s2",
+        ),
+        identity_step(
+            "Loss decomposition f(P, Q) = f_8(A_eff) + E[even^2] (d=1, n=2, label noise)",
+            total,
+            decomposed,
+            latex=r"f(P,Q) = f_8(A_{\mathrm{eff}}) + \mathbb{E}[\mathrm{even}^2]",
+            detail="f_8 is the assembled closed form of theory.single_layer_symbolic",
+            method="exact Wick expectation against the assembled family-(8) loss",
+        ),
+        identity_step(
+            "Label-degree-0 term of example i factors into two linear forms",
+            i_term,
+            product,
+            "A product of polynomials is zero iff a factor is, so this term "
+            "vanishes iff p_x = 0 or Q11 = 0.",
+            latex=r"-\tfrac1n (p_x^\top x_i)(x_i^\top Q_{11} x_q)",
+        ),
+        identity_step(
+            "Coefficient of y_i^2 in TF",
+            sp.expand(degree[2]).coeff(prompt.y[0], 2),
+            sp.expand(-p_y * (q21.T * prompt.x_q)[0, 0] / n),
+            detail="vanishes iff p_y = 0 or q21 = 0",
+            latex=r"[\mathrm{TF}]_{y_i^2} = -\tfrac{p_y}{n} q_{21}^\top x_q",
+        ),
     ]
     steps += _branch_steps()
-    return Derivation("Theorem 1: every one-layer (P, Q) reduces to family (8)",
-                      "Theorem 1 (all P, Q, L = 1), Appendix A", tuple(steps))
+    return Derivation(
+        "Theorem 1: every one-layer (P, Q) reduces to family (8)",
+        "Theorem 1 (all P, Q, L = 1), Appendix A",
+        tuple(steps),
+    )
 
 
 def _branch_steps() -> list[Step]:
@@ -187,17 +239,25 @@ def _branch_steps() -> list[Step]:
     TF_branch = readout(forward(prompt.Z, [(P, Q)], n)[-1])
     TF_family8 = readout(forward(prompt.Z, [family8(sp.Matrix([[-p_x * q21]]))], n)[-1])
     return [
-        fact_step("d = 2: a rank-one A_eff = -p_x q21^T has zero determinant, A* does not",
-                  r"\det(p_x q_{21}^\top) = 0 \ne \det \Gamma^{-1}",
-                  is_zero(sp.det(px * qv.T)) and bool(det_gamma_inv.is_positive),
-                  "exact determinant; det Gamma^{-1} > 0 by sign inference (positive n, lambda_i)",
-                  "So for d >= 2 every minimiser has p_x = 0, q21 = 0 and -p_y Q11 = A*: family (8) "
-                  "up to (g P, Q / g) and the entries the loss cannot see."),
-        identity_step("d = 1: second branch Q11 = 0, p_y = 0 computes the family-(8) predictor "
-                      "with A = -p_x q21", TF_branch, TF_family8,
-                      latex=r"\mathrm{TF}_{P,Q} = \tfrac1n \textstyle\sum_i y_i x_i (-p_x q_{21}) x_q",
-                      detail=("With -p_x q21 = A* this is a global minimiser whose P has last "
-                              "row [p_x, 0], not g [0, 1]: outside the (g P, Q / g) orbit of "
-                              "Theorem 1's minimiser, so uniqueness 'up to rescaling' fails "
-                              "for d = 1.")),
+        fact_step(
+            "d = 2: a rank-one A_eff = -p_x q21^T has zero determinant, A* does not",
+            r"\det(p_x q_{21}^\top) = 0 \ne \det \Gamma^{-1}",
+            is_zero(sp.det(px * qv.T)) and bool(det_gamma_inv.is_positive),
+            "exact determinant; det Gamma^{-1} > 0 by sign inference (positive n, lambda_i)",
+            "So for d >= 2 every minimiser has p_x = 0, q21 = 0 and -p_y Q11 = A*: family (8) "
+            "up to (g P, Q / g) and the entries the loss cannot see.",
+        ),
+        identity_step(
+            "d = 1: second branch Q11 = 0, p_y = 0 computes the family-(8) predictor "
+            "with A = -p_x q21",
+            TF_branch,
+            TF_family8,
+            latex=r"\mathrm{TF}_{P,Q} = \tfrac1n \textstyle\sum_i y_i x_i (-p_x q_{21}) x_q",
+            detail=(
+                "With -p_x q21 = A* this is a global minimiser whose P has last "
+                "row [p_x, 0], not g [0, 1]: outside the (g P, Q / g) orbit of "
+                "Theorem 1's minimiser, so uniqueness 'up to rescaling' fails "
+                "for d = 1."
+            ),
+        ),
     ]

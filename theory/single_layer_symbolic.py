@@ -71,8 +71,11 @@ def _stationary_point(loss, A) -> tuple[sp.Matrix, int]:
 
 
 def _kron(M, N) -> sp.Matrix:
-    return sp.Matrix(sp.BlockMatrix([[M[i, j] * N for j in range(M.shape[1])]
-                                     for i in range(M.shape[0])]).as_explicit())
+    return sp.Matrix(
+        sp.BlockMatrix(
+            [[M[i, j] * N for j in range(M.shape[1])] for i in range(M.shape[0])]
+        ).as_explicit()
+    )
 
 
 def brute_force_loss(d: int, n: int, with_noise: bool) -> tuple[sp.Expr, sp.Expr]:
@@ -109,8 +112,10 @@ def _prediction_step(d: int) -> Step:
     return Step(
         f"Family (8) predicts (1/n) x_q^T A^T X y (d={d}, n={n})",
         r"\mathrm{TF}(Z_0) = -[Z_1]_{d+1,n+1} = \tfrac{1}{n}\, x_q^\top A^\top X y",
-        "exact symbolic forward pass, symbolic X, y, x_q, A", is_zero(TF - claim),
-        "Note A^T: the bilinear form is x_i^T A x_q.")
+        "exact symbolic forward pass, symbolic X, y, x_q, A",
+        is_zero(TF - claim),
+        "Note A^T: the bilinear form is x_i^T A x_q.",
+    )
 
 
 def _diag_sigma(d: int) -> tuple[sp.Matrix, tuple[sp.Symbol, ...]]:
@@ -143,14 +148,17 @@ def _brute_force_agrees(d: int, n: int, with_noise: bool) -> bool:
 def _brute_force_steps() -> list[Step]:
     steps = []
     for d, n in ((1, 3), (2, 1)):
-        steps.append(Step(
-            f"Assembled loss equals the brute-force Wick expectation (d={d}, n={n})",
-            r"\mathbb{E}\big[(\tfrac1n x_q^\top A^\top X y - \langle w^*, x_q\rangle)^2\big]"
-            r" = \operatorname{tr}(\Sigma A^\top H A) - 2\operatorname{tr}(\Sigma A^\top \Sigma"
-            r"\Omega) + \operatorname{tr}(\Sigma\Omega)",
-            "exact: expand the prompt polynomial, replace monomials of independent N(0,1) "
-            "coordinates by their moments; Sigma = C C^T, Omega = K K^T general, label noise s2",
-            _brute_force_agrees(d, n, True)))
+        steps.append(
+            Step(
+                f"Assembled loss equals the brute-force Wick expectation (d={d}, n={n})",
+                r"\mathbb{E}\big[(\tfrac1n x_q^\top A^\top X y - \langle w^*, x_q\rangle)^2\big]"
+                r" = \operatorname{tr}(\Sigma A^\top H A) - 2\operatorname{tr}(\Sigma A^\top \Sigma"
+                r"\Omega) + \operatorname{tr}(\Sigma\Omega)",
+                "exact: expand the prompt polynomial, replace monomials of independent N(0,1) "
+                "coordinates by their moments; Sigma = C C^T, Omega = K K^T general, label noise s2",
+                _brute_force_agrees(d, n, True),
+            )
+        )
     return steps
 
 
@@ -176,38 +184,70 @@ def derive_theorem1(d: int = 2) -> Derivation:
     f_star = sp.simplify(loss.subs(dict(zip(A, A_star))))
     steps = [
         _prediction_step(d),
-        Step(f"Quartic Gaussian moment (d={d})",
-             r"\mathbb{E}[x x^\top \Omega x x^\top] = 2\Sigma\Omega\Sigma"
-             r" + \operatorname{tr}(\Omega\Sigma)\Sigma",
-             "exact: MGF derivatives, symbolic Sigma and Omega", check_quartic_matrix_moment(d)),
-        identity_step("Second moment of h = X y / n assembled from the moments",
-                      sp.ImmutableMatrix(H),
-                      sp.ImmutableMatrix((n + 1) / n * Sigma**2 + T / n * Sigma)),
+        Step(
+            f"Quartic Gaussian moment (d={d})",
+            r"\mathbb{E}[x x^\top \Omega x x^\top] = 2\Sigma\Omega\Sigma"
+            r" + \operatorname{tr}(\Omega\Sigma)\Sigma",
+            "exact: MGF derivatives, symbolic Sigma and Omega",
+            check_quartic_matrix_moment(d),
+        ),
+        identity_step(
+            "Second moment of h = X y / n assembled from the moments",
+            sp.ImmutableMatrix(H),
+            sp.ImmutableMatrix((n + 1) / n * Sigma**2 + T / n * Sigma),
+        ),
         *_brute_force_steps(),
-        identity_step("Gradient of the loss", sp.ImmutableMatrix(gradient),
-                      sp.ImmutableMatrix(2 * (H * A * Sigma - Sigma**2)),
-                      "grad f(A) = 2 (H A Sigma - Sigma^2)"),
-        fact_step("Stationarity equations have a unique solution", sp.Eq(gradient, sp.zeros(d, d)),
-                  unique == 1, "sympy linsolve, symbolic n and lambda_i"),
-        identity_step("The stationary point is Gamma^{-1} (eq. 6)", sp.ImmutableMatrix(A_star),
-                      sp.ImmutableMatrix(Gamma.inv())),
-        identity_step("Hessian is 2 H (x) Sigma (row-major vec A)", sp.ImmutableMatrix(hessian),
-                      sp.ImmutableMatrix(2 * kron)),
-        fact_step("Hessian eigenvalues 2 h_i lambda_j are positive: strictly convex",
-                  sp.ImmutableMatrix(eigen), all(e.is_positive for e in eigen),
-                  "sympy sign inference with positive n, lambda_i"),
-        identity_step("Minimal loss", f_star,
-                      sum(l * (l + T) / ((n + 1) * l + T) for l in lam),
-                      "f* = tr Sigma - tr(Gamma^{-1} Sigma^2) = sum_i l_i (l_i + T)/((n+1) l_i + T)"),
-        identity_step("Sigma = I gives n/(n+d+1) I (eq. 7)",
-                      sp.ImmutableMatrix(A_star.subs({l: 1 for l in lam})),
-                      sp.ImmutableMatrix(n / (n + d + 1) * sp.eye(d))),
-        identity_step("Sigma = I gives f* = d(d+1)/(n+d+1)", f_star.subs({l: 1 for l in lam}),
-                      sp.Integer(d) * (d + 1) / (n + d + 1)),
+        identity_step(
+            "Gradient of the loss",
+            sp.ImmutableMatrix(gradient),
+            sp.ImmutableMatrix(2 * (H * A * Sigma - Sigma**2)),
+            "grad f(A) = 2 (H A Sigma - Sigma^2)",
+        ),
+        fact_step(
+            "Stationarity equations have a unique solution",
+            sp.Eq(gradient, sp.zeros(d, d)),
+            unique == 1,
+            "sympy linsolve, symbolic n and lambda_i",
+        ),
+        identity_step(
+            "The stationary point is Gamma^{-1} (eq. 6)",
+            sp.ImmutableMatrix(A_star),
+            sp.ImmutableMatrix(Gamma.inv()),
+        ),
+        identity_step(
+            "Hessian is 2 H (x) Sigma (row-major vec A)",
+            sp.ImmutableMatrix(hessian),
+            sp.ImmutableMatrix(2 * kron),
+        ),
+        fact_step(
+            "Hessian eigenvalues 2 h_i lambda_j are positive: strictly convex",
+            sp.ImmutableMatrix(eigen),
+            all(e.is_positive for e in eigen),
+            "sympy sign inference with positive n, lambda_i",
+        ),
+        identity_step(
+            "Minimal loss",
+            f_star,
+            sum(l * (l + T) / ((n + 1) * l + T) for l in lam),
+            "f* = tr Sigma - tr(Gamma^{-1} Sigma^2) = sum_i l_i (l_i + T)/((n+1) l_i + T)",
+        ),
+        identity_step(
+            "Sigma = I gives n/(n+d+1) I (eq. 7)",
+            sp.ImmutableMatrix(A_star.subs({l: 1 for l in lam})),
+            sp.ImmutableMatrix(n / (n + d + 1) * sp.eye(d)),
+        ),
+        identity_step(
+            "Sigma = I gives f* = d(d+1)/(n+d+1)",
+            f_star.subs({l: 1 for l in lam}),
+            sp.Integer(d) * (d + 1) / (n + d + 1),
+        ),
     ]
     steps += list(_general_2x2_steps())
-    return Derivation(f"Theorem 1: one-layer optimum Gamma^(-1) (d = {d})",
-                      "Theorem 1, eqs. (6)-(7)", tuple(steps))
+    return Derivation(
+        f"Theorem 1: one-layer optimum Gamma^(-1) (d = {d})",
+        "Theorem 1, eqs. (6)-(7)",
+        tuple(steps),
+    )
 
 
 def _spectral_form_holds() -> bool:
@@ -233,15 +273,24 @@ def _general_2x2_steps() -> tuple[Step, ...]:
     Sigma = _general_sigma_2x2()
     _, _, A_star, unique = _solve_theorem1(sp.ImmutableMatrix(Sigma))
     return (
-        fact_step("General symmetric 2x2 Sigma: unique stationary point", sp.ImmutableMatrix(Sigma),
-                  unique == 1, "sympy linsolve, symbolic n and Sigma entries"),
-        identity_step("General symmetric 2x2 Sigma: stationary point is Gamma^{-1}",
-                      sp.ImmutableMatrix(A_star), sp.ImmutableMatrix(gamma_symbolic(Sigma, n).inv())),
-        fact_step("Spectral form of eq. (6) (Sigma = U diag(l1, l2) U^T, U a rotation)",
-                  r"\Gamma^{-1} = U \operatorname{diag}\Big(\frac{1}{\frac{n+1}{n}\lambda_i"
-                  r" + \frac1n\sum_k \lambda_k}\Big) U^\top",
-                  _spectral_form_holds(),
-                  "exact: Gamma times the spectral form minus I reduces to 0 modulo c^2 + s^2 = 1"),
+        fact_step(
+            "General symmetric 2x2 Sigma: unique stationary point",
+            sp.ImmutableMatrix(Sigma),
+            unique == 1,
+            "sympy linsolve, symbolic n and Sigma entries",
+        ),
+        identity_step(
+            "General symmetric 2x2 Sigma: stationary point is Gamma^{-1}",
+            sp.ImmutableMatrix(A_star),
+            sp.ImmutableMatrix(gamma_symbolic(Sigma, n).inv()),
+        ),
+        fact_step(
+            "Spectral form of eq. (6) (Sigma = U diag(l1, l2) U^T, U a rotation)",
+            r"\Gamma^{-1} = U \operatorname{diag}\Big(\frac{1}{\frac{n+1}{n}\lambda_i"
+            r" + \frac1n\sum_k \lambda_k}\Big) U^\top",
+            _spectral_form_holds(),
+            "exact: Gamma times the spectral form minus I reduces to 0 modulo c^2 + s^2 = 1",
+        ),
     )
 
 
@@ -265,14 +314,22 @@ def _diagonal_omega_step(d: int) -> Step:
     Gamma_inv = gamma_symbolic(Sigma, n).inv()
     trace, t_omega = sum(lam), sum(l * o for l, o in zip(lam, om))
     lhs = sp.ImmutableMatrix([A_star[i, i] - Gamma_inv[i, i] for i in range(d)])
-    rhs = sp.ImmutableMatrix([n * (om[i] * trace - t_omega - s2)
-                              / (((n + 1) * lam[i] * om[i] + t_omega + s2) * ((n + 1) * lam[i] + trace))
-                              for i in range(d)])
+    rhs = sp.ImmutableMatrix(
+        [
+            n
+            * (om[i] * trace - t_omega - s2)
+            / (((n + 1) * lam[i] * om[i] + t_omega + s2) * ((n + 1) * lam[i] + trace))
+            for i in range(d)
+        ]
+    )
     return identity_step(
-        "Diagonal Omega: where A* departs from Gamma^{-1}", lhs, rhs,
+        "Diagonal Omega: where A* departs from Gamma^{-1}",
+        lhs,
+        rhs,
         "Zero for every i iff omega_i tr Sigma = tr(Sigma Omega) + s2 for all i, i.e. "
         "Omega = c I and s2 = 0: for Omega commuting with Sigma, Theorem 1's formula holds "
-        "exactly in that case and no other.")
+        "exactly in that case and no other.",
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -296,40 +353,72 @@ def derive_general(d: int = 2) -> Derivation:
     inverse = {Omega[i, j]: (1 / lam[i] if i == j else 0) for i in range(d) for j in range(d)}
     noisy_scalar = closed.subs(scalar)
     steps = [
-        identity_step("Second moment of h with task covariance Omega and label noise s2",
-                      sp.ImmutableMatrix(H),
-                      sp.ImmutableMatrix((n + 1) / n * Sigma * Omega * Sigma
-                                         + ((Omega * Sigma).trace() + s2) / n * Sigma)),
+        identity_step(
+            "Second moment of h with task covariance Omega and label noise s2",
+            sp.ImmutableMatrix(H),
+            sp.ImmutableMatrix(
+                (n + 1) / n * Sigma * Omega * Sigma + ((Omega * Sigma).trace() + s2) / n * Sigma
+            ),
+        ),
         *_brute_force_steps(),
-        identity_step("Gradient of the loss", sp.ImmutableMatrix(gradient),
-                      sp.ImmutableMatrix(2 * (H * A * Sigma - Sigma * Omega * Sigma))),
-        fact_step("Stationarity equations have a unique solution", sp.Eq(gradient, sp.zeros(d, d)),
-                  unique == 1, "sympy linsolve, symbolic n, s2, lambda_i, Omega entries"),
-        identity_step("The stationary point is A* = H^{-1} Sigma Omega", sp.ImmutableMatrix(A_star),
-                      sp.ImmutableMatrix(closed)),
-        identity_step("Hessian is 2 H (x) Sigma", sp.ImmutableMatrix(sp.hessian(loss, list(A))),
-                      sp.ImmutableMatrix(2 * _kron(H, Sigma)),
-                      "H = ((n+1)/n) Sigma Omega Sigma + ((tr(Omega Sigma)+s2)/n) Sigma is PD "
-                      "when tr(Omega Sigma) + s2 > 0, so f is strictly convex"),
-        identity_step("Minimal loss f* = tr(Sigma Omega) - tr(A*^T Sigma Omega Sigma)", f_star,
-                      (Sigma * Omega).trace() - (A_star.T * Sigma * Omega * Sigma).trace()),
-        identity_step("Omega = c I, s2 = 0: A* = Gamma^{-1} for every c > 0 (Theorem 1 applies)",
-                      sp.ImmutableMatrix(noisy_scalar.subs(s2, 0)), sp.ImmutableMatrix(Gamma.inv())),
-        identity_step("Omega = Sigma^{-1}: A* = n/(n+1+d+s2) Sigma^{-1}",
-                      sp.ImmutableMatrix(closed.subs(inverse)),
-                      sp.ImmutableMatrix(n / (n + 1 + d + s2) * Sigma.inv())),
-        identity_step("Omega = c I with noise: A* = c (c Gamma + (s2/n) I)^{-1}",
-                      sp.ImmutableMatrix(noisy_scalar),
-                      sp.ImmutableMatrix(c * (c * Gamma + s2 / n * sp.eye(d)).inv())),
-        fact_step("Omega = c I with s2 > 0: A* differs from Gamma^{-1}",
-                  sp.Ne(sp.ImmutableMatrix(noisy_scalar), sp.ImmutableMatrix(Gamma.inv())),
-                  not is_zero(noisy_scalar - Gamma.inv()), EXACT_NONZERO),
+        identity_step(
+            "Gradient of the loss",
+            sp.ImmutableMatrix(gradient),
+            sp.ImmutableMatrix(2 * (H * A * Sigma - Sigma * Omega * Sigma)),
+        ),
+        fact_step(
+            "Stationarity equations have a unique solution",
+            sp.Eq(gradient, sp.zeros(d, d)),
+            unique == 1,
+            "sympy linsolve, symbolic n, s2, lambda_i, Omega entries",
+        ),
+        identity_step(
+            "The stationary point is A* = H^{-1} Sigma Omega",
+            sp.ImmutableMatrix(A_star),
+            sp.ImmutableMatrix(closed),
+        ),
+        identity_step(
+            "Hessian is 2 H (x) Sigma",
+            sp.ImmutableMatrix(sp.hessian(loss, list(A))),
+            sp.ImmutableMatrix(2 * _kron(H, Sigma)),
+            "H = ((n+1)/n) Sigma Omega Sigma + ((tr(Omega Sigma)+s2)/n) Sigma is PD "
+            "when tr(Omega Sigma) + s2 > 0, so f is strictly convex",
+        ),
+        identity_step(
+            "Minimal loss f* = tr(Sigma Omega) - tr(A*^T Sigma Omega Sigma)",
+            f_star,
+            (Sigma * Omega).trace() - (A_star.T * Sigma * Omega * Sigma).trace(),
+        ),
+        identity_step(
+            "Omega = c I, s2 = 0: A* = Gamma^{-1} for every c > 0 (Theorem 1 applies)",
+            sp.ImmutableMatrix(noisy_scalar.subs(s2, 0)),
+            sp.ImmutableMatrix(Gamma.inv()),
+        ),
+        identity_step(
+            "Omega = Sigma^{-1}: A* = n/(n+1+d+s2) Sigma^{-1}",
+            sp.ImmutableMatrix(closed.subs(inverse)),
+            sp.ImmutableMatrix(n / (n + 1 + d + s2) * Sigma.inv()),
+        ),
+        identity_step(
+            "Omega = c I with noise: A* = c (c Gamma + (s2/n) I)^{-1}",
+            sp.ImmutableMatrix(noisy_scalar),
+            sp.ImmutableMatrix(c * (c * Gamma + s2 / n * sp.eye(d)).inv()),
+        ),
+        fact_step(
+            "Omega = c I with s2 > 0: A* differs from Gamma^{-1}",
+            sp.Ne(sp.ImmutableMatrix(noisy_scalar), sp.ImmutableMatrix(Gamma.inv())),
+            not is_zero(noisy_scalar - Gamma.inv()),
+            EXACT_NONZERO,
+        ),
     ]
     steps.append(_diagonal_omega_step(d))
     if d == 2:
         steps.append(_symmetric_form_step())
-    return Derivation(f"General one-layer optimum with task covariance and label noise (d = {d})",
-                      "Theorem 1 generalised (eq. 6 is the case Omega = c I, s2 = 0)", tuple(steps))
+    return Derivation(
+        f"General one-layer optimum with task covariance and label noise (d = {d})",
+        "Theorem 1 generalised (eq. 6 is the case Omega = c I, s2 = 0)",
+        tuple(steps),
+    )
 
 
 EXACT_NONZERO = "exact simplification (difference is a nonzero expression)"
@@ -340,7 +429,10 @@ def _symmetric_form_step() -> Step:
     n, s2 = n_sym, s2_sym
     Sigma, _, Omega, _, _, A_star, _ = _solve_general(2)
     Gamma_omega = (n + 1) / n * Sigma + ((Omega * Sigma).trace() + s2) / n * Omega.inv()
-    return identity_step("A* is symmetric: A* = Gamma_Omega^{-1} (invertible Omega)",
-                         sp.ImmutableMatrix(A_star), sp.ImmutableMatrix(Gamma_omega.inv()),
-                         "Gamma_Omega = ((n+1)/n) Sigma + ((tr(Omega Sigma) + s2)/n) Omega^{-1}; "
-                         "with Omega = I, s2 = 0 it is Gamma, so eq. (6) is its special case.")
+    return identity_step(
+        "A* is symmetric: A* = Gamma_Omega^{-1} (invertible Omega)",
+        sp.ImmutableMatrix(A_star),
+        sp.ImmutableMatrix(Gamma_omega.inv()),
+        "Gamma_Omega = ((n+1)/n) Sigma + ((tr(Omega Sigma) + s2)/n) Omega^{-1}; "
+        "with Omega = I, s2 = 0 it is Gamma, so eq. (6) is its special case.",
+    )

@@ -37,7 +37,8 @@ class SymbolicPrompt:
 def symbolic_matrix(name: str, rows: int, cols: int) -> sp.ImmutableMatrix:
     """A rows x cols matrix of fresh real symbols ``name_ij`` (1-based)."""
     return sp.ImmutableMatrix(
-        rows, cols, lambda i, j: sp.Symbol(f"{name}_{i + 1}{j + 1}", real=True))
+        rows, cols, lambda i, j: sp.Symbol(f"{name}_{i + 1}{j + 1}", real=True)
+    )
 
 
 def symbolic_prompt(d: int, n: int, labels=None) -> SymbolicPrompt:

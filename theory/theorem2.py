@@ -31,6 +31,7 @@ differences).  Nothing here assumes symmetric A_l.
 
 Paper reference: Theorem 2 (L = 2, family (8), eq. (8), x ~ N(0, I), w* ~ N(0, I)).
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,6 +56,7 @@ EPS = float(np.finfo(float).eps)
 
 # --- Wick engine -----------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=None)
 def perfect_matchings(m: int) -> tuple:
     """All perfect matchings of range(m) (m even) as tuples of pairs; (m-1)!! of them."""
@@ -67,7 +69,7 @@ def perfect_matchings(m: int) -> tuple:
             return
         first, rest = items[0], items[1:]
         for k, other in enumerate(rest):
-            for tail in rec(rest[:k] + rest[k + 1:]):
+            for tail in rec(rest[:k] + rest[k + 1 :]):
                 yield ((first, other),) + tail
 
     return tuple(rec(tuple(range(m))))
@@ -129,11 +131,11 @@ def _sample_cov_tensor(slots: str, out: str, n: int, d: int) -> np.ndarray:
 # Each term: (coefficient, operand names, einsum subscripts).  Operand names: "B0", "B1" (the
 # transposes of A_0, A_1) and tensors of S.  Tensor definitions (slots, output labels):
 TENSORS = {
-    "E2": ("abbc", "ac"),          # E[S S]_{ac} = ((n + d + 1) / n) delta_ac
-    "T2": ("ijka", "ijka"),        # E[S_ij S_ka]
-    "U3": ("ibjklb", "ijkl"),      # sum_b E[S_ib S_jk S_lb]
+    "E2": ("abbc", "ac"),  # E[S S]_{ac} = ((n + d + 1) / n) delta_ac
+    "T2": ("ijka", "ijka"),  # E[S_ij S_ka]
+    "U3": ("ibjklb", "ijkl"),  # sum_b E[S_ib S_jk S_lb]
     "U4": ("ijkbpqrb", "ijkpqr"),  # sum_b E[S_ij S_kb S_pq S_rb]
-    "I": None,                      # the identity (E S = I)
+    "I": None,  # the identity (E S = I)
 }
 
 TERMS = (
@@ -236,14 +238,22 @@ class ExactLoss:
     """
 
     def __init__(self, n: int, d: int):
-        if not (isinstance(n, (int, np.integer)) and isinstance(d, (int, np.integer)) and n >= 1 and d >= 1):
+        if not (
+            isinstance(n, (int, np.integer))
+            and isinstance(d, (int, np.integer))
+            and n >= 1
+            and d >= 1
+        ):
             raise ValueError(f"ExactLoss needs positive integers n, d; got n={n!r}, d={d!r}")
         self.n, self.d = int(n), int(d)
         self.tensors = _tensors(self.n, self.d)
         self.terms = []
         for coef, names, subs in TERMS:
             inputs = tuple(subs.split("->")[0].split(","))
-            ops = [self._operand(nm, np.ones((self.d, self.d)), np.ones((self.d, self.d))) for nm in names]
+            ops = [
+                self._operand(nm, np.ones((self.d, self.d)), np.ones((self.d, self.d)))
+                for nm in names
+            ]
             path = _compile(subs, ops)
             grads = []
             for i, nm in enumerate(names):
@@ -255,7 +265,9 @@ class ExactLoss:
             for i, j in itertools.permutations(range(len(names)), 2):
                 if names[i] in ("B0", "B1") and names[j] in ("B0", "B1"):
                     hsubs, nd = _pair_subscripts(inputs, i, j)
-                    rest = [op for k, op in enumerate(ops) if k not in (i, j)] + [np.eye(self.d)] * nd
+                    rest = [op for k, op in enumerate(ops) if k not in (i, j)] + [
+                        np.eye(self.d)
+                    ] * nd
                     hess.append((i, j, _compile(hsubs, rest), nd))
             self.terms.append(_Term(coef, names, inputs, path, tuple(grads), tuple(hess)))
 
@@ -265,7 +277,9 @@ class ExactLoss:
     def _check(self, A0, A1):
         A0, A1 = np.asarray(A0, dtype=float), np.asarray(A1, dtype=float)
         if A0.shape != (self.d, self.d) or A1.shape != (self.d, self.d):
-            raise ValueError(f"A_0 and A_1 must be {self.d} x {self.d}; got {A0.shape} and {A1.shape}")
+            raise ValueError(
+                f"A_0 and A_1 must be {self.d} x {self.d}; got {A0.shape} and {A1.shape}"
+            )
         return A0.T, A1.T  # B_l = A_l^T (Lemma 1, general reading)
 
     def value(self, A0, A1) -> float:
@@ -334,7 +348,9 @@ class ExactLoss:
         for t in self.terms:
             ops = [np.abs(self._operand(nm, B0, B1)) for nm in t.names]
             for i, plan in t.grads:
-                g[t.names[i]] += abs(t.coef) * _execute(plan, [op for j, op in enumerate(ops) if j != i])
+                g[t.names[i]] += abs(t.coef) * _execute(
+                    plan, [op for j, op in enumerate(ops) if j != i]
+                )
         return float((self.d**8 + 2) * EPS * np.sqrt(np.sum(g["B0"] ** 2) + np.sum(g["B1"] ** 2)))
 
     def restricted(self, a0: float, a1: float) -> float:
@@ -350,6 +366,7 @@ def exact_loss(n: int, d: int) -> ExactLoss:
 
 
 # --- symmetric parametrisation ---------------------------------------------------------------------
+
 
 def sym_pack(A0, A1) -> np.ndarray:
     """Upper-triangular entries (row-major, diagonal included) of A_0 then A_1: 2 d(d+1)/2."""
@@ -368,7 +385,7 @@ def sym_unpack(theta, d: int):
     out = []
     for l in range(2):
         A = np.zeros((d, d))
-        A[iu] = theta[l * m:(l + 1) * m]
+        A[iu] = theta[l * m : (l + 1) * m]
         out.append(A + np.triu(A, 1).T)
     return out
 

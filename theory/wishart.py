@@ -180,7 +180,9 @@ def isotropic_pq(i: int, j: int, n: int, d: int) -> tuple[Fraction, Fraction]:
     Needs d >= 2 (for d = 1 the three deltas coincide and only p + 2q = M1 is defined).
     """
     if d < 2:
-        raise ValueError(f"isotropic_pq needs d >= 2 (the tensor basis is degenerate at d = 1); got d={d}")
+        raise ValueError(
+            f"isotropic_pq needs d >= 2 (the tensor basis is degenerate at d = 1); got d={d}"
+        )
     m1 = sample_cov_moment((i + j,), n, d)
     m2 = sample_cov_moment((i, j), n, d)
     den = d * (d + 2) * (d - 1)

@@ -7,12 +7,18 @@ Bad input raises a ``ValueError`` subclass: :class:`UsageError`, :class:`Assumpt
 The names are imported on first use (PEP 562), so ``import verify.cli`` is light: the CLI then
 does its heavy imports (numpy, scipy, sympy) inside ``main``, where Ctrl-C exits 130 cleanly.
 """
+
 import importlib
 
 __all__ = ["AssumptionError", "CandidateError", "UsageError", "check_candidate", "verify_theorem"]
 
-_HOME = {"verify_theorem": ".api", "check_candidate": ".api", "UsageError": ".errors",
-         "AssumptionError": ".errors", "CandidateError": ".errors"}
+_HOME = {
+    "verify_theorem": ".api",
+    "check_candidate": ".api",
+    "UsageError": ".errors",
+    "AssumptionError": ".errors",
+    "CandidateError": ".errors",
+}
 
 
 def __getattr__(name):

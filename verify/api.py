@@ -5,6 +5,7 @@ options that do not exist, are not used by the claim or exceed :mod:`verify.limi
 :class:`AssumptionError` for a setting outside the claim's hypotheses, :class:`CandidateError`
 for a candidate that raises or returns something other than a finite real d x d array.
 """
+
 from __future__ import annotations
 
 from threadpoolctl import threadpool_limits
@@ -33,8 +34,10 @@ def _progress(options: dict):
     if p is None:
         return Progress(None)
     if not (callable(getattr(p, "update", None)) and callable(getattr(p, "done", None))):
-        raise UsageError(f"progress must have update(msg) and done() methods, like verify.progress.Progress; "
-                         f"got {type(p).__name__}")
+        raise UsageError(
+            f"progress must have update(msg) and done() methods, like verify.progress.Progress; "
+            f"got {type(p).__name__}"
+        )
     return p
 
 
@@ -48,8 +51,9 @@ def verify_theorem(claim, **options) -> Verdict:
     c = get_claim(claim)
     s = _setting(c, options)
     with threadpool_limits(limits=1, user_api="blas"):  # see pyproject: small-matrix loops
-        return c.run(s, with_controls=bool(options.get("controls", False)),
-                     progress=_progress(options))
+        return c.run(
+            s, with_controls=bool(options.get("controls", False)), progress=_progress(options)
+        )
 
 
 def check_candidate(claim, candidate, **options) -> Verdict:
@@ -62,13 +66,19 @@ def check_candidate(claim, candidate, **options) -> Verdict:
     """
     c = get_claim(claim)
     if not c.takes_candidate:
-        raise UsageError(f"claim {c.id} takes no candidate closed form; claims that do: "
-                         + ", ".join(k for k, v in _claims().items() if v.takes_candidate))
+        raise UsageError(
+            f"claim {c.id} takes no candidate closed form; claims that do: "
+            + ", ".join(k for k, v in _claims().items() if v.takes_candidate)
+        )
     s = _setting(c, options)
     call = CandidateCall(candidate, s.d)
     with threadpool_limits(limits=1, user_api="blas"):
-        verdict = c.run(s, with_controls=bool(options.get("controls", False)),
-                        candidate=call, progress=_progress(options))
+        verdict = c.run(
+            s,
+            with_controls=bool(options.get("controls", False)),
+            candidate=call,
+            progress=_progress(options),
+        )
     note = call.note()
     if note:
         verdict.notes.append(note)
@@ -77,6 +87,7 @@ def check_candidate(claim, candidate, **options) -> Verdict:
 
 def _claims():
     from .claims import CLAIMS
+
     return CLAIMS
 
 
@@ -85,6 +96,8 @@ def prepare(claim, options: dict, candidate: bool = False):
     candidate if one is given, its options, limits and hypotheses hold.  Raises like the API."""
     c = get_claim(claim)
     if candidate and not c.takes_candidate:
-        raise UsageError(f"claim {c.id} takes no candidate closed form; claims that do: "
-                         + ", ".join(k for k, v in _claims().items() if v.takes_candidate))
+        raise UsageError(
+            f"claim {c.id} takes no candidate closed form; claims that do: "
+            + ", ".join(k for k, v in _claims().items() if v.takes_candidate)
+        )
     return c, _setting(c, options)

@@ -13,6 +13,7 @@ It is foreign code, so:
   usually means a square root or eigendecomposition went wrong, which silently dropping the
   imaginary part would hide.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -73,28 +74,38 @@ def as_preconditioner(out, d: int) -> np.ndarray:
     try:
         M = np.asarray(out)
     except BaseException as exc:  # noqa: BLE001  ragged lists; a foreign __array__ may raise anything
-        raise CandidateError(f"candidate must return {want}; got a {type(out).__name__} that is not "
-                             f"a rectangular array ({type(exc).__name__}: {_one_line(exc, 80)})") from None
+        raise CandidateError(
+            f"candidate must return {want}; got a {type(out).__name__} that is not "
+            f"a rectangular array ({type(exc).__name__}: {_one_line(exc, 80)})"
+        ) from None
     kind = M.dtype.kind
     if kind == "c":
-        raise CandidateError(f"candidate must return {want}; got complex dtype {M.dtype} (refused even "
-                             "with zero imaginary part: a preconditioner of real data is real)")
+        raise CandidateError(
+            f"candidate must return {want}; got complex dtype {M.dtype} (refused even "
+            "with zero imaginary part: a preconditioner of real data is real)"
+        )
     if kind == "O" and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in M.flat):
         try:
             M = M.astype(float)
         except BaseException as exc:  # noqa: BLE001  a foreign __float__ may raise anything
-            raise CandidateError(f"candidate must return {want}; its entries do not convert to "
-                                 f"float ({_one_line(exc, 80)})") from None
+            raise CandidateError(
+                f"candidate must return {want}; its entries do not convert to "
+                f"float ({_one_line(exc, 80)})"
+            ) from None
         kind = "f"
     if kind not in "iuf":
-        raise CandidateError(f"candidate must return {want}; got an array of dtype {M.dtype} "
-                             "(entries must be real numbers)")
+        raise CandidateError(
+            f"candidate must return {want}; got an array of dtype {M.dtype} "
+            "(entries must be real numbers)"
+        )
     if M.shape != (d, d):
         raise CandidateError(f"candidate must return {want}; got shape {M.shape}")
     M = M.astype(float)
     bad = int(np.count_nonzero(~np.isfinite(M)))
     if bad:
-        raise CandidateError(f"candidate must return {want}; got {bad} non-finite entries (NaN or inf)")
+        raise CandidateError(
+            f"candidate must return {want}; got {bad} non-finite entries (NaN or inf)"
+        )
     return M
 
 
@@ -103,8 +114,10 @@ class CandidateCall:
 
     def __init__(self, candidate, d: int):
         if not callable(candidate):
-            raise CandidateError("candidate must be callable as candidate(sigma=..., n=...); "
-                                 f"got {type(candidate).__name__}")
+            raise CandidateError(
+                "candidate must be callable as candidate(sigma=..., n=...); "
+                f"got {type(candidate).__name__}"
+            )
         self.candidate = candidate
         self.d = d
         self.printed = ""
@@ -118,8 +131,10 @@ class CandidateCall:
         """A verdict note quoting what the candidate printed, or None."""
         if not self.printed:
             return None
-        return (f"the candidate printed {len(self.printed)} characters to stdout (captured, not part of "
-                f"the output): {_one_line(self.printed)!r}")
+        return (
+            f"the candidate printed {len(self.printed)} characters to stdout (captured, not part of "
+            f"the output): {_one_line(self.printed)!r}"
+        )
 
 
 def call_candidate(candidate, sigma, n: int, d: int):

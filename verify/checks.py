@@ -17,6 +17,7 @@ A verdict is a list of checks plus the closed form and the setting they refer to
 is ``failed`` if any check failed, else ``inconclusive`` if any check is inconclusive, else
 ``passed``; :attr:`Verdict.passed` is true only for ``passed`` (the CLI exits 1 otherwise).
 """
+
 from __future__ import annotations
 
 import json
@@ -124,44 +125,67 @@ def normalised_margin(observed: float, tolerance: float, sense: str = "<=") -> f
 def _status(observed: float, tolerance: float, sense: str) -> str:
     if not math.isfinite(observed):
         return "failed"
-    return "passed" if (observed <= tolerance if sense == "<=" else observed >= tolerance) else "failed"
+    return (
+        "passed"
+        if (observed <= tolerance if sense == "<=" else observed >= tolerance)
+        else "failed"
+    )
 
 
 def _with_ceiling(chk: Check, ceiling: float | None, ceiling_basis: str) -> Check:
     """Mark ``chk`` inconclusive when its (spread-derived) tolerance exceeds ``ceiling``."""
     if ceiling is None or not (chk.tolerance > ceiling or not math.isfinite(chk.tolerance)):
         return chk
-    why = (f"inconclusive: tolerance {chk.tolerance:.3g} exceeds the ceiling {ceiling:.3g}"
-           + (f" ({ceiling_basis})" if ceiling_basis else "")
-           + f"; observed {chk.observed:.3g} would have {chk.status}")
+    why = (
+        f"inconclusive: tolerance {chk.tolerance:.3g} exceeds the ceiling {ceiling:.3g}"
+        + (f" ({ceiling_basis})" if ceiling_basis else "")
+        + f"; observed {chk.observed:.3g} would have {chk.status}"
+    )
     chk.status = "inconclusive"
     chk.reason = f"{why}. {chk.reason}" if chk.reason else why
     return chk
 
 
-def check_at_most(name, kind, observed, tolerance, basis, reason="", *, ceiling: float | None = None,
-                  ceiling_basis: str = "") -> Check:
+def check_at_most(
+    name,
+    kind,
+    observed,
+    tolerance,
+    basis,
+    reason="",
+    *,
+    ceiling: float | None = None,
+    ceiling_basis: str = "",
+) -> Check:
     """A ``<=`` check: passes when ``observed <= tolerance``.
 
     ``ceiling``: for tolerances derived from replica spread, the largest tolerance that still
     lets the check decide; above it the check is ``inconclusive`` (with the reason).
     """
     observed, tolerance = float(observed), float(tolerance)
-    chk = Check(name, kind, observed, tolerance, basis, _status(observed, tolerance, "<="), reason, "<=")
+    chk = Check(
+        name, kind, observed, tolerance, basis, _status(observed, tolerance, "<="), reason, "<="
+    )
     return _with_ceiling(chk, ceiling, ceiling_basis)
 
 
 def check_at_least(name, kind, observed, tolerance, basis, reason="") -> Check:
     """A ``>=`` check: passes when ``observed >= tolerance`` (e.g. an erratum is confirmed)."""
     observed, tolerance = float(observed), float(tolerance)
-    return Check(name, kind, observed, tolerance, basis, _status(observed, tolerance, ">="), reason, ">=")
+    return Check(
+        name, kind, observed, tolerance, basis, _status(observed, tolerance, ">="), reason, ">="
+    )
 
 
 def inconclusive(name, kind, observed, tolerance, basis, reason, sense: str = "<=") -> Check:
     """A check the evidence cannot decide (e.g. the setting leaves it no power); ``reason`` says why."""
     if not reason:
-        raise ValueError("an inconclusive check needs a reason saying why the evidence cannot decide")
-    return Check(name, kind, float(observed), float(tolerance), basis, "inconclusive", reason, sense)
+        raise ValueError(
+            "an inconclusive check needs a reason saying why the evidence cannot decide"
+        )
+    return Check(
+        name, kind, float(observed), float(tolerance), basis, "inconclusive", reason, sense
+    )
 
 
 def replica_tolerance(estimates: np.ndarray, scale: float, k: float = K_SIGMA) -> float:
@@ -235,7 +259,9 @@ class Verdict:
         bad = [c for c in self.checks if c.status == "failed"]
         if not bad:
             bad = [c for c in self.checks if c.status == "inconclusive"]
-        return "; ".join(f"{c.name}: {c.status}" + (f" ({c.reason})" if c.reason else "") for c in bad)
+        return "; ".join(
+            f"{c.name}: {c.status}" + (f" ({c.reason})" if c.reason else "") for c in bad
+        )
 
     def to_dict(self) -> dict:
         out = {
@@ -260,8 +286,15 @@ class Verdict:
 
     def _rows(self):
         for c in self.checks:
-            yield (c.status.upper(), c.name, f"{c.observed:.3e}", c.sense, f"{c.tolerance:.3e}",
-                   f"{c.margin:.3g}", c.basis + (f" [{c.reason}]" if c.reason and not c.passed else ""))
+            yield (
+                c.status.upper(),
+                c.name,
+                f"{c.observed:.3e}",
+                c.sense,
+                f"{c.tolerance:.3e}",
+                f"{c.margin:.3g}",
+                c.basis + (f" [{c.reason}]" if c.reason and not c.passed else ""),
+            )
 
     def _summary(self) -> str:
         counts = {st: sum(c.status == st for c in self.checks) for st in STATUSES}
@@ -270,24 +303,41 @@ class Verdict:
     def to_text(self) -> str:
         lines = [f"icl-verify: claim {self.claim}", "setting: " + _setting_line(self.setting), ""]
         lines += _check_table(self._rows())
-        lines.append("(margin: observed/tolerance for <= checks, tolerance/observed for >= checks; "
-                     "below 1 passes)")
+        lines.append(
+            "(margin: observed/tolerance for <= checks, tolerance/observed for >= checks; "
+            "below 1 passes)"
+        )
         if self.controls:
-            lines += ["", ("negative controls (wrong closed forms; each must be rejected by a check the "
-                          "closed form passes in this run):")]
+            lines += [
+                "",
+                (
+                    "negative controls (wrong closed forms; each must be rejected by a check the "
+                    "closed form passes in this run):"
+                ),
+            ]
             for c in self.controls:
                 lines.append("  " + _control_line(c))
             wc = worst_control(self.controls)
             if wc is not None:
-                lines.append(f"  worst control (closest to acceptance): {wc['name']} (margin {wc['margin']:.3g})")
+                lines.append(
+                    f"  worst control (closest to acceptance): {wc['name']} (margin {wc['margin']:.3g})"
+                )
         if self.resolution is not None:
-            lines += ["", (f"resolution: {self.resolution:.3g} (relative Frobenius deviation from the tested "
-                          f"closed form that this run rejects in every direction; {self.resolution_basis})")]
+            lines += [
+                "",
+                (
+                    f"resolution: {self.resolution:.3g} (relative Frobenius deviation from the tested "
+                    f"closed form that this run rejects in every direction; {self.resolution_basis})"
+                ),
+            ]
             if "resolution_cost" in self.timings:
                 lines.append(f"resolution cost: {self.timings['resolution_cost']}")
         for n in self.notes:
             lines.append(f"note: {n}")
-        lines += ["", f"verdict: {self.status.upper()} ({self._summary()} of {len(self.checks)} checks)"]
+        lines += [
+            "",
+            f"verdict: {self.status.upper()} ({self._summary()} of {len(self.checks)} checks)",
+        ]
         if not self.passed:
             lines.append(f"because: {self.status_reason}")
         return "\n".join(wrapped for line in lines for wrapped in _fill(line))
@@ -295,14 +345,34 @@ class Verdict:
     def to_markdown(self) -> str:
         # one escaping and table routine, shared with the reports (verify/markdown.py)
         from .markdown import escape_cell, escape_text, table
-        lines = [f"## Claim {escape_text(self.claim)}", "", "Setting: " + escape_text(_setting_line(self.setting)), ""]
-        lines += table(["status", "check", "observed", "sense", "tolerance", "margin", "basis"], self._rows())
+
+        lines = [
+            f"## Claim {escape_text(self.claim)}",
+            "",
+            "Setting: " + escape_text(_setting_line(self.setting)),
+            "",
+        ]
+        lines += table(
+            ["status", "check", "observed", "sense", "tolerance", "margin", "basis"], self._rows()
+        )
         if self.controls:
-            lines += [""] + table(["negative control", "rejected", "by check", "margin"],
-                                  [(c["name"], "yes" if c["rejected"] else "NO", c.get("rejected_by") or "-",
-                                    f"{c['margin']:.3g}") for c in self.controls])
+            lines += [""] + table(
+                ["negative control", "rejected", "by check", "margin"],
+                [
+                    (
+                        c["name"],
+                        "yes" if c["rejected"] else "NO",
+                        c.get("rejected_by") or "-",
+                        f"{c['margin']:.3g}",
+                    )
+                    for c in self.controls
+                ],
+            )
         if self.resolution is not None:
-            lines += ["", escape_text(f"Resolution: {self.resolution:.3g} ({self.resolution_basis})")]
+            lines += [
+                "",
+                escape_text(f"Resolution: {self.resolution:.3g} ({self.resolution_basis})"),
+            ]
         for n in self.notes:
             lines += ["", f"> {escape_cell(n)}"]
         lines += ["", f"**Verdict: {self.status}**"]
@@ -329,8 +399,13 @@ def _fill(line: str, indent: int = 4) -> list:
     if len(line) <= TEXT_WIDTH:
         return [line]
     lead = " " * (len(line) - len(line.lstrip(" ")))
-    return textwrap.wrap(line, TEXT_WIDTH, subsequent_indent=lead + " " * indent,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.wrap(
+        line,
+        TEXT_WIDTH,
+        subsequent_indent=lead + " " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _check_table(rows) -> list:
@@ -343,8 +418,14 @@ def _check_table(rows) -> list:
         names = textwrap.wrap(name, name_w, break_on_hyphens=False) or [""]
         out.append(f"{st:12} {names[0]:{name_w}} {obs:>10} {sense:^5} {tol:>10} {mar:>8}")
         out += [" " * 13 + more for more in names[1:]]
-        out += textwrap.wrap("basis: " + basis, TEXT_WIDTH, initial_indent=" " * 13,
-                             subsequent_indent=" " * 15, break_long_words=False, break_on_hyphens=False)
+        out += textwrap.wrap(
+            "basis: " + basis,
+            TEXT_WIDTH,
+            initial_indent=" " * 13,
+            subsequent_indent=" " * 15,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
     return out
 
 
@@ -394,15 +475,39 @@ def evaluate_controls(ctrls, ev, s, checker, truth_checks=None) -> list:
 def control_row(name: str, cs: list, eligible: set | None) -> dict:
     """The controls-table row of one wrong closed form judged by checks ``cs``."""
     usable = [c for c in cs if eligible is None or c.name in eligible]
-    rows = [{"name": c.name, "observed": c.observed, "tolerance": c.tolerance, "sense": c.sense,
-             "status": c.status, "margin": c.margin, "eligible": c in usable} for c in cs]
+    rows = [
+        {
+            "name": c.name,
+            "observed": c.observed,
+            "tolerance": c.tolerance,
+            "sense": c.sense,
+            "status": c.status,
+            "margin": c.margin,
+            "eligible": c in usable,
+        }
+        for c in cs
+    ]
     if not usable:
-        return {"name": name, "rejected": False, "rejected_by": None, "margin": 0.0, "worst_check": None,
-                "reason": "no check that the true closed form passes in this run", "checks": rows}
+        return {
+            "name": name,
+            "rejected": False,
+            "rejected_by": None,
+            "margin": 0.0,
+            "worst_check": None,
+            "reason": "no check that the true closed form passes in this run",
+            "checks": rows,
+        }
     failed = [c for c in usable if c.status == "failed"]
     top = max(failed or usable, key=lambda c: c.margin)
-    return {"name": name, "rejected": bool(failed), "rejected_by": top.name if failed else None,
-            "margin": top.margin, "worst_check": top.name, "reason": "", "checks": rows}
+    return {
+        "name": name,
+        "rejected": bool(failed),
+        "rejected_by": top.name if failed else None,
+        "margin": top.margin,
+        "worst_check": top.name,
+        "reason": "",
+        "checks": rows,
+    }
 
 
 def worst_control(ctrls) -> dict | None:
@@ -422,8 +527,10 @@ def mark_within_resolution(ctrls, deviations, resolution) -> list:
         c["deviation"] = float(dev)
         c["required"] = bool(dev > resolution)
         if not c["required"] and not c["rejected"]:
-            c["reason"] = (f"within the run's resolution: deviation {dev:.3g} <= resolution {resolution:.3g} "
-                           "(not required)")
+            c["reason"] = (
+                f"within the run's resolution: deviation {dev:.3g} <= resolution {resolution:.3g} "
+                "(not required)"
+            )
     return ctrls
 
 
@@ -435,18 +542,32 @@ def controls_check(ctrls):
     failed or could not decide every check that could have judged them: discrimination is
     unproven, not disproven); passed if every control was rejected.
     """
-    name, basis = ("every negative control is rejected",
-                   "count of wrong closed forms not rejected by a check the closed form passes")
+    name, basis = (
+        "every negative control is rejected",
+        "count of wrong closed forms not rejected by a check the closed form passes",
+    )
     # a control no farther from the truth than the run's resolution is not required (see
     # mark_within_resolution): accepting it is what the stated resolution allows
     accepted = [c for c in ctrls if not c["rejected"] and c.get("required", True)]
     powerless = [c for c in accepted if c.get("reason")]
     wc = worst_control(ctrls)
     if accepted and len(powerless) == len(accepted):
-        return inconclusive(name, "discrimination", len(accepted), 0, basis,
-                            "no check that the closed form passes could judge: "
-                            + "; ".join(c["name"] for c in powerless))
-    reason = "accepted: " + "; ".join(c["name"] for c in accepted) if accepted else (
-        f"worst control {wc['name']!r}: margin {wc['margin']:.3g} by {wc.get('rejected_by') or wc['worst_check']}"
-        if wc else "")
+        return inconclusive(
+            name,
+            "discrimination",
+            len(accepted),
+            0,
+            basis,
+            "no check that the closed form passes could judge: "
+            + "; ".join(c["name"] for c in powerless),
+        )
+    reason = (
+        "accepted: " + "; ".join(c["name"] for c in accepted)
+        if accepted
+        else (
+            f"worst control {wc['name']!r}: margin {wc['margin']:.3g} by {wc.get('rejected_by') or wc['worst_check']}"
+            if wc
+            else ""
+        )
+    )
     return check_at_most(name, "discrimination", len(accepted), 0, basis, reason=reason)

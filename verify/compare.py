@@ -4,6 +4,7 @@
 * ``dist_identity(M) = min_a ||M - a I||_F / ||M||_F`` with ``a = tr M / d`` (the paper's
   Dist, Section 4.3), applied to ``Sigma^{1/2} A Sigma^{1/2}``.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,6 +9,7 @@ the result into check records that can fail and flat closed-form fields:
 - per point ``a``, ``b``, ``loss`` (string, all certified digits), ``loss_float``, ``kind``,
   ``certified``, ``certificate`` (box radius, method, eigenvalue bounds).
 """
+
 from __future__ import annotations
 
 from .checks import check_at_most
@@ -19,6 +20,7 @@ __all__ = ["closed_form_fields", "critical_checks", "critical_set", "lowest_note
 def critical_set(family, L: int, n: int, d: int):
     """The certified critical set of phi_L on S (cached per process by theory.critical)."""
     from theory.critical import certified_critical_points
+
     return certified_critical_points(family.equation, L, n, d)
 
 
@@ -26,22 +28,40 @@ def critical_checks(cs, equation: str, complete_expected: bool) -> list:
     """Checks that can fail: existence, certification of every point, completeness when claimed."""
     pts = cs.points
     checks = [
-        check_at_most(f"eq. ({equation}): a critical point of phi on S exists (gradient infimum attained)",
-                      "exact", 0 if any(p.certified for p in pts) else 1, 0,
-                      "a Krawczyk-certified zero of the exact gradient (ball arithmetic, 400 bits)"),
-        check_at_most("every listed critical point is certified (Krawczyk existence and uniqueness; kind "
-                      "from verified Hessian eigenvalue bounds)", "exact",
-                      sum(not p.certified for p in pts) if pts else 1, 0,
-                      "interval arithmetic: a point either has a certificate or is reported uncertified"),
-        check_at_most("full gradient of f in every matrix direction vanishes at each critical point",
-                      "exact", max((float(p.gradient_residual) for p in pts), default=float("inf")), 1e-20,
-                      "ball bound of |grad phi_L| at each certified centre; O(d) invariance makes the full "
-                      "gradient (1/d) grad phi_L in the trace direction"),
+        check_at_most(
+            f"eq. ({equation}): a critical point of phi on S exists (gradient infimum attained)",
+            "exact",
+            0 if any(p.certified for p in pts) else 1,
+            0,
+            "a Krawczyk-certified zero of the exact gradient (ball arithmetic, 400 bits)",
+        ),
+        check_at_most(
+            "every listed critical point is certified (Krawczyk existence and uniqueness; kind "
+            "from verified Hessian eigenvalue bounds)",
+            "exact",
+            sum(not p.certified for p in pts) if pts else 1,
+            0,
+            "interval arithmetic: a point either has a certificate or is reported uncertified",
+        ),
+        check_at_most(
+            "full gradient of f in every matrix direction vanishes at each critical point",
+            "exact",
+            max((float(p.gradient_residual) for p in pts), default=float("inf")),
+            1e-20,
+            "ball bound of |grad phi_L| at each certified centre; O(d) invariance makes the full "
+            "gradient (1/d) grad phi_L in the trace direction",
+        ),
     ]
     if complete_expected:
-        checks.append(check_at_most(
-            "the list of critical points on S is complete (exact elimination, every case decided)", "exact",
-            0 if cs.complete else 1, 0, "resultants over QQ, exact real-root isolation, Krawczyk per grid cell"))
+        checks.append(
+            check_at_most(
+                "the list of critical points on S is complete (exact elimination, every case decided)",
+                "exact",
+                0 if cs.complete else 1,
+                0,
+                "resultants over QQ, exact real-root isolation, Krawczyk per grid cell",
+            )
+        )
     return checks
 
 
@@ -56,6 +76,9 @@ def lowest_note(cs) -> str:
     if best is None:
         return "no certified critical point: " + cs.coverage_statement
     b = [round(float(x), 5) for x in best.b[:-1]] if best.family == "11" else []
-    return (f"lowest critical point: a = {[round(float(x), 5) for x in best.a]}" + (f", b = {b}" if b else "")
-            + f", phi = {best.row()['loss']}, {best.kind}, certified {best.certified}; {best.global_status}"
-            + ("" if cs.complete else "; the list is not proved complete"))
+    return (
+        f"lowest critical point: a = {[round(float(x), 5) for x in best.a]}"
+        + (f", b = {b}" if b else "")
+        + f", phi = {best.row()['loss']}, {best.kind}, certified {best.certified}; {best.global_status}"
+        + ("" if cs.complete else "; the list is not proved complete")
+    )

@@ -12,6 +12,7 @@ Other invalid values (a negative ``n``, an unparsable spectrum) raise a plain ``
 naming what was required and what was given.  The CLI turns every one of them into exit
 code 2 and a one-line message on stderr.
 """
+
 from __future__ import annotations
 
 from .setting import AssumptionError

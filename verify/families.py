@@ -14,13 +14,23 @@
 Conventions (tokens as columns, the 1/n factor, the read-out sign, the code's transposed Q
 block): :mod:`verify.conventions`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Family", "FAMILY8", "FAMILY11", "FAMILIES", "as_family", "Unconstrained", "GD", "GDPlusPlus"]
+__all__ = [
+    "Family",
+    "FAMILY8",
+    "FAMILY11",
+    "FAMILIES",
+    "as_family",
+    "Unconstrained",
+    "GD",
+    "GDPlusPlus",
+]
 
 
 def _last_one(D: int) -> np.ndarray:
@@ -50,10 +60,10 @@ class Unconstrained:
         D, r = self.d + 1, self._q_rows()
         out, k = [], 0
         for _ in range(self.L):
-            P = theta[k:k + D * D].reshape(D, D)
+            P = theta[k : k + D * D].reshape(D, D)
             k += D * D
             Q = np.zeros((D, D))
-            Q[:r] = theta[k:k + r * D].reshape(r, D)
+            Q[:r] = theta[k : k + r * D].reshape(r, D)
             k += r * D
             out.append((P.copy(), Q))
         return out
@@ -90,7 +100,7 @@ class GD:
 
     def matrices(self, theta):
         d = self.d
-        return [theta[l * d * d:(l + 1) * d * d].reshape(d, d) for l in range(self.L)]
+        return [theta[l * d * d : (l + 1) * d * d].reshape(d, d) for l in range(self.L)]
 
     def unpack(self, theta):
         D = self.d + 1
@@ -127,8 +137,8 @@ class GDPlusPlus:
 
     def matrices(self, theta):
         d, L = self.d, self.L
-        A = [theta[l * d * d:(l + 1) * d * d].reshape(d, d) for l in range(L)]
-        B = [theta[(L + l) * d * d:(L + l + 1) * d * d].reshape(d, d) for l in range(L)]
+        A = [theta[l * d * d : (l + 1) * d * d].reshape(d, d) for l in range(L)]
+        B = [theta[(L + l) * d * d : (L + l + 1) * d * d].reshape(d, d) for l in range(L)]
         return A, B
 
     def unpack(self, theta):
@@ -183,7 +193,7 @@ class Family:
     def split(self, theta, d: int, L: int):
         """(A_l as stored in theta, B_l or zeros): two (L, d, d) arrays."""
         mats = np.asarray(theta).reshape(-1, d, d)
-        return mats[:L], (mats[L:2 * L] if self.has_B else np.zeros_like(mats[:L]))
+        return mats[:L], (mats[L : 2 * L] if self.has_B else np.zeros_like(mats[:L]))
 
     def layer_permutation(self, perm) -> list:
         """Indices of theta's d x d blocks after permuting the layers by ``perm``."""
@@ -194,28 +204,33 @@ class Family:
     def objective(self, L: int, sm):
         """theta -> (loss, gradient) of the sample loss on summaries ``sm``."""
         from .training.multilayer import FamilyObjective
+
         return FamilyObjective(self, L, sm)
 
     def resjac(self, L: int, sm):
         """theta, jacobian -> (residuals, Jacobian or None) on summaries ``sm``."""
         from .training.multilayer import resjac
+
         return resjac(self, L, sm)
 
     # -- exact mathematics (theory/, keyed by the equation number) ------------------------
     def restricted_loss(self, L: int, n: int, d: int):
         """phi_L on S (:class:`theory.restricted.RestrictedLoss`), exact Wishart moments."""
         from theory.restricted import RestrictedLoss
+
         return RestrictedLoss(self.equation, L, n, d)
 
     def critical_points(self, L: int, n: int, d: int, **kw):
         """The critical points of phi_L on S (:func:`theory.critical.critical_points`)."""
         from theory.critical import critical_points
+
         return critical_points(self.equation, L, n, d, **kw)
 
 
 FAMILY8 = Family("8", "gd", -1.0, False, "P_l = [[0,0],[0,1]]", "Q_l = -[[A_l,0],[0,0]]", GD)
-FAMILY11 = Family("11", "gdpp", 1.0, True, "P_l = [[B_l,0],[0,1]]", "Q_l = [[A_l,0],[0,0]]",
-                  GDPlusPlus)
+FAMILY11 = Family(
+    "11", "gdpp", 1.0, True, "P_l = [[B_l,0],[0,1]]", "Q_l = [[A_l,0],[0,0]]", GDPlusPlus
+)
 FAMILIES = (FAMILY8, FAMILY11)
 
 

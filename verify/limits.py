@@ -28,12 +28,21 @@ on the load):
   reported its (true) erratum checks as failed, while 1e-8 and 1e8 passed.  Every eigenvalue
   must lie in ``[MIN_EIGENVALUE, MAX_EIGENVALUE] = [1e-8, 1e8]``.
 """
+
 from __future__ import annotations
 
 from .errors import UsageError
 
-__all__ = ["LIMITS_TEXT", "MAX_CONDITION", "MAX_D", "MAX_EIGENVALUE", "MAX_N", "MAX_PROMPT_ENTRIES",
-           "MIN_EIGENVALUE", "check_limits"]
+__all__ = [
+    "LIMITS_TEXT",
+    "MAX_CONDITION",
+    "MAX_D",
+    "MAX_EIGENVALUE",
+    "MAX_N",
+    "MAX_PROMPT_ENTRIES",
+    "MIN_EIGENVALUE",
+    "check_limits",
+]
 
 MAX_D = 12
 MAX_N = 1000
@@ -41,30 +50,42 @@ MAX_PROMPT_ENTRIES = 1024
 MAX_CONDITION = 1e4
 MIN_EIGENVALUE, MAX_EIGENVALUE = 1e-8, 1e8
 
-LIMITS_TEXT = (f"d <= {MAX_D}, n <= {MAX_N}, (d+1)(n+1) <= {MAX_PROMPT_ENTRIES} (memory: about 4.6 MB "
-               f"per unit, so under about 5 GB), cond(Sigma) = max/min eigenvalue <= {MAX_CONDITION:g}, "
-               f"eigenvalues in [{MIN_EIGENVALUE:g}, {MAX_EIGENVALUE:g}]")
+LIMITS_TEXT = (
+    f"d <= {MAX_D}, n <= {MAX_N}, (d+1)(n+1) <= {MAX_PROMPT_ENTRIES} (memory: about 4.6 MB "
+    f"per unit, so under about 5 GB), cond(Sigma) = max/min eigenvalue <= {MAX_CONDITION:g}, "
+    f"eigenvalues in [{MIN_EIGENVALUE:g}, {MAX_EIGENVALUE:g}]"
+)
 
 
 def check_limits(d: int, n: int, eigenvalues) -> None:
     """UsageError (one line, stating the limit and its reason) if the problem is too large."""
     if d > MAX_D:
-        raise UsageError(f"d = {d} is above the limit d <= {MAX_D} (claim 1's moment matrix has "
-                         "((d+1)^2 d)^2 entries and costs grow like d^6); see verify.limits")
+        raise UsageError(
+            f"d = {d} is above the limit d <= {MAX_D} (claim 1's moment matrix has "
+            "((d+1)^2 d)^2 entries and costs grow like d^6); see verify.limits"
+        )
     if n > MAX_N:
-        raise UsageError(f"n = {n} is above the limit n <= {MAX_N} (memory and time grow with n); "
-                         "see verify.limits")
+        raise UsageError(
+            f"n = {n} is above the limit n <= {MAX_N} (memory and time grow with n); "
+            "see verify.limits"
+        )
     if (d + 1) * (n + 1) > MAX_PROMPT_ENTRIES:
-        raise UsageError(f"(d+1)(n+1) = {(d + 1) * (n + 1)} is above the limit {MAX_PROMPT_ENTRIES}: "
-                         "200 000 sampled prompts of that size need about "
-                         f"{4.6e-3 * (d + 1) * (n + 1):.1f} GB; use a smaller d or n")
+        raise UsageError(
+            f"(d+1)(n+1) = {(d + 1) * (n + 1)} is above the limit {MAX_PROMPT_ENTRIES}: "
+            "200 000 sampled prompts of that size need about "
+            f"{4.6e-3 * (d + 1) * (n + 1):.1f} GB; use a smaller d or n"
+        )
     lam = [float(v) for v in eigenvalues]
     cond = max(lam) / min(lam)
     if cond > MAX_CONDITION:
-        raise UsageError(f"cond(Sigma) = {cond:.3g} (max/min eigenvalue of --spectrum) is above the limit "
-                         f"{MAX_CONDITION:g}: round-off floors grow like eps cond^2 (and a rotated Sigma "
-                         "cannot hold eigenvalues below eps * max), so the checks would lose their power")
+        raise UsageError(
+            f"cond(Sigma) = {cond:.3g} (max/min eigenvalue of --spectrum) is above the limit "
+            f"{MAX_CONDITION:g}: round-off floors grow like eps cond^2 (and a rotated Sigma "
+            "cannot hold eigenvalues below eps * max), so the checks would lose their power"
+        )
     if not MIN_EIGENVALUE <= min(lam) <= max(lam) <= MAX_EIGENVALUE:
-        raise UsageError(f"eigenvalues of Sigma must lie in [{MIN_EIGENVALUE:g}, {MAX_EIGENVALUE:g}] (the model "
-                         f"multiplies up to six covariate entries, which would under- or overflow); got "
-                         f"min {min(lam):.3g}, max {max(lam):.3g}")
+        raise UsageError(
+            f"eigenvalues of Sigma must lie in [{MIN_EIGENVALUE:g}, {MAX_EIGENVALUE:g}] (the model "
+            f"multiplies up to six covariate entries, which would under- or overflow); got "
+            f"min {min(lam):.3g}, max {max(lam):.3g}"
+        )

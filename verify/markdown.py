@@ -13,6 +13,7 @@ The one place that escapes text and builds tables, shared by the CLI's ``--forma
 Cells that are deliberately marked up (``**FAILED**``, a link) are passed as :class:`Markup`:
 only their table-breaking characters (``|``, newlines) are escaped.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,14 +79,20 @@ def table(headers, rows, align=None) -> list:
     marks = {None: "---", "left": ":---", "right": "---:", "center": ":---:"}
     align = list(align) if align is not None else [None] * len(headers)
     if len(align) != len(headers) or any(a not in marks for a in align):
-        raise ValueError(f"align must give one of {sorted(k for k in marks if k)} or None for each of "
-                         f"the {len(headers)} columns; got {align!r}")
-    out = ["| " + " | ".join(escape_cell(h) for h in headers) + " |",
-           "|" + "|".join(marks[a] for a in align) + "|"]
+        raise ValueError(
+            f"align must give one of {sorted(k for k in marks if k)} or None for each of "
+            f"the {len(headers)} columns; got {align!r}"
+        )
+    out = [
+        "| " + " | ".join(escape_cell(h) for h in headers) + " |",
+        "|" + "|".join(marks[a] for a in align) + "|",
+    ]
     for i, row in enumerate(rows):
         row = list(row)
         if len(row) != len(headers):
-            raise ValueError(f"table row {i} has {len(row)} cells; the header has {len(headers)}: {row!r}")
+            raise ValueError(
+                f"table row {i} has {len(row)} cells; the header has {len(headers)}: {row!r}"
+            )
         out.append("| " + " | ".join(escape_cell(c) for c in row) + " |")
     return out
 

@@ -15,6 +15,7 @@ column of the last layer, so the last layer computes only that column; the first
 key Gram matrix ``Z_0 M Z_0^T`` does not depend on the parameters and is cached by
 :class:`Prompts`.  Both shortcuts are exact (tests compare with the full forward pass).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -173,7 +174,9 @@ def _backward_out(P, Q, Z, K, act, n, g, cache, need_dZ):
         # K = Y Y^T: d/dY of g p^T K v / n = g (p v^T + v p^T) Y / n
         pY = np.einsum("d,bdi->bi", p, Y)
         vY = np.einsum("bd,bdi->bi", v, Y)
-        dZ[:, :, :-1] = (g[:, None, None] / n) * (p[None, :, None] * vY[:, None, :] + v[:, :, None] * pY[:, None, :])
+        dZ[:, :, :-1] = (g[:, None, None] / n) * (
+            p[None, :, None] * vY[:, None, :] + v[:, :, None] * pY[:, None, :]
+        )
         return dP, dQ, dZ
     v, S, H, pY = cache
     dP[-1] = np.einsum("b,bdi,bi->d", g, Y, H) / n
@@ -184,7 +187,9 @@ def _backward_out(P, Q, Z, K, act, n, g, cache, need_dZ):
         return dP, dQ, None
     dZ = np.zeros_like(Z)
     dZ[:, -1, -1] += g
-    dZ[:, :, :-1] = (g[:, None, None] / n) * p[None, :, None] * H[:, None, :] + v[:, :, None] * dS[:, None, :]
+    dZ[:, :, :-1] = (g[:, None, None] / n) * p[None, :, None] * H[:, None, :] + v[:, :, None] * dS[
+        :, None, :
+    ]
     dZ[:, :, -1] += YdS @ Q  # Q^T Y dS
     return dP, dQ, dZ
 
@@ -214,7 +219,9 @@ def _backward_full(P, Q, Z, K, act, n, G, need_dZ):
     if not need_dZ:
         return dP, dQ, None
     dZ = G.copy()
-    dZ[:, :, :-1] += Pb.transpose(0, 2, 1) @ G @ H.transpose(0, 2, 1) / n + QZ @ dS.transpose(0, 2, 1)
+    dZ[:, :, :-1] += Pb.transpose(0, 2, 1) @ G @ H.transpose(0, 2, 1) / n + QZ @ dS.transpose(
+        0, 2, 1
+    )
     dZ += Qb.transpose(0, 2, 1) @ Y @ dS
     return dP, dQ, dZ
 
@@ -231,8 +238,9 @@ def loss_and_grad(params, prompts: Prompts, act: Activation = IDENTITY):
     f = float(np.mean(r * r))
     Zs, Ks = cache["Z"], cache["K"]
     grads = [None] * L
-    dP, dQ, G = _backward_out(*params[-1], Zs[L - 1], Ks[L - 1], act, n, 2.0 * r / B,
-                              cache["last"], need_dZ=L > 1)
+    dP, dQ, G = _backward_out(
+        *params[-1], Zs[L - 1], Ks[L - 1], act, n, 2.0 * r / B, cache["last"], need_dZ=L > 1
+    )
     grads[L - 1] = (dP, dQ)
     for l in range(L - 2, -1, -1):
         dP, dQ, G = _backward_full(*params[l], Zs[l], Ks[l], act, n, G, need_dZ=l > 0)

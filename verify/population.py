@@ -63,6 +63,7 @@ relative to plain sampling; the tilts are chosen for the eigenvalue range where 
 residual polynomials put their mass), and it does not reproduce the paper's training
 protocol -- plain-sample training is kept alongside for that.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,9 +105,13 @@ class Proposal:
     def __post_init__(self):
         c, p = np.asarray(self.tilts, float), np.asarray(self.probs, float)
         if c.ndim != 1 or c.size < 1 or c.shape != p.shape:
-            raise ValueError(f"tilts and probs must be equal-length lists; got {self.tilts!r}, {self.probs!r}")
+            raise ValueError(
+                f"tilts and probs must be equal-length lists; got {self.tilts!r}, {self.probs!r}"
+            )
         if c[0] != 0.0 or np.any(c <= -1) or not np.all(np.isfinite(c)):
-            raise ValueError(f"tilts must be finite, > -1, with tilts[0] = 0 (defensive component); got {self.tilts!r}")
+            raise ValueError(
+                f"tilts must be finite, > -1, with tilts[0] = 0 (defensive component); got {self.tilts!r}"
+            )
         if np.any(p <= 0) or abs(p.sum() - 1.0) > 1e-12:
             raise ValueError(f"probs must be positive and sum to 1; got {self.probs!r}")
 
@@ -125,8 +130,12 @@ class Proposal:
         for c, p in zip(self.tilts, self.probs):
             m = c / (2.0 * (1.0 + c)) * lam  # (B, d) exponents of the direction average
             top = m.max(1)  # shift so every argument of the average is <= 0
-            logs.append(np.log(p) - 0.5 * n * np.log1p(c) + top
-                        + np.log(sphere_average_exp(m - top[:, None])))
+            logs.append(
+                np.log(p)
+                - 0.5 * n * np.log1p(c)
+                + top
+                + np.log(sphere_average_exp(m - top[:, None]))
+            )
         logs = np.array(logs)  # (K, B)
         m = logs.max(0)
         return np.exp(-m) / np.exp(logs - m).sum(0)  # log-sum-exp: beta * top can be ~100
@@ -168,8 +177,13 @@ class PopulationSample:
     components: np.ndarray
 
 
-def sample_population(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
-                      proposal: Proposal = DEFAULT_PROPOSAL) -> PopulationSample:
+def sample_population(
+    B: int,
+    n: int,
+    sigma: np.ndarray,
+    rng: np.random.Generator,
+    proposal: Proposal = DEFAULT_PROPOSAL,
+) -> PopulationSample:
     """B importance-sampled prompts of x ~ N(0, Sigma), w* ~ N(0, Sigma^{-1}) (Theorems 3, 4).
 
     Returns a :class:`PopulationSample`; for any theta, ``FamilyObjective(family, L,
@@ -188,7 +202,9 @@ def sample_population(B: int, n: int, sigma: np.ndarray, rng: np.random.Generato
     c = np.asarray(proposal.tilts, float)[k]  # (B,)
     Z = rng.standard_normal((B, n, d))  # whitened contexts under the true law
     Zv = np.einsum("bid,bd->bi", Z, v)  # (B, n)
-    Xw = Z + ((np.sqrt(1 + c) - 1)[:, None] * Zv)[:, :, None] * v[:, None, :]  # rows N(0, I + c v v^T)
+    Xw = (
+        Z + ((np.sqrt(1 + c) - 1)[:, None] * Zv)[:, :, None] * v[:, None, :]
+    )  # rows N(0, I + c v v^T)
     omega = proposal.weights(np.einsum("bid,bie->bde", Xw, Xw), n)
     xq = rng.standard_normal((B, d))
     w = rng.standard_normal((B, d))
@@ -220,10 +236,23 @@ class Trajectory:
         return self.thetas[-1]
 
 
-def train_population_adam(family: str, L: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
-                          theta0: np.ndarray, *, steps: int = 2000, batch: int = 4000, lr: float = 0.01,
-                          halve_every: int = 0, betas=(0.9, 0.999), eps: float = 1e-8,
-                          record_every: int = 10, proposal: Proposal = DEFAULT_PROPOSAL) -> Trajectory:
+def train_population_adam(
+    family: str,
+    L: int,
+    n: int,
+    sigma: np.ndarray,
+    rng: np.random.Generator,
+    theta0: np.ndarray,
+    *,
+    steps: int = 2000,
+    batch: int = 4000,
+    lr: float = 0.01,
+    halve_every: int = 0,
+    betas=(0.9, 0.999),
+    eps: float = 1e-8,
+    record_every: int = 10,
+    proposal: Proposal = DEFAULT_PROPOSAL,
+) -> Trajectory:
     """Adam on fresh importance-sampled minibatches: every step's gradient is unbiased for grad f.
 
     ``family`` FAMILY8 / FAMILY11 (or "gd" / "gdpp"); theta layout as :mod:`verify.families`.  The start
@@ -247,7 +276,7 @@ def train_population_adam(family: str, L: int, n: int, sigma: np.ndarray, rng: n
             m = b1 * m + (1 - b1) * g
             v2 = b2 * v2 + (1 - b2) * g * g
             step_lr = lr * 0.5 ** ((t - 1) // halve_every) if halve_every else lr
-            theta = theta - step_lr * (m / (1 - b1 ** t)) / (np.sqrt(v2 / (1 - b2 ** t)) + eps)
+            theta = theta - step_lr * (m / (1 - b1**t)) / (np.sqrt(v2 / (1 - b2**t)) + eps)
     its.append(steps)
     losses.append(np.nan)  # no minibatch drawn at the final parameters
     thetas.append(theta.copy())
@@ -278,9 +307,19 @@ class Fit:
     converged: bool
 
 
-def fit_from_small_start(family, L: int, sm: Summaries, rng: np.random.Generator, *,
-                         init_std: float = 0.1, max_starts: int = 3, stages=STAGES, max_lm: int = 60,
-                         rtol: float = 1e-9, record_every: int = 10) -> Fit:
+def fit_from_small_start(
+    family,
+    L: int,
+    sm: Summaries,
+    rng: np.random.Generator,
+    *,
+    init_std: float = 0.1,
+    max_starts: int = 3,
+    stages=STAGES,
+    max_lm: int = 60,
+    rtol: float = 1e-9,
+    record_every: int = 10,
+) -> Fit:
     """Train family (8)/(11) on the (importance-sampled or plain) sample ``sm`` from an i.i.d.
     N(0, init_std^2) start: the :data:`STAGES`, then Levenberg-Marquardt on all of ``sm``.
 
@@ -296,21 +335,37 @@ def fit_from_small_start(family, L: int, sm: Summaries, rng: np.random.Generator
     with threadpool_limits(limits=1, user_api="blas"):
         for start in range(1, max_starts + 1):
             theta = init_std * rng.standard_normal(family.size(d, L))
-            its, losses, thetas, k, ok = [0], [FamilyObjective(family, L, sm)(theta)[0]], [theta.copy()], 0, True
+            its, losses, thetas, k, ok = (
+                [0],
+                [FamilyObjective(family, L, sm)(theta)[0]],
+                [theta.copy()],
+                0,
+                True,
+            )
             for count, method, budget in stages:
                 sub = _subset(sm, min(count, sm.count))
                 if method == "lbfgs":
-                    theta, k = _lbfgs(family, L, sub, theta, budget, k, record_every, its, losses, thetas)
+                    theta, k = _lbfgs(
+                        family, L, sub, theta, budget, k, record_every, its, losses, thetas
+                    )
                 else:
-                    theta, f, _, _, it, _ = levenberg_marquardt(resjac(family, L, sub), theta, budget, 1e-7)
+                    theta, f, _, _, it, _ = levenberg_marquardt(
+                        resjac(family, L, sub), theta, budget, 1e-7
+                    )
                     k += it
                     its.append(k), losses.append(f), thetas.append(theta.copy())
             theta, f, _, _, it, _ = levenberg_marquardt(resjac(family, L, sm), theta, max_lm, rtol)
             ok = ok and it < max_lm
             k += it
             its.append(k), losses.append(f), thetas.append(theta.copy())
-            fit = Fit(theta, Trajectory(np.array(its), np.array(losses), np.array(thetas),
-                                        {"start": start, "loss": f}), start, ok)
+            fit = Fit(
+                theta,
+                Trajectory(
+                    np.array(its), np.array(losses), np.array(thetas), {"start": start, "loss": f}
+                ),
+                start,
+                ok,
+            )
             if ok:
                 return fit
             if best is None or f < best.trajectory.info["loss"]:
@@ -330,12 +385,20 @@ def _lbfgs(family, L, sub, theta, budget, k, record_every, its, losses, thetas):
         if (count[0] - k) % record_every == 0:
             its.append(count[0]), losses.append(obj(x)[0]), thetas.append(np.array(x))
 
-    res = minimize(obj, theta, jac=True, method="L-BFGS-B", callback=record,
-                   options={"gtol": 1e-9, "ftol": 0.0, "maxiter": budget, "maxcor": 50})
+    res = minimize(
+        obj,
+        theta,
+        jac=True,
+        method="L-BFGS-B",
+        callback=record,
+        options={"gtol": 1e-9, "ftol": 0.0, "maxiter": budget, "maxcor": 50},
+    )
     return res.x, count[0]
 
 
-def refit(family, L: int, sm: Summaries, theta0: np.ndarray, *, max_lm: int = 40, rtol: float = 1e-9):
+def refit(
+    family, L: int, sm: Summaries, theta0: np.ndarray, *, max_lm: int = 40, rtol: float = 1e-9
+):
     """Levenberg-Marquardt on ``sm`` from ``theta0`` (a replica started from a shared pilot).
 
     Returns ``(theta, info)``; ``info['opt']`` is the relative length of the undamped
@@ -343,7 +406,13 @@ def refit(family, L: int, sm: Summaries, theta0: np.ndarray, *, max_lm: int = 40
     """
     family = _multilayer_family(family)
     with threadpool_limits(limits=1, user_api="blas"):
-        theta, f, r, J, it, _ = levenberg_marquardt(resjac(family, L, sm), np.array(theta0, float), max_lm, rtol)
+        theta, f, r, J, it, _ = levenberg_marquardt(
+            resjac(family, L, sm), np.array(theta0, float), max_lm, rtol
+        )
         step = gauss_newton_step(J, r)
-    return theta, {"loss": f, "lm_iterations": it, "converged": it < max_lm,
-                   "opt": float(np.linalg.norm(step) / max(np.linalg.norm(theta), 1e-300))}
+    return theta, {
+        "loss": f,
+        "lm_iterations": it,
+        "converged": it < max_lm,
+        "opt": float(np.linalg.norm(step) / max(np.linalg.norm(theta), 1e-300)),
+    }

@@ -3,6 +3,7 @@
 On a terminal the line is redrawn every ``interval`` seconds by a timer thread, so the elapsed
 time keeps moving during a long step; anywhere else (a pipe, a file, a test) nothing is written.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -33,7 +34,9 @@ class Progress:
     def _draw(self) -> None:
         t = time.perf_counter() - self.t0
         width = max(shutil.get_terminal_size((100, 24)).columns - 1, 20)
-        line = f"{self.label}[{t:6.1f}s] {self._msg}"[:width]  # a wrapped line cannot be redrawn by \r
+        line = f"{self.label}[{t:6.1f}s] {self._msg}"[
+            :width
+        ]  # a wrapped line cannot be redrawn by \r
         self.stream.write(f"\r\033[K{line}")
         self.stream.flush()
 
@@ -52,8 +55,9 @@ class Progress:
             self._draw()
             if self._thread is None:
                 self._stop = threading.Event()
-                self._thread = threading.Thread(target=self._tick, args=(self._stop,), daemon=True,
-                                                name="progress-timer")
+                self._thread = threading.Thread(
+                    target=self._tick, args=(self._stop,), daemon=True, name="progress-timer"
+                )
                 self._thread.start()
 
     def done(self) -> None:

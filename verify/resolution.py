@@ -17,6 +17,7 @@ relative-Frobenius checks that the tested closed form passes (a check it fails o
 rejects nothing reliably).  Other checks (Dist, predictions, losses) can only add rejections;
 they are not counted because their sensitivity depends on the direction of Delta.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,11 +37,15 @@ def run_resolution(checks, names) -> tuple[float, str]:
     cands = [(check_resolution(c), c.name) for c in checks if c.name in names]
     finite = [x for x in cands if math.isfinite(x[0])]
     if not finite:
-        return math.inf, ("no relative-Frobenius check passed: this run cannot bound the deviation "
-                          "it would reject")
+        return math.inf, (
+            "no relative-Frobenius check passed: this run cannot bound the deviation "
+            "it would reject"
+        )
     res, name = min(finite)
-    return res, (f"worst-case direction: any deviation larger than (observed + tolerance) / (1 - tolerance) "
-                 f"of the closed form fails '{name}'; smallest over {len(cands)} relative-Frobenius checks")
+    return res, (
+        f"worst-case direction: any deviation larger than (observed + tolerance) / (1 - tolerance) "
+        f"of the closed form fails '{name}'; smallest over {len(cands)} relative-Frobenius checks"
+    )
 
 
 def next_effort(current: int, resolution: float, target: float, cap: int) -> int:

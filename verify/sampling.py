@@ -2,6 +2,7 @@
 
 All randomness flows from an explicit ``numpy.random.Generator``.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,15 @@ import numpy as np
 
 from .model import Prompts
 
-__all__ = ["PAPER_SPECTRUM", "random_rotation", "make_sigma", "sample_tasks", "prompts_from_tasks",
-           "sample_prompts", "sqrtm_psd"]
+__all__ = [
+    "PAPER_SPECTRUM",
+    "random_rotation",
+    "make_sigma",
+    "sample_tasks",
+    "prompts_from_tasks",
+    "sample_prompts",
+    "sqrtm_psd",
+]
 
 #: The paper's spectrum D = diag(1, 1, 0.25, 0.0625, 1) (Section 4.3), the package default.
 PAPER_SPECTRUM = (1.0, 1.0, 0.25, 0.0625, 1.0)
@@ -33,10 +41,14 @@ def validate_spectrum(spectrum, d: int | None = None) -> tuple:
     try:
         lam = tuple(float(v) for v in spectrum)
     except (TypeError, ValueError):
-        raise ValueError(f"spectrum (the eigenvalues of Sigma) must be a sequence of numbers; got {spectrum!r}") from None
+        raise ValueError(
+            f"spectrum (the eigenvalues of Sigma) must be a sequence of numbers; got {spectrum!r}"
+        ) from None
     if not lam or not all(math.isfinite(v) and v > 0 for v in lam):
-        raise ValueError("spectrum (the eigenvalues of Sigma) must be finite numbers > 0, as Sigma is positive "
-                         f"definite; got {list(lam)}")
+        raise ValueError(
+            "spectrum (the eigenvalues of Sigma) must be finite numbers > 0, as Sigma is positive "
+            f"definite; got {list(lam)}"
+        )
     if d is not None and len(lam) != d:
         raise ValueError(f"spectrum must have d = {d} eigenvalues; got {len(lam)}: {list(lam)}")
     return lam
@@ -63,8 +75,15 @@ def sqrtm_psd(S: np.ndarray) -> np.ndarray:
     return (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
 
 
-def sample_tasks(N: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
-                 omega: np.ndarray | None = None, noise: float = 0.0, queries: int = 1):
+def sample_tasks(
+    N: int,
+    n: int,
+    sigma: np.ndarray,
+    rng: np.random.Generator,
+    omega: np.ndarray | None = None,
+    noise: float = 0.0,
+    queries: int = 1,
+):
     """Sample N in-context regression tasks, each with ``queries`` query points.
 
     x ~ N(0, Sigma), w* ~ N(0, Omega), context labels y_i = <w*, x_i> + eps_i with
@@ -77,8 +96,10 @@ def sample_tasks(N: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
         raise ValueError(f"sigma must be a square matrix; got shape {sigma.shape}")
     d = sigma.shape[0]
     if N < 1 or n < 1 or queries < 1:
-        raise ValueError(f"need N >= 1 prompts, n >= 1 context examples and >= 1 query; "
-                         f"got N={N}, n={n}, queries={queries}")
+        raise ValueError(
+            f"need N >= 1 prompts, n >= 1 context examples and >= 1 query; "
+            f"got N={N}, n={n}, queries={queries}"
+        )
     if noise < 0:
         raise ValueError(f"noise is a variance and must be >= 0; got {noise}")
     Ls = sqrtm_psd(sigma)
@@ -104,8 +125,14 @@ def prompts_from_tasks(X, y, w, Xq) -> Prompts:
     return Prompts(Z0, target)
 
 
-def sample_prompts(N: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
-                   omega: np.ndarray | None = None, noise: float = 0.0) -> Prompts:
+def sample_prompts(
+    N: int,
+    n: int,
+    sigma: np.ndarray,
+    rng: np.random.Generator,
+    omega: np.ndarray | None = None,
+    noise: float = 0.0,
+) -> Prompts:
     """Sample N prompts (eq. 1): ``Z0`` (N, d+1, n+1) and targets ``<w*, x^(n+1)>`` (N,).
 
     The query label is the noiseless ``<w*, x^(n+1)>``; the query token carries 0.

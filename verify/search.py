@@ -13,6 +13,7 @@ descent (300 iterations) finished by the root finder (minima).  Float64 roots wi
 deduplicated, polished by mpmath Newton at 60 digits on the exact loss, and those whose exact
 gradient does not vanish are counted as escaping sequences (a_l -> 0, |b_l| -> inf).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,13 @@ def gdpp_search(L: int, n: int, d: int, starts: int, seed: int):
                 record(sol.x)
             t0 = rng.choice([-1.0, 1.0], size=P) * 10.0 ** rng.uniform(-1.5, 1.5, size=P)
             # 300 BFGS iterations bring a descent near a minimum; the root finder finishes it
-            res = minimize(lambda t: gdpp_grad_float(t, L, x, w, d), t0, jac=True, method="BFGS",
-                           options={"gtol": 1e-9, "maxiter": 300})
+            res = minimize(
+                lambda t: gdpp_grad_float(t, L, x, w, d),
+                t0,
+                jac=True,
+                method="BFGS",
+                options={"gtol": 1e-9, "maxiter": 300},
+            )
             if np.all(np.isfinite(res.x)):
                 sol = root(grad, res.x, method="hybr", options={"maxfev": 100 * (P + 1)})
                 if sol.success:
@@ -95,7 +101,9 @@ def polish(L: int, n: int, d: int, t, dps: int = 60):
 
 def table(L: int, n: int, d: int, starts: int, seed: int) -> dict:
     """The shipped table: polished, deduplicated zeros with hit counts and the command."""
-    command = f"python -m verify.search gdpp --layers {L} --n {n} --d {d} --starts {starts} --seed {seed}"
+    command = (
+        f"python -m verify.search gdpp --layers {L} --n {n} --d {d} --starts {starts} --seed {seed}"
+    )
     pts, escaped = [], 0
     for t, hits in gdpp_search(L, n, d, starts, seed):
         tp, res, val = polish(L, n, d, t)
@@ -103,20 +111,40 @@ def table(L: int, n: int, d: int, starts: int, seed: int) -> dict:
             escaped += 1  # float64 accepted it, exact arithmetic does not: an escaping sequence
             continue
         key = [float(v) for v in tp]
-        dup = next((p for p in pts if max(abs(u - v) for u, v in zip(p["t_float"], key)) < 1e-8), None)
+        dup = next(
+            (p for p in pts if max(abs(u - v) for u, v in zip(p["t_float"], key)) < 1e-8), None
+        )
         if dup:
             dup["hits"] += hits
             continue
         with mpmath.workdps(60):
-            pts.append({"t": [mpmath.nstr(v, 50) for v in tp], "t_float": key, "hits": hits,
-                        "loss_float": float(val)})
+            pts.append(
+                {
+                    "t": [mpmath.nstr(v, 50) for v in tp],
+                    "t_float": key,
+                    "hits": hits,
+                    "loss_float": float(val),
+                }
+            )
     pts.sort(key=lambda p: p["loss_float"])
-    return {"family": "11", "L": L, "n": n, "d": d, "starts": starts, "seed": seed, "command": command,
-            "escaping_rejected": escaped, "variables": "a_0..a_{L-1}, b_0..b_{L-2}", "points": pts}
+    return {
+        "family": "11",
+        "L": L,
+        "n": n,
+        "d": d,
+        "starts": starts,
+        "seed": seed,
+        "command": command,
+        "escaping_rejected": escaped,
+        "variables": "a_0..a_{L-1}, b_0..b_{L-2}",
+        "points": pts,
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m verify.search", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m verify.search", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("family", choices=["gdpp"])
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--n", type=int, default=20)

@@ -3,6 +3,7 @@
 Randomness: every consumer draws from its own ``numpy.random.Generator`` derived from
 ``(seed, stream name)``, so adding a consumer never shifts another one's numbers.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,13 +25,17 @@ def parse_spectrum(text: str) -> tuple:
     :func:`verify.sampling.validate_spectrum`); ValueError names what was wrong."""
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
-        raise ValueError(f"--spectrum must be a comma-separated list of numbers like 1,0.5,0.25; got {text!r}")
+        raise ValueError(
+            f"--spectrum must be a comma-separated list of numbers like 1,0.5,0.25; got {text!r}"
+        )
     vals = []
     for p in parts:
         try:
             vals.append(float(p))
         except ValueError:
-            raise ValueError(f"--spectrum entries must be numbers; {p!r} in {text!r} is not") from None
+            raise ValueError(
+                f"--spectrum entries must be numbers; {p!r} in {text!r} is not"
+            ) from None
     return validate_spectrum(vals)
 
 
@@ -52,7 +57,9 @@ class Setting:
     seed: int = 0
     quick: bool = False
     layers: int | None = None
-    resolution: float | None = None  # requested resolution (claims 1 and 5; see README "Resolution")
+    resolution: float | None = (
+        None  # requested resolution (claims 1 and 5; see README "Resolution")
+    )
 
     def __post_init__(self):
         for name in ("d", "n", "seed"):
@@ -69,14 +76,25 @@ class Setting:
             object.__setattr__(self, "spectrum", validate_spectrum(self.spectrum, self.d))
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}; got {self.prior!r}")
-        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0):
-            raise ValueError(f"noise is a variance and must be a finite number >= 0; got {self.noise!r}")
-        if self.layers is not None and (not isinstance(self.layers, (int, np.integer)) or self.layers < 1):
+        if not (
+            isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0
+        ):
+            raise ValueError(
+                f"noise is a variance and must be a finite number >= 0; got {self.noise!r}"
+            )
+        if self.layers is not None and (
+            not isinstance(self.layers, (int, np.integer)) or self.layers < 1
+        ):
             raise ValueError(f"layers must be an integer >= 1; got {self.layers!r}")
-        if self.resolution is not None and (isinstance(self.resolution, bool) or not isinstance(
-                self.resolution, (int, float)) or not (0 < self.resolution < 1)):
-            raise ValueError("resolution is a relative Frobenius deviation and must be a number in (0, 1); "
-                             f"got {self.resolution!r}")
+        if self.resolution is not None and (
+            isinstance(self.resolution, bool)
+            or not isinstance(self.resolution, (int, float))
+            or not (0 < self.resolution < 1)
+        ):
+            raise ValueError(
+                "resolution is a relative Frobenius deviation and must be a number in (0, 1); "
+                f"got {self.resolution!r}"
+            )
 
     @property
     def eigenvalues(self) -> tuple:
@@ -101,8 +119,16 @@ class Setting:
         return np.eye(self.d) if self.prior == "identity" else np.linalg.inv(sigma)
 
     def describe(self, sigma: np.ndarray) -> dict:
-        out = {"d": self.d, "n": self.n, "spectrum": list(self.eigenvalues), "rotation": self.rotate,
-               "prior": self.prior, "noise": self.noise, "seed": self.seed, "quick": self.quick}
+        out = {
+            "d": self.d,
+            "n": self.n,
+            "spectrum": list(self.eigenvalues),
+            "rotation": self.rotate,
+            "prior": self.prior,
+            "noise": self.noise,
+            "seed": self.seed,
+            "quick": self.quick,
+        }
         if self.layers is not None:
             out["layers"] = self.layers
         if self.resolution is not None:
@@ -113,4 +139,3 @@ class Setting:
 
 class AssumptionError(ValueError):
     """The setting violates a hypothesis of the claim (CLI exit code 2)."""
-

@@ -16,6 +16,7 @@ within g^T H^{-1} g / 2 of f(t); round-off adds ||H^{-1}|| e_g to the location, 
 gradient's float error bound.  Paper reference: Theorem 2.  A float search, so it lives in
 verify/ (theory/ holds exact mathematics only); the exact loss it minimises is theory's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,8 +26,17 @@ from scipy.optimize import minimize
 
 from theory.theorem2 import EPS, exact_loss, sym_gradient, sym_pack, sym_unpack
 
-__all__ = ["Coordinates", "LocalMinimum", "SearchResult", "search", "polish", "hessian", "swap_distance",
-           "offdiag_ratio", "random_start"]
+__all__ = [
+    "Coordinates",
+    "LocalMinimum",
+    "SearchResult",
+    "search",
+    "polish",
+    "hessian",
+    "swap_distance",
+    "offdiag_ratio",
+    "random_start",
+]
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,9 @@ class Coordinates:
         if self.symmetric:
             return sym_unpack(theta, self.d)
         theta = np.asarray(theta, dtype=float)
-        return theta[:self.d**2].reshape(self.d, self.d), theta[self.d**2:].reshape(self.d, self.d)
+        return theta[: self.d**2].reshape(self.d, self.d), theta[self.d**2 :].reshape(
+            self.d, self.d
+        )
 
     def pack(self, A0, A1) -> np.ndarray:
         return sym_pack(A0, A1) if self.symmetric else np.concatenate([np.ravel(A0), np.ravel(A1)])
@@ -138,15 +150,23 @@ def polish(theta, F, coords: Coordinates, steps: int = 3):
         if np.linalg.eigvalsh(H)[0] <= 0:
             break
         delta = np.linalg.solve(H, g)
-        if not np.all(np.isfinite(delta)) or np.linalg.norm(delta) > 1e-2 * (1 + np.linalg.norm(theta)):
+        if not np.all(np.isfinite(delta)) or np.linalg.norm(delta) > 1e-2 * (
+            1 + np.linalg.norm(theta)
+        ):
             break
         theta = theta - delta
     return theta, _fun(theta, F, coords)[1], hessian(theta, F, coords)
 
 
 def _local(theta0, F, coords, start):
-    res = minimize(_fun, theta0, args=(F, coords), jac=True, method="BFGS",
-                   options={"maxiter": 5000, "gtol": 1e-9})
+    res = minimize(
+        _fun,
+        theta0,
+        args=(F, coords),
+        jac=True,
+        method="BFGS",
+        options={"maxiter": 5000, "gtol": 1e-9},
+    )
     theta, g, H = polish(res.x, F, coords)
     lam = np.linalg.eigvalsh(H)
     if lam[0] > 0:
@@ -155,11 +175,14 @@ def _local(theta0, F, coords, start):
     else:
         step, lb = np.inf, np.inf
     loss = F.value(*coords.unpack(theta))
-    return LocalMinimum(start, theta, loss, float(np.linalg.norm(g)), step, lb, float(lam[0]), int(res.nit), coords)
+    return LocalMinimum(
+        start, theta, loss, float(np.linalg.norm(g)), step, lb, float(lam[0]), int(res.nit), coords
+    )
 
 
-def search(n: int, d: int, starts: int = 40, seed: int = 0, symmetric: bool = True,
-           progress=None) -> SearchResult:
+def search(
+    n: int, d: int, starts: int = 40, seed: int = 0, symmetric: bool = True, progress=None
+) -> SearchResult:
     """Minimise the exact two-layer loss over symmetric (or general) A_0, A_1 from seeded starts.
 
     Every start runs BFGS (gtol 1e-9) then up to 3 exact Newton steps; the end points are
@@ -173,13 +196,16 @@ def search(n: int, d: int, starts: int = 40, seed: int = 0, symmetric: bool = Tr
     out = SearchResult(n, d, starts, seed, bool(symmetric))
     for k in range(starts):
         if progress is not None:
-            progress(f"Theorem 2 search ({'symmetric' if symmetric else 'general'}): start {k + 1}/{starts}")
+            progress(
+                f"Theorem 2 search ({'symmetric' if symmetric else 'general'}): start {k + 1}/{starts}"
+            )
         out.minima.append(_local(random_start(coords, rng), F, coords, k))
     out.minima.sort(key=lambda m: m.loss)
     return out
 
 
 # --- invariants ------------------------------------------------------------------------------------
+
 
 def offdiag_ratio(A0, A1) -> float:
     """sqrt(sum_l ||offdiag(A_l)||_F^2) / sqrt(sum_l ||A_l||_F^2)."""
@@ -191,6 +217,8 @@ def offdiag_ratio(A0, A1) -> float:
 def swap_distance(A0, A1, C0, C1) -> float:
     """min over the layer order of sqrt(||A_0 - C_0'||^2 + ||A_1 - C_1'||^2), relative to ||(C_0, C_1)||."""
     ref = np.sqrt(np.linalg.norm(C0) ** 2 + np.linalg.norm(C1) ** 2)
-    best = min(np.sqrt(np.linalg.norm(A0 - X) ** 2 + np.linalg.norm(A1 - Y) ** 2)
-               for X, Y in ((C0, C1), (C1, C0)))
+    best = min(
+        np.sqrt(np.linalg.norm(A0 - X) ** 2 + np.linalg.norm(A1 - Y) ** 2)
+        for X, Y in ((C0, C1), (C1, C0))
+    )
     return float(best / max(ref, EPS))

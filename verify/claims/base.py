@@ -6,6 +6,7 @@ Each module of :mod:`verify.claims` exports exactly one :class:`Claim`; the regi
 them.  Conventions (tokens as columns, 1/n, the read-out sign, the code's transposed Q block):
 :mod:`verify.conventions`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -14,8 +15,18 @@ from typing import Callable
 from ..errors import UsageError
 from ..setting import AssumptionError, Setting
 
-__all__ = ["Claim", "Hypothesis", "Erratum", "REPLICAS", "SETTING_OPTIONS", "COMMON_OPTIONS",
-           "unit_spectrum", "identity_prior", "inverse_prior", "noiseless"]
+__all__ = [
+    "Claim",
+    "Hypothesis",
+    "Erratum",
+    "REPLICAS",
+    "SETTING_OPTIONS",
+    "COMMON_OPTIONS",
+    "unit_spectrum",
+    "identity_prior",
+    "inverse_prior",
+    "noiseless",
+]
 
 #: Independent replicas every trained claim fits, each on its own fresh sample.  The sampling
 #: tolerance K_SIGMA (:mod:`verify.checks`) assumes this many: its basis is Student t with
@@ -23,7 +34,18 @@ __all__ = ["Claim", "Hypothesis", "Erratum", "REPLICAS", "SETTING_OPTIONS", "COM
 REPLICAS = 10
 
 #: Every option a claim may use; ``controls`` and ``progress`` are accepted by every claim.
-SETTING_OPTIONS = ("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick", "layers", "resolution")
+SETTING_OPTIONS = (
+    "d",
+    "n",
+    "spectrum",
+    "rotate",
+    "prior",
+    "noise",
+    "seed",
+    "quick",
+    "layers",
+    "resolution",
+)
 #: The options every claim uses (the data distribution, the seed and the effort).
 COMMON_OPTIONS = frozenset(("d", "n", "spectrum", "rotate", "prior", "noise", "seed", "quick"))
 
@@ -110,11 +132,15 @@ class Claim:
         known = set(SETTING_OPTIONS) | {"controls", "progress", "candidate"}
         unknown = set(options) - known
         if unknown:
-            raise UsageError(f"unknown options {sorted(unknown)}; allowed: {sorted(known - {'progress'})}")
+            raise UsageError(
+                f"unknown options {sorted(unknown)}; allowed: {sorted(known - {'progress'})}"
+            )
         given = {k: v for k, v in options.items() if k in SETTING_OPTIONS and v is not None}
         unused = sorted(set(given) - set(self.options))
         if unused:
-            raise UsageError(f"{self.name} does not use {_flags(unused)}; its options: {_flags(self.options)}")
+            raise UsageError(
+                f"{self.name} does not use {_flags(unused)}; its options: {_flags(self.options)}"
+            )
         if "spectrum" in given and "d" not in given:
             given["d"] = len(given["spectrum"])
         s = self.default_setting(**given)
@@ -126,13 +152,17 @@ class Claim:
         :class:`~verify.errors.UsageError` for more layers than the claim is computed for."""
         bad = [h for h in self.hypotheses if h.holds is not None and not h.holds(s)]
         if bad:
-            got = (f"d {s.d}, spectrum {list(s.eigenvalues)}, prior {s.prior}, noise {s.noise}"
-                   + (f", layers {s.layers}" if s.layers is not None else ""))
+            got = f"d {s.d}, spectrum {list(s.eigenvalues)}, prior {s.prior}, noise {s.noise}" + (
+                f", layers {s.layers}" if s.layers is not None else ""
+            )
             raise AssumptionError(
                 f"{self.name} assumes {' and '.join(h.text for h in bad)}: it needs "
-                f"{', '.join(h.needs for h in bad)}; got {got}")
+                f"{', '.join(h.needs for h in bad)}; got {got}"
+            )
         if self.max_layers is not None and (s.layers or 0) > self.max_layers:
-            raise UsageError(f"{self.name} is computed for L <= {self.max_layers} layers; got --layers {s.layers}")
+            raise UsageError(
+                f"{self.name} is computed for L <= {self.max_layers} layers; got --layers {s.layers}"
+            )
 
     def hypothesis_texts(self) -> tuple:
         return tuple(h.text for h in self.hypotheses)
@@ -152,6 +182,7 @@ def _flags(names) -> str:
 
 
 # -- predicates of the data hypotheses ----------------------------------------------------
+
 
 def unit_spectrum(s: Setting) -> bool:
     """x ~ N(0, I): every eigenvalue of Sigma equals 1."""

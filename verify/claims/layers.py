@@ -5,6 +5,7 @@ w* ~ N(0, Sigma^{-1})), with :func:`verify.training.multilayer.train_family`.  C
 whitened coordinates: ``Sigma^{1/2} A_l Sigma^{1/2}`` against ``a_l I`` and ``B_l`` against
 ``b_l I`` (the sets S of eqs. (10), (12)), layers matched up to the permutation of Lemma 4.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,9 +36,12 @@ def preamble(claim, s: Setting, candidate) -> int:
 
 def critical_derivation(family: Family, default_L: int):
     """``f(setting) -> Derivation`` of the critical points of phi_L on S (theory.critical)."""
+
     def derive(s):
         from theory.critical import derive_critical_points
+
         return derive_critical_points(family.equation, s.layers or default_L, s.n, s.d)
+
     derive.__name__ = f"critical_points_family{family.equation}"
     return derive
 
@@ -56,8 +60,16 @@ class LayerEvidence:
     test_loss: np.ndarray  # (R,) sampled loss of each replica on the fresh test set
 
 
-def gather(s: Setting, family: Family, L: int, prompts_per_replica: int, test_prompts: int,
-           progress=None, shared_start: bool = False, **train_kw) -> LayerEvidence:
+def gather(
+    s: Setting,
+    family: Family,
+    L: int,
+    prompts_per_replica: int,
+    test_prompts: int,
+    progress=None,
+    shared_start: bool = False,
+    **train_kw,
+) -> LayerEvidence:
     """Train the replicas; nothing here knows any closed form.
 
     ``shared_start``: train a pilot model from the random start on the first replica's sample,
@@ -92,11 +104,14 @@ def gather(s: Setting, family: Family, L: int, prompts_per_replica: int, test_pr
         B.append(Bm)
     if progress:
         progress.update("test prompts")
-    test = Summaries.from_prompts(sample_prompts(test_prompts, s.n, sigma, s.rng(f"{tag}/L{L}/test"), omega))
+    test = Summaries.from_prompts(
+        sample_prompts(test_prompts, s.n, sigma, s.rng(f"{tag}/L{L}/test"), omega)
+    )
     obj = FamilyObjective(family, L, test)
     test_loss = np.array([obj(th)[0] for th in thetas])
-    return LayerEvidence(sigma, family, L, thetas, np.array(A_white), np.array(B), max(opts), infos,
-                         test, test_loss)
+    return LayerEvidence(
+        sigma, family, L, thetas, np.array(A_white), np.array(B), max(opts), infos, test, test_loss
+    )
 
 
 def mean_model_sq_residuals(ev: LayerEvidence, perms) -> np.ndarray:
@@ -125,7 +140,10 @@ def canonical_order(ev: LayerEvidence, permute: bool = True):
     A canonical order that does not look at any reference keeps the replica average honest
     (aligning onto a reference with repeated values would average different layers)."""
     a, _ = step_sizes(ev)
-    return [tuple(np.argsort(a[r], kind="stable")) if permute else tuple(range(ev.L)) for r in range(len(a))]
+    return [
+        tuple(np.argsort(a[r], kind="stable")) if permute else tuple(range(ev.L))
+        for r in range(len(a))
+    ]
 
 
 def aligned_matrices(ev: LayerEvidence, permute: bool = True):

@@ -13,6 +13,7 @@ eq. (3)'s transposed, where the printed recursion holds for every A_l.  The erra
 residuals of both, computed in the run.
 Exactly, with sympy: :func:`theory.lemma1.check_lemma1_symbolic`.
 """
+
 from __future__ import annotations
 
 import time
@@ -96,7 +97,9 @@ def lemma_error(prompts, A_list, iterates, convention: str = "eq3") -> float:
         Zs = code_forward(prompts, A_list)
     else:
         fam = GD(prompts.d, len(A_list))
-        _, cache = forward(fam.unpack(np.concatenate([A.ravel() for A in A_list])), prompts, full=True)
+        _, cache = forward(
+            fam.unpack(np.concatenate([A.ravel() for A in A_list])), prompts, full=True
+        )
         Zs = cache["Z"]
     Z0 = prompts.Z0
     X, y, xq = Z0[:, :-1, :-1], Z0[:, -1, :-1], Z0[:, :-1, -1]
@@ -105,8 +108,12 @@ def lemma_error(prompts, A_list, iterates, convention: str = "eq3") -> float:
         w = iterates[l]
         pred_ctx = y - np.einsum("bdi,bd->bi", X, w)
         pred_q = -np.einsum("bd,bd->b", xq, w)
-        err = max(err, np.abs(Zl[:, -1, :-1] - pred_ctx).max(), np.abs(Zl[:, -1, -1] - pred_q).max(),
-                  np.abs(Zl[:, :-1] - Z0[:, :-1]).max())  # covariate rows never change
+        err = max(
+            err,
+            np.abs(Zl[:, -1, :-1] - pred_ctx).max(),
+            np.abs(Zl[:, -1, -1] - pred_q).max(),
+            np.abs(Zl[:, :-1] - Z0[:, :-1]).max(),
+        )  # covariate rows never change
         scale = max(scale, np.abs(Zl).max())
     return float(err / max(scale, EPS))
 
@@ -136,19 +143,25 @@ def _observed(verdict, name) -> float:
 
 def conventions_text(verdict) -> str:
     """Both conventions with the residuals this run computed (relative to max |Z|)."""
-    return ("Two readings of the score (docs/conventions.md). Eq. (3) read literally (scores "
-            "z_key^T Q z_query): the layer implements w_{l+1} = w_l - A_l^T grad R(w_l) (residual "
-            f"{_observed(verdict, EQ3_TRANSPOSED):.1e}); the printed recursion holds for symmetric A_l "
-            f"(residual {_observed(verdict, EQ3_SYMMETRIC):.1e}) and misses by "
-            f"{_observed(verdict, EQ3_ERRATUM):.2g} for non-symmetric A_l. The official code's convention "
-            "(scores z_query^T Q z_key; its Q block is eq. (3)'s transposed): the printed recursion holds "
-            f"for every A_l (residual {_observed(verdict, CODE_PRINTED):.1e}). Residuals are max errors "
-            "relative to max |Z| over L = 1..4 layers, every column, random prompts.")
+    return (
+        "Two readings of the score (docs/conventions.md). Eq. (3) read literally (scores "
+        "z_key^T Q z_query): the layer implements w_{l+1} = w_l - A_l^T grad R(w_l) (residual "
+        f"{_observed(verdict, EQ3_TRANSPOSED):.1e}); the printed recursion holds for symmetric A_l "
+        f"(residual {_observed(verdict, EQ3_SYMMETRIC):.1e}) and misses by "
+        f"{_observed(verdict, EQ3_ERRATUM):.2g} for non-symmetric A_l. The official code's convention "
+        "(scores z_query^T Q z_key; its Q block is eq. (3)'s transposed): the printed recursion holds "
+        f"for every A_l (residual {_observed(verdict, CODE_PRINTED):.1e}). Residuals are max errors "
+        "relative to max |Z| over L = 1..4 layers, every column, random prompts."
+    )
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     if candidate is not None:
-        raise ValueError("--candidate applies to claims 1 and 5 (a preconditioner); Lemma 1 is an identity")
+        raise ValueError(
+            "--candidate applies to claims 1 and 5 (a preconditioner); Lemma 1 is an identity"
+        )
     CLAIM.check(s)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
@@ -157,8 +170,10 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     rng = s.rng("lemma1")
     prompts = sample_prompts(BATCH, s.n, sigma, s.rng("lemma1/prompts"), om, s.noise)
     floor = 8.0 * (s.n + s.d + 1) * MAX_LAYERS * EPS
-    basis = (f"floating point: 8 (n+d+1) L eps = {floor:.1e} relative to max |Z| "
-             "(forward error of L layers of length-(n+d+1) sums)")
+    basis = (
+        f"floating point: 8 (n+d+1) L eps = {floor:.1e} relative to max |Z| "
+        "(forward error of L layers of length-(n+d+1) sums)"
+    )
     cases = {}
     for symmetric in (True, False):
         for L in range(1, MAX_LAYERS + 1):
@@ -180,37 +195,81 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         check_at_most(EQ3_TRANSPOSED, "floating point", worst(False, True), floor, basis),
         check_at_least(EQ3_ERRATUM, "erratum", worst(False, False), big, big_basis),
         check_at_most(CODE_PRINTED, "floating point", worst(False, False, "code"), floor, basis),
-        check_at_least(CODE_TRANSPOSED_FAILS, "erratum", worst(False, True, "code"), big, big_basis),
+        check_at_least(
+            CODE_TRANSPOSED_FAILS, "erratum", worst(False, True, "code"), big, big_basis
+        ),
     ]
     progress.update("Lemma 1: exact (sympy)")
     for symmetric in (True, False):
         res = check_lemma1_symbolic(2, 2, 2, symmetric)
-        checks.append(check_at_most(
-            f"exact (sympy, d = n = L = 2, {'symmetric' if symmetric else 'general'} A_l): "
-            "A_l^T reading holds", "exact", int(not res.transposed_holds), 0,
-            "exact: every column's last entry simplifies to the GD prediction"))
+        checks.append(
+            check_at_most(
+                f"exact (sympy, d = n = L = 2, {'symmetric' if symmetric else 'general'} A_l): "
+                "A_l^T reading holds",
+                "exact",
+                int(not res.transposed_holds),
+                0,
+                "exact: every column's last entry simplifies to the GD prediction",
+            )
+        )
         if symmetric:
-            checks.append(check_at_most("exact (sympy): printed reading holds for symmetric A_l", "exact",
-                                        int(not res.printed_holds), 0, "exact simplification"))
+            checks.append(
+                check_at_most(
+                    "exact (sympy): printed reading holds for symmetric A_l",
+                    "exact",
+                    int(not res.printed_holds),
+                    0,
+                    "exact simplification",
+                )
+            )
         else:
-            checks.append(check_at_least("exact (sympy): printed reading fails for general A_l", "erratum",
-                                         int(not res.printed_holds), 1, "exact simplification"))
+            checks.append(
+                check_at_least(
+                    "exact (sympy): printed reading fails for general A_l",
+                    "erratum",
+                    int(not res.printed_holds),
+                    1,
+                    "exact simplification",
+                )
+            )
     code = check_lemma1_symbolic(2, 2, 2, False, convention="code")
-    checks.append(check_at_most("exact (sympy, code convention): printed reading holds for general A_l",
-                                "exact", int(not code.printed_holds), 0, "exact simplification"))
-    verdict = Verdict("lemma1", s.describe(sigma),
-                      {"recursion_eq3": "w_{l+1} = w_l - A_l^T grad R(w_l)",
-                       "recursion_code": "w_{l+1} = w_l - A_l grad R(w_l)",
-                       "printed": "w_{l+1} = w_l - A_l grad R(w_l)"}, checks)
+    checks.append(
+        check_at_most(
+            "exact (sympy, code convention): printed reading holds for general A_l",
+            "exact",
+            int(not code.printed_holds),
+            0,
+            "exact simplification",
+        )
+    )
+    verdict = Verdict(
+        "lemma1",
+        s.describe(sigma),
+        {
+            "recursion_eq3": "w_{l+1} = w_l - A_l^T grad R(w_l)",
+            "recursion_code": "w_{l+1} = w_l - A_l grad R(w_l)",
+            "printed": "w_{l+1} = w_l - A_l grad R(w_l)",
+        },
+        checks,
+    )
     verdict.notes.append(conventions_text(verdict))
     if with_controls:
-        wrong = [("wrong sign: w_{l+1} = w_l + A_l grad R", {"sign": -1.0}),
-                 ("R normalised by 1/(n+1) instead of 1/n", {"n_norm": s.n + 1.0}),
-                 ("w_l dropped: w_{l+1} = -A_l grad R(w_l)", {"keep": False})]
+        wrong = [
+            ("wrong sign: w_{l+1} = w_l + A_l grad R", {"sign": -1.0}),
+            ("R normalised by 1/(n+1) instead of 1/n", {"n_norm": s.n + 1.0}),
+            ("w_l dropped: w_{l+1} = -A_l grad R(w_l)", {"keep": False}),
+        ]
         verdict.controls = evaluate_controls(
-            wrong, None, s, lambda kw, ev, s: [check_at_most(EQ3_SYMMETRIC, "floating point",
-                                                             worst(True, False, **kw), floor, basis)],
-            truth_checks=[checks[0]])
+            wrong,
+            None,
+            s,
+            lambda kw, ev, s: [
+                check_at_most(
+                    EQ3_SYMMETRIC, "floating point", worst(True, False, **kw), floor, basis
+                )
+            ],
+            truth_checks=[checks[0]],
+        )
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
@@ -218,6 +277,7 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
 
 def _derivation(s):
     from theory.lemma1 import derive_lemma1
+
     return derive_lemma1()
 
 
@@ -226,23 +286,31 @@ CLAIM = Claim(
     title="Lemma 1: linear attention implements preconditioned GD",
     source="Lemma 1, eq. (8)",
     statement="With P_l = [[0,0],[0,1]], Q_l = -[[A_l,0],[0,0]], [Z_l]_{d+1,n+1} = -<x_q, w_l> where "
-              "w_{l+1} = w_l - A_l grad R(w_l).",
+    "w_{l+1} = w_l - A_l grad R(w_l).",
     run=run,
     hypotheses=(
-        Hypothesis("any prompt (no distributional assumption: the identity holds prompt by prompt)"),
+        Hypothesis(
+            "any prompt (no distributional assumption: the identity holds prompt by prompt)"
+        ),
         Hypothesis("L layers of family (8): P_l = [[0,0],[0,1]], Q_l = -[[A_l,0],[0,0]]"),
         Hypothesis("the paper prints the recursion with A_l; Theorems 2-4 use symmetric A_l"),
-        Hypothesis("d >= 2, a limit of this check and not of the lemma: the two readings differ only "
-                   "for a non-symmetric A_l, and every 1 x 1 matrix is symmetric", holds=lambda s: s.d >= 2,
-                   needs="--d 2 or more"),
+        Hypothesis(
+            "d >= 2, a limit of this check and not of the lemma: the two readings differ only "
+            "for a non-symmetric A_l, and every 1 x 1 matrix is symmetric",
+            holds=lambda s: s.d >= 2,
+            needs="--d 2 or more",
+        ),
     ),
     options=COMMON_OPTIONS,
     effort=lambda s: EFFORT,
     derivation=(_derivation,),
-    errata=(Erratum(
-        "A_l or A_l^T in the recursion",
-        "Lemma 1: [Z_l]_{d+1,n+1} = -<x^(n+1), w_l> with w_{l+1} = w_l - A_l grad R(w_l).",
-        conventions_text,
-        steps=("Printed recursion fails", "One family-(8) layer", "code's convention"),
-        checks=("erratum", "code's convention")),),
+    errata=(
+        Erratum(
+            "A_l or A_l^T in the recursion",
+            "Lemma 1: [Z_l]_{d+1,n+1} = -<x^(n+1), w_l> with w_{l+1} = w_l - A_l grad R(w_l).",
+            conventions_text,
+            steps=("Printed recursion fails", "One family-(8) layer", "code's convention"),
+            checks=("erratum", "code's convention"),
+        ),
+    ),
 )

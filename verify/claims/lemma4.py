@@ -6,6 +6,7 @@ same, to round-off, for every permutation of (a_l), on sampled prompts from a no
 Sigma; off S (random A_l) a permutation changes it by far more than round-off (the lemma is
 specific to S); and no permutation preserves phi in family (11).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,10 +46,14 @@ def default_setting(**kw) -> Setting:
 
 
 def _model_loss(A_list, prompts) -> float:
-    return loss_and_grad(GD(prompts.d, len(A_list)).unpack(np.concatenate([A.ravel() for A in A_list])), prompts)[0]
+    return loss_and_grad(
+        GD(prompts.d, len(A_list)).unpack(np.concatenate([A.ravel() for A in A_list])), prompts
+    )[0]
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     L = layers.preamble(CLAIM, s, candidate)
     t0 = time.perf_counter()
     sigma = s.sigma
@@ -57,34 +62,69 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     rng = s.rng("lemma4/steps")
     a = rng.uniform(0.2, 1.5, L)
     base = _model_loss([x * si for x in a], prompts)
-    perm_err = max(abs(_model_loss([a[p] * si for p in perm], prompts) - base) / base
-                   for perm in itertools.permutations(range(L)))
+    perm_err = max(
+        abs(_model_loss([a[p] * si for p in perm], prompts) - base) / base
+        for perm in itertools.permutations(range(L))
+    )
     floor = 8.0 * (s.n + s.d + 1) * L * EPS * float(np.linalg.cond(sigma))
     A_off = [0.5 * x * si + 0.2 * rng.standard_normal((s.d, s.d)) / s.d for x in a]
     base_off = _model_loss(A_off, prompts)
-    off_err = max(abs(_model_loss([A_off[p] for p in perm], prompts) - base_off) / base_off
-                  for perm in itertools.permutations(range(L)))
+    off_err = max(
+        abs(_model_loss([A_off[p] for p in perm], prompts) - base_off) / base_off
+        for perm in itertools.permutations(range(L))
+    )
     der = derive_lemma4(L)
     keep = family11_layer_permutations_that_preserve_phi(L)
     checks = [
-        check_at_most(f"phi_{L} is symmetric in (a_0..a_{L - 1}), exact (sympy)", "exact",
-                      len(der.failures_in_claim), 0, f"exact: steps {der.describe()}"),
-        check_at_most("NumPy model on S: every layer permutation gives the same empirical loss",
-                      "floating point", perm_err, floor,
-                      f"floating point: 8 (n+d+1) L eps cond(Sigma) = {floor:.1e} (same prompts, commuting factors)"),
-        check_at_least("off S (random A_l): a permutation changes the loss (the lemma needs S)",
-                       "scope", off_err, 1e3 * floor, "10^3 times the round-off bound is not round-off"),
-        check_at_most("family (11): no non-identity layer permutation preserves phi (exact)", "exact",
-                      len(keep) - 1, 0, "exact: sympy comparison of phi with each permuted phi"),
+        check_at_most(
+            f"phi_{L} is symmetric in (a_0..a_{L - 1}), exact (sympy)",
+            "exact",
+            len(der.failures_in_claim),
+            0,
+            f"exact: steps {der.describe()}",
+        ),
+        check_at_most(
+            "NumPy model on S: every layer permutation gives the same empirical loss",
+            "floating point",
+            perm_err,
+            floor,
+            f"floating point: 8 (n+d+1) L eps cond(Sigma) = {floor:.1e} (same prompts, commuting factors)",
+        ),
+        check_at_least(
+            "off S (random A_l): a permutation changes the loss (the lemma needs S)",
+            "scope",
+            off_err,
+            1e3 * floor,
+            "10^3 times the round-off bound is not round-off",
+        ),
+        check_at_most(
+            "family (11): no non-identity layer permutation preserves phi (exact)",
+            "exact",
+            len(keep) - 1,
+            0,
+            "exact: sympy comparison of phi with each permuted phi",
+        ),
     ]
     cps = FAMILY8.critical_points(L, s.n, s.d)
-    closed = {"critical_point_orbits": [{"a": [float(x) for x in c.a], "kind": c.kind,
-                                         "orbit_size": len(orbit([round(float(x), 12) for x in c.a]))}
-                                        for c in cps]}
-    notes = [f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind}): orbit of "
-             f"{len(orbit([round(float(x), 12) for x in c.a]))} points under layer permutations" for c in cps]
-    notes.append("critical points are therefore not unique (Lemma 4's consequence) whenever the step sizes "
-                 "are not all equal; in family (11) the layers are not interchangeable")
+    closed = {
+        "critical_point_orbits": [
+            {
+                "a": [float(x) for x in c.a],
+                "kind": c.kind,
+                "orbit_size": len(orbit([round(float(x), 12) for x in c.a])),
+            }
+            for c in cps
+        ]
+    }
+    notes = [
+        f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind}): orbit of "
+        f"{len(orbit([round(float(x), 12) for x in c.a]))} points under layer permutations"
+        for c in cps
+    ]
+    notes.append(
+        "critical points are therefore not unique (Lemma 4's consequence) whenever the step sizes "
+        "are not all equal; in family (11) the layers are not interchangeable"
+    )
     v = Verdict("lemma4", s.describe(sigma), closed, checks, notes=notes)
     v.timings["seconds"] = time.perf_counter() - t0
     return v
@@ -92,6 +132,7 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
 
 def _derivation(s):
     from theory.lemma4 import derive_lemma4
+
     return derive_lemma4(max(2, s.layers or 3))
 
 
@@ -100,15 +141,24 @@ CLAIM = Claim(
     title="Lemma 4: layer permutations on S",
     source="Lemma 4",
     statement="On S = {A_l = a_l Sigma^-1}, f is invariant under any permutation of the layers' a_l, hence "
-              "critical points are not unique.",
+    "critical points are not unique.",
     run=run,
-    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES + (
+    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES
+    + (
         Hypothesis("family (8) restricted to S = {A_l = a_l Sigma^{-1}}"),
-        Hypothesis("L >= 2 layers, a limit of this check: the only permutation of one layer is the "
-                   "identity, so the invariance would be checked vacuously",
-                   holds=lambda s: (s.layers or 3) >= 2, needs="--layers 2 or more"),
-        Hypothesis("d >= 2, a limit of the off-S scope check: at d = 1 every A_l is a multiple of "
-                   "Sigma^{-1}, so no A_l lies off S", holds=lambda s: s.d >= 2, needs="--d 2 or more"),),
+        Hypothesis(
+            "L >= 2 layers, a limit of this check: the only permutation of one layer is the "
+            "identity, so the invariance would be checked vacuously",
+            holds=lambda s: (s.layers or 3) >= 2,
+            needs="--layers 2 or more",
+        ),
+        Hypothesis(
+            "d >= 2, a limit of the off-S scope check: at d = 1 every A_l is a multiple of "
+            "Sigma^{-1}, so no A_l lies off S",
+            holds=lambda s: s.d >= 2,
+            needs="--d 2 or more",
+        ),
+    ),
     options=COMMON_OPTIONS | {"layers"},
     default_setting=default_setting,
     effort=lambda s: EFFORT,

@@ -22,6 +22,7 @@ smallest relative Frobenius deviation from C that the relative-Frobenius checks 
 every direction (:mod:`verify.resolution`); ``Setting.resolution`` asks for a run that reaches
 a given resolution, growing the Rao-Blackwellised stream as needed.
 """
+
 from __future__ import annotations
 
 import time
@@ -109,9 +110,17 @@ class Effort:
     def for_setting(cls, s: Setting) -> Effort:
         div = 5 if s.quick else 1
         shrink = min(1.0, 20.0 / s.n)
-        starts = 4 if s.quick else 8  # more are added until two agree (fit_unconstrained_multistart)
-        return cls(200_000 // div, int(100_000 * shrink) // div, 10, int(100_000 * shrink) // div, starts,
-                   int(200_000 * shrink) // div)
+        starts = (
+            4 if s.quick else 8
+        )  # more are added until two agree (fit_unconstrained_multistart)
+        return cls(
+            200_000 // div,
+            int(100_000 * shrink) // div,
+            10,
+            int(100_000 * shrink) // div,
+            starts,
+            int(200_000 * shrink) // div,
+        )
 
 
 @dataclass
@@ -145,20 +154,31 @@ def gather_full(s: Setting, sigma, om, eff: Effort, progress: Progress):
     fits, pooled = [], None
     for r in range(REPLICAS):
         progress.update(f"all-(P,Q) replica {r + 1}/{REPLICAS}")
-        stats = OneLayerStats.from_prompts(sample_prompts(eff.full_prompts, s.n, sigma, rng, om, s.noise))
+        stats = OneLayerStats.from_prompts(
+            sample_prompts(eff.full_prompts, s.n, sigma, rng, om, s.noise)
+        )
         fits.append(fit_unconstrained_multistart(stats, rng, starts=eff.full_starts))
-        pooled = stats if pooled is None else replace(pooled, T=pooled.T + stats.T, U=pooled.U + stats.U,
-                                                      tt=pooled.tt + stats.tt)
+        pooled = (
+            stats
+            if pooled is None
+            else replace(
+                pooled, T=pooled.T + stats.T, U=pooled.U + stats.U, tt=pooled.tt + stats.tt
+            )
+        )
     pooled = replace(pooled, T=pooled.T / REPLICAS, U=pooled.U / REPLICAS, tt=pooled.tt / REPLICAS)
-    pooled_loss = [pooled.loss_and_grad(np.concatenate([P[-1], Q[:, :d].ravel()]))[0] for P, Q, _ in fits]
+    pooled_loss = [
+        pooled.loss_and_grad(np.concatenate([P[-1], Q[:, :d].ravel()]))[0] for P, Q, _ in fits
+    ]
     low = min(pooled_loss)
     A_full, vanish, opt, infos, excluded = [], [], [], [], []
     for r, ((P, Q, info), fl) in enumerate(zip(fits, pooled_loss)):
         info["pooled_loss"] = fl
         why = info["not_converged"]
         if fl > low * (1 + BASIN_GAP):
-            why = (why + "; " if why else "") + (f"another basin: loss on the pooled sample {fl:.6g} vs "
-                                                 f"lowest {low:.6g} (> {BASIN_GAP:g} relative)")
+            why = (why + "; " if why else "") + (
+                f"another basin: loss on the pooled sample {fl:.6g} vs "
+                f"lowest {low:.6g} (> {BASIN_GAP:g} relative)"
+            )
         nxt = info.pop("next_PQ")
         infos.append(info)
         if why:
@@ -169,13 +189,21 @@ def gather_full(s: Setting, sigma, om, eff: Effort, progress: Progress):
         A_full.append(A_eff)
         # both invariant under (gP, Q/g) and bounded (p_x / p_y is not: it blows up on a replica
         # with p_y near 0, and its spread then swamps the check)
-        vanish.append(np.concatenate([np.sign(p_y) * p_x / np.linalg.norm(P[d]),
-                                      p_y * q21 / np.linalg.norm(A_eff)]))
+        vanish.append(
+            np.concatenate(
+                [np.sign(p_y) * p_x / np.linalg.norm(P[d]), p_y * q21 / np.linalg.norm(A_eff)]
+            )
+        )
         # Optimisation error: A_eff's change under the Newton step not taken (quadratic
         # convergence: that step bounds the remaining error).
         opt.append(rel_fro(effective_preconditioner(*nxt), A_eff))
-    return (np.array(A_full).reshape(-1, d, d), np.array(vanish).reshape(-1, 2 * d),
-            max(opt, default=0.0), infos, excluded)
+    return (
+        np.array(A_full).reshape(-1, d, d),
+        np.array(vanish).reshape(-1, 2 * d),
+        max(opt, default=0.0),
+        infos,
+        excluded,
+    )
 
 
 def gather(s: Setting, progress: Progress | None = None) -> Evidence:
@@ -191,7 +219,9 @@ def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     rng = s.rng("theorem1/gd")
     for r in range(REPLICAS):
         progress.update(f"family (8) replica {r + 1}/{REPLICAS}")
-        A, cond = fit_gd_layer(sample_tasks(eff.gd_contexts, s.n, sigma, rng, om, s.noise, eff.gd_queries))
+        A, cond = fit_gd_layer(
+            sample_tasks(eff.gd_contexts, s.n, sigma, rng, om, s.noise, eff.gd_queries)
+        )
         A_gd.append(A)
         conds.append(cond)
     A_full, vanish, opt, infos, excluded = gather_full(s, sigma, om, eff, progress)
@@ -199,18 +229,44 @@ def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     test = sample_prompts(eff.test_prompts, s.n, sigma, s.rng("theorem1/test"), om, s.noise)
     fam = GD(s.d, 1)
     preds = np.array([predict(fam.unpack(A.ravel()), test) for A in A_gd])
-    return Evidence(sigma, omega, A_int, eff.int_contexts, np.array(A_gd), max(conds), A_full, vanish,
-                    opt, infos, excluded, test, preds)
+    return Evidence(
+        sigma,
+        omega,
+        A_int,
+        eff.int_contexts,
+        np.array(A_gd),
+        max(conds),
+        A_full,
+        vanish,
+        opt,
+        infos,
+        excluded,
+        test,
+        preds,
+    )
 
 
 def _spread_check(name, observed, estimates, scale, extra, basis):
     """A rel.-Frobenius check with a replica-spread tolerance, its ceiling and enough replicas."""
     R = len(estimates)
     if R < MIN_KEPT:
-        return inconclusive(name, "sampling", observed if np.isfinite(observed) else 0.0, np.inf, basis,
-                            f"only {R} converged replicas (< {MIN_KEPT}): no spread-based tolerance")
-    return check_at_most(name, "sampling", observed, replica_tolerance(estimates, scale) + extra, basis,
-                         ceiling=SPREAD_CEILING, ceiling_basis=CEILING_BASIS)
+        return inconclusive(
+            name,
+            "sampling",
+            observed if np.isfinite(observed) else 0.0,
+            np.inf,
+            basis,
+            f"only {R} converged replicas (< {MIN_KEPT}): no spread-based tolerance",
+        )
+    return check_at_most(
+        name,
+        "sampling",
+        observed,
+        replica_tolerance(estimates, scale) + extra,
+        basis,
+        ceiling=SPREAD_CEILING,
+        ceiling_basis=CEILING_BASIS,
+    )
 
 
 def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
@@ -225,37 +281,73 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     float_gd = ev.gd_cond * EPS * d
     full_mean = ev.A_full.mean(0) if len(ev.A_full) else np.full((d, d), np.nan)
     checks = [
-        _spread_check(INT_CHECK, rel_fro(ev.A_int.mean(0), C), ev.A_int, nC, 0.0,
-                      f"{samp} of {ev.int_contexts} contexts each (query, task and noise integrated exactly)"),
-        _spread_check(GD_CHECK, rel_fro(ev.A_gd.mean(0), C), ev.A_gd, nC, float_gd,
-                      f"{samp} (exact least squares; round-off cond*d*eps = {float_gd:.1e})"),
-        _spread_check(FULL_CHECK, rel_fro(full_mean, C), ev.A_full, nC, ev.full_opt,
-                      SAMP.format(R=len(ev.A_full)) + f" that converged + optimisation error {ev.full_opt:.1e} "
-                      "(size of the next Newton step)"),
+        _spread_check(
+            INT_CHECK,
+            rel_fro(ev.A_int.mean(0), C),
+            ev.A_int,
+            nC,
+            0.0,
+            f"{samp} of {ev.int_contexts} contexts each (query, task and noise integrated exactly)",
+        ),
+        _spread_check(
+            GD_CHECK,
+            rel_fro(ev.A_gd.mean(0), C),
+            ev.A_gd,
+            nC,
+            float_gd,
+            f"{samp} (exact least squares; round-off cond*d*eps = {float_gd:.1e})",
+        ),
+        _spread_check(
+            FULL_CHECK,
+            rel_fro(full_mean, C),
+            ev.A_full,
+            nC,
+            ev.full_opt,
+            SAMP.format(R=len(ev.A_full))
+            + f" that converged + optimisation error {ev.full_opt:.1e} "
+            "(size of the next Newton step)",
+        ),
     ]
     W = np.array([whiten(A, sig_half) for A in ev.A_int])
     Cw = whiten(C, sig_half)
     tau = replica_tolerance(W, max(np.linalg.norm(Cw), EPS))
-    checks.append(check_at_most(
-        "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form", "sampling",
-        abs(dist_identity(W.mean(0)) - dist_identity(Cw)), dist_tolerance(Cw, tau),
-        f"{samp} (Rao-Blackwellised) of Sigma^1/2 A Sigma^1/2, propagated through Dist's Lipschitz bound",
-        ceiling=SPREAD_CEILING, ceiling_basis=CEILING_BASIS))
+    checks.append(
+        check_at_most(
+            "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form",
+            "sampling",
+            abs(dist_identity(W.mean(0)) - dist_identity(Cw)),
+            dist_tolerance(Cw, tau),
+            f"{samp} (Rao-Blackwellised) of Sigma^1/2 A Sigma^1/2, propagated through Dist's Lipschitz bound",
+            ceiling=SPREAD_CEILING,
+            ceiling_basis=CEILING_BASIS,
+        )
+    )
     fam = GD(d, 1)
     pred_C = predict(fam.unpack(C.ravel()), ev.test)
     nP = max(np.linalg.norm(pred_C), EPS)
-    checks.append(check_at_most(
-        "predictor on fresh prompts: trained vs closed form (rel. RMS)", "sampling",
-        np.linalg.norm(ev.test_pred_gd.mean(0) - pred_C) / nP,
-        replica_tolerance(ev.test_pred_gd, nP), f"{samp}; {ev.test.B} fresh prompts",
-        ceiling=SPREAD_CEILING, ceiling_basis=CEILING_BASIS))
+    checks.append(
+        check_at_most(
+            "predictor on fresh prompts: trained vs closed form (rel. RMS)",
+            "sampling",
+            np.linalg.norm(ev.test_pred_gd.mean(0) - pred_C) / nP,
+            replica_tolerance(ev.test_pred_gd, nP),
+            f"{samp}; {ev.test.B} fresh prompts",
+            ceiling=SPREAD_CEILING,
+            ceiling_basis=CEILING_BASIS,
+        )
+    )
     sq = (ev.test_pred_gd.mean(0) - ev.test.target) ** 2
     fC = sl.population_loss(C, ev.sigma, s.n, om, s.noise)
     se = float(sq.std(ddof=1) / np.sqrt(sq.size))
-    checks.append(check_at_most(
-        "test loss of trained model vs exact loss of closed form (relative)", "sampling",
-        abs(sq.mean() - fC) / fC, K_SIGMA * se / fC,
-        f"sampling: {K_SIGMA:g} standard errors of a mean over {sq.size} fresh prompts"))
+    checks.append(
+        check_at_most(
+            "test loss of trained model vs exact loss of closed form (relative)",
+            "sampling",
+            abs(sq.mean() - fC) / fC,
+            K_SIGMA * se / fC,
+            f"sampling: {K_SIGMA:g} standard errors of a mean over {sq.size} fresh prompts",
+        )
+    )
     checks.append(cannot_be_beaten(C, ev, s, fC))
     return checks
 
@@ -275,10 +367,16 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
     floor = quadratic_form_floor(s.d, float(np.linalg.cond(ev.sigma)))
     gap = (fC - best) / fC
     return check_at_most(
-        "closed form's exact loss minus the best trained model's exact loss", "exact", max(gap, 0.0), floor,
+        "closed form's exact loss minus the best trained model's exact loss",
+        "exact",
+        max(gap, 0.0),
+        floor,
         f"floating point: 64 d^2 eps cond(Sigma)^2 = {floor:.1e} (a true optimum cannot be beaten)",
-        reason=(f"f(best trained) - f(C) = {-gap:+.3e} f(C): "
-                + ("the closed form is lower" if gap <= 0 else "a trained model beats the closed form")))
+        reason=(
+            f"f(best trained) - f(C) = {-gap:+.3e} f(C): "
+            + ("the closed form is lower" if gap <= 0 else "a trained model beats the closed form")
+        ),
+    )
 
 
 def controls(s: Setting, sigma: np.ndarray, omega: np.ndarray) -> list:
@@ -294,15 +392,27 @@ def controls(s: Setting, sigma: np.ndarray, omega: np.ndarray) -> list:
         ("trace regulariser dropped: ((n+1)/n Sigma)^{-1}", inv((n + 1) / n * sigma)),
         ("(n+1)/n replaced by 1: (Sigma + tr(Sigma)/n I)^{-1}", inv(sigma + tr / n * I)),
         ("wrong sign: -Gamma^{-1}", -inv(G)),
-        ("wrong factor of n (attention normalised by 1/(n+1)): (n+1)/n Gamma^{-1}", (n + 1) / n * inv(G)),
-        ("wrong factor of n in the regulariser: ((n+1)/n Sigma + tr(Sigma) I)^{-1}", inv((n + 1) / n * sigma + tr * I)),
-        ("off by one in the regulariser: ((n+1)/n Sigma + tr(Sigma)/(n+1) I)^{-1}",
-         inv((n + 1) / n * sigma + tr / (n + 1) * I)),
-        ("off by one in both: ((n+2)/(n+1) Sigma + tr(Sigma)/(n+1) I)^{-1}",
-         inv((n + 2) / (n + 1) * sigma + tr / (n + 1) * I)),
+        (
+            "wrong factor of n (attention normalised by 1/(n+1)): (n+1)/n Gamma^{-1}",
+            (n + 1) / n * inv(G),
+        ),
+        (
+            "wrong factor of n in the regulariser: ((n+1)/n Sigma + tr(Sigma) I)^{-1}",
+            inv((n + 1) / n * sigma + tr * I),
+        ),
+        (
+            "off by one in the regulariser: ((n+1)/n Sigma + tr(Sigma)/(n+1) I)^{-1}",
+            inv((n + 1) / n * sigma + tr / (n + 1) * I),
+        ),
+        (
+            "off by one in both: ((n+2)/(n+1) Sigma + tr(Sigma)/(n+1) I)^{-1}",
+            inv((n + 2) / (n + 1) * sigma + tr / (n + 1) * I),
+        ),
     ]
     if s.prior != "identity" or s.noise > 0:
-        out.append(("the paper's eq. (6) Gamma^{-1}, which ignores the prior and the noise", inv(G)))
+        out.append(
+            ("the paper's eq. (6) Gamma^{-1}, which ignores the prior and the noise", inv(G))
+        )
     return out
 
 
@@ -313,11 +423,23 @@ def vanish_check(ev: Evidence):
     name = "all-(P,Q): entries the theorem says vanish (p_x/||p||, p_y q21/||A_eff||)"
     basis = SAMP.format(R=kept) + " that converged"
     if kept < MIN_KEPT:
-        return inconclusive(name, "sampling", 0.0, np.inf, basis,
-                            f"only {kept} converged replicas (< {MIN_KEPT}): no spread-based tolerance")
-    return check_at_most(name, "sampling", float(np.linalg.norm(ev.vanish.mean(0))),
-                         replica_tolerance(ev.vanish, 1.0), basis,
-                         ceiling=SPREAD_CEILING, ceiling_basis=CEILING_BASIS)
+        return inconclusive(
+            name,
+            "sampling",
+            0.0,
+            np.inf,
+            basis,
+            f"only {kept} converged replicas (< {MIN_KEPT}): no spread-based tolerance",
+        )
+    return check_at_most(
+        name,
+        "sampling",
+        float(np.linalg.norm(ev.vanish.mean(0))),
+        replica_tolerance(ev.vanish, 1.0),
+        basis,
+        ceiling=SPREAD_CEILING,
+        ceiling_basis=CEILING_BASIS,
+    )
 
 
 def base_checks(ev: Evidence, s: Setting) -> list:
@@ -326,11 +448,16 @@ def base_checks(ev: Evidence, s: Setting) -> list:
     # need not vanish and the check is not part of the claim there
     checks = ([vanish_check(ev)] if s.d > 1 else []) + [convergence_check(ev)]
     t1, gen, red = derive_theorem1(), derive_general(), derive_reduction()
-    for title, der in (("Theorem 1 derived symbolically (sympy, d = 2)", t1),
-                       ("general (Omega, noise) optimum derived symbolically", gen),
-                       ("reduction of all (P, Q) to family (8), exact", red)):
-        checks.append(check_at_most(title, "exact", len(der.failures_in_claim), 0,
-                                    f"exact: steps {der.describe()}"))
+    for title, der in (
+        ("Theorem 1 derived symbolically (sympy, d = 2)", t1),
+        ("general (Omega, noise) optimum derived symbolically", gen),
+        ("reduction of all (P, Q) to family (8), exact", red),
+    ):
+        checks.append(
+            check_at_most(
+                title, "exact", len(der.failures_in_claim), 0, f"exact: steps {der.describe()}"
+            )
+        )
     return checks
 
 
@@ -338,11 +465,15 @@ def convergence_check(ev: Evidence):
     """At least MIN_KEPT all-(P, Q) replicas converged to the common basin; else inconclusive."""
     kept = len(ev.A_full)
     name = "all-(P,Q) replicas converged (stopping rule, second order, starts agree, common basin)"
-    basis = (f"count of {REPLICAS} replicas kept; excluded ones are listed and never averaged in; "
-             f">= {MIN_KEPT} keep the Student-t basis of the tolerance")
+    basis = (
+        f"count of {REPLICAS} replicas kept; excluded ones are listed and never averaged in; "
+        f">= {MIN_KEPT} keep the Student-t basis of the tolerance"
+    )
     why = "; ".join(f"replica {r}: {w}" for r, w in ev.excluded)
     if kept < MIN_KEPT:
-        return inconclusive(name, "optimisation", kept, MIN_KEPT, basis, f"too few converged: {why}", ">=")
+        return inconclusive(
+            name, "optimisation", kept, MIN_KEPT, basis, f"too few converged: {why}", ">="
+        )
     return check_at_least(name, "optimisation", kept, MIN_KEPT, basis, reason=why)
 
 
@@ -356,12 +487,16 @@ def _grow_resolution(s: Setting, ev: Evidence, target: np.ndarray, progress: Pro
         B = next_effort(ev.int_contexts, res, s.resolution, MAX_INT_CONTEXTS)
         rounds += 1
         progress.update(f"resolution round {rounds}: {REPLICAS} x {B} contexts")
-        ev.A_int, _ = gather_integrated(s, ev.sigma, om, B, stream=f"theorem1/integrated/round{rounds}")
+        ev.A_int, _ = gather_integrated(
+            s, ev.sigma, om, B, stream=f"theorem1/integrated/round{rounds}"
+        )
         ev.int_contexts = B
         spent += REPLICAS * B
         res, _ = run_resolution(closed_form_checks(target, ev, s), RESOLUTION_CHECKS)
-    return (f"{rounds} extra round(s), {spent} extra contexts, {time.perf_counter() - t0:.1f} s; "
-            f"final Rao-Blackwellised sample {REPLICAS} x {ev.int_contexts} contexts")
+    return (
+        f"{rounds} extra round(s), {spent} extra contexts, {time.perf_counter() - t0:.1f} s; "
+        f"final Rao-Blackwellised sample {REPLICAS} x {ev.int_contexts} contexts"
+    )
 
 
 def resolution_check(s: Setting, res: float):
@@ -370,11 +505,19 @@ def resolution_check(s: Setting, res: float):
     basis = f"verify.resolution; Rao-Blackwellised sample capped at {MAX_INT_CONTEXTS} contexts per replica"
     if res <= s.resolution:
         return check_at_most(name, "resolution", res, s.resolution, basis)
-    return inconclusive(name, "resolution", res, s.resolution, basis,
-                        f"the cap was reached at resolution {res:.3g}: a finer request needs more work than allowed")
+    return inconclusive(
+        name,
+        "resolution",
+        res,
+        s.resolution,
+        basis,
+        f"the cap was reached at resolution {res:.3g}: a finer request needs more work than allowed",
+    )
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     """Verify Theorem 1 (or its generalisation) at setting ``s``; see the module docstring."""
     CLAIM.check(s)
     progress = progress or Progress(None)
@@ -386,12 +529,17 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     A_star = sl.optimal_preconditioner(ev.sigma, s.n, om, s.noise)
     G_inv = np.linalg.inv(sl.gamma(ev.sigma, s.n))
     paper_applies = s.prior == "identity" and s.noise == 0
-    closed = {"preconditioner": A_star, "gamma_inverse_eq6": G_inv,
-              "optimal_loss": sl.optimal_loss(ev.sigma, s.n, om, s.noise)}
+    closed = {
+        "preconditioner": A_star,
+        "gamma_inverse_eq6": G_inv,
+        "optimal_loss": sl.optimal_loss(ev.sigma, s.n, om, s.noise),
+    }
     notes = [f"all-(P,Q) replica {r} excluded: {w}" for r, w in ev.excluded]
     if s.d == 1:
-        notes.append("d = 1: the check that p_x and q21 vanish is not run; a second branch of global "
-                     "minimisers (p_y = 0, -p_x q21 = A*) computes the same predictor (see the erratum)")
+        notes.append(
+            "d = 1: the check that p_x and q21 vanish is not run; a second branch of global "
+            "minimisers (p_y = 0, -p_x q21 = A*) computes the same predictor (see the erratum)"
+        )
     if target is None:
         target = A_star
     else:
@@ -399,21 +547,35 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     cost = _grow_resolution(s, ev, target, progress) if s.resolution is not None else None
     checks = base_checks(ev, s)
     if paper_applies:
-        checks.append(check_at_most(
-            "paper's eq. (6) Gamma^{-1} equals the derived optimum H^{-1} Sigma Omega", "exact",
-            rel_fro(G_inv, A_star), 64 * s.d * EPS * np.linalg.cond(ev.sigma),
-            "floating point: 64 d eps cond(Sigma)"))
+        checks.append(
+            check_at_most(
+                "paper's eq. (6) Gamma^{-1} equals the derived optimum H^{-1} Sigma Omega",
+                "exact",
+                rel_fro(G_inv, A_star),
+                64 * s.d * EPS * np.linalg.cond(ev.sigma),
+                "floating point: 64 d eps cond(Sigma)",
+            )
+        )
     else:
-        notes.append(f"eq. (6) does not apply (prior {s.prior}, noise {s.noise}): Gamma^{{-1}} differs "
-                     f"from the derived optimum by {rel_fro(G_inv, A_star):.3g} (rel. Frobenius); "
-                     "the generalised optimum H^{-1} Sigma Omega is verified instead")
+        notes.append(
+            f"eq. (6) does not apply (prior {s.prior}, noise {s.noise}): Gamma^{{-1}} differs "
+            f"from the derived optimum by {rel_fro(G_inv, A_star):.3g} (rel. Frobenius); "
+            "the generalised optimum H^{-1} Sigma Omega is verified instead"
+        )
     target_checks = closed_form_checks(target, ev, s)
     checks += target_checks
     res, basis = run_resolution(target_checks, RESOLUTION_CHECKS)
     if s.resolution is not None:
         checks.append(resolution_check(s, res))
-    verdict = Verdict("1", s.describe(ev.sigma), closed, checks, notes=notes, resolution=res,
-                      resolution_basis=basis)
+    verdict = Verdict(
+        "1",
+        s.describe(ev.sigma),
+        closed,
+        checks,
+        notes=notes,
+        resolution=res,
+        resolution_basis=basis,
+    )
     if cost is not None:
         verdict.timings["resolution_cost"] = cost
     if with_controls:
@@ -421,7 +583,9 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         ctrls = controls(s, ev.sigma, ev.omega)
         verdict.controls = mark_within_resolution(
             evaluate_controls(ctrls, ev, s, closed_form_checks, truth_checks=truth),
-            [rel_fro(C, A_star) for _, C in ctrls], run_resolution(truth, RESOLUTION_CHECKS)[0])
+            [rel_fro(C, A_star) for _, C in ctrls],
+            run_resolution(truth, RESOLUTION_CHECKS)[0],
+        )
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
@@ -429,6 +593,7 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
 
 def _gaussian(s):
     from theory.gaussian import derive_gaussian_moments
+
     return derive_gaussian_moments()
 
 
@@ -446,6 +611,7 @@ def _general(s):
 
 def _figures(cid, verdict, setting, out_dir, budget):
     from ..report.gallery import one_layer
+
     return one_layer(cid, verdict, setting, out_dir, budget)
 
 
@@ -454,23 +620,28 @@ CLAIM = Claim(
     title="Theorem 1: the one-layer global optimum",
     source="Theorem 1, eqs. (6)-(7)",
     statement="For x ~ N(0, Sigma), w* ~ N(0, I), a global minimiser over all (P, Q) with L = 1 is "
-              "P_0 = [[0,0],[0,1]], Q_0 = -[[Gamma^{-1},0],[0,0]], Gamma = ((n+1)/n) Sigma + (tr Sigma/n) I.",
+    "P_0 = [[0,0],[0,1]], Q_0 = -[[Gamma^{-1},0],[0,0]], Gamma = ((n+1)/n) Sigma + (tr Sigma/n) I.",
     run=run,
     hypotheses=(
         Hypothesis("x^(i) ~ N(0, Sigma) i.i.d., Sigma positive definite"),
-        Hypothesis("w* ~ N(0, I), no label noise (with --prior inverse or --noise the generalised "
-                   "optimum H^-1 Sigma Omega is verified instead)"),
+        Hypothesis(
+            "w* ~ N(0, I), no label noise (with --prior inverse or --noise the generalised "
+            "optimum H^-1 Sigma Omega is verified instead)"
+        ),
         Hypothesis("one layer (L = 1), every entry of P_0 and Q_0 trainable"),
     ),
     options=COMMON_OPTIONS | {"candidate", "resolution"},
     effort=Effort.for_setting,
     derivation=(_gaussian, _theorem1, _reduction, _general),
-    errata=(Erratum(
-        "uniqueness up to rescaling when d = 1",
-        "Theorem 1: the global minimiser is (P_0, Q_0) of eq. (6) up to (P, Q) -> (gP, Q/g).",
-        "For d >= 2 this is right (modulo the entries the loss cannot see). For d = 1 there is a "
-        "second branch of global minimisers, Q11 = 0, p_y = 0, -p_x q21 = A*, which computes the "
-        "same predictor through the covariate row and is not a rescaling of eq. (6).",
-        steps=("second branch", "rank-one A_eff")),),
+    errata=(
+        Erratum(
+            "uniqueness up to rescaling when d = 1",
+            "Theorem 1: the global minimiser is (P_0, Q_0) of eq. (6) up to (P, Q) -> (gP, Q/g).",
+            "For d >= 2 this is right (modulo the entries the loss cannot see). For d = 1 there is a "
+            "second branch of global minimisers, Q11 = 0, p_y = 0, -p_x q21 = A*, which computes the "
+            "same predictor through the covariate row and is not a rescaling of eq. (6).",
+            steps=("second branch", "rank-one A_eff"),
+        ),
+    ),
     figures=(_figures,),
 )

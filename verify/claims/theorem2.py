@@ -14,6 +14,7 @@ The derived closed form is the restricted global minimiser a* of phi_2 (:mod:`th
 exact enumeration): A_l = a*_l I.  It, a user's candidate, or a negative control is then
 compared with the evidence by :func:`closed_form_checks`.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,6 @@ from .base import COMMON_OPTIONS, Claim, Hypothesis, identity_prior, noiseless, 
 from .layers import critical_derivation
 
 CHUNK = 50_000  # prompts per forward pass (memory: 50k x 6 x 21 floats = 50 MB at d = 5)
-
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,9 @@ class Evidence:
 def _sampled_loss(A0, A1, prompts):
     """Squared residuals (B,) of the NumPy transformer (family 8, L = 2) on ``prompts``."""
     fam = GD(prompts.d, 2)
-    params = fam.unpack(np.concatenate([np.asarray(A0, float).ravel(), np.asarray(A1, float).ravel()]))
+    params = fam.unpack(
+        np.concatenate([np.asarray(A0, float).ravel(), np.asarray(A1, float).ravel()])
+    )
     out = []
     for k in range(0, prompts.B, CHUNK):
         sub = prompts.subset(slice(k, k + CHUNK))
@@ -113,14 +115,31 @@ def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     tol_x = fro * (b.step_bound + g_err / lam[0]) if lam[0] > 0 else math.inf
     tol_f = b.loss_bound + 2.0 * F.roundoff(A0, A1)
     hits = [m for m in res.minima if m.loss - b.loss <= tol_f]
-    tol_x_hits = fro * (max(m.step_bound for m in hits) + g_err / lam[0]) if lam[0] > 0 else math.inf
-    gen = search(s.n, s.d, starts=eff.general_starts, seed=s.seed, symmetric=False, progress=progress.update)
+    tol_x_hits = (
+        fro * (max(m.step_bound for m in hits) + g_err / lam[0]) if lam[0] > 0 else math.inf
+    )
+    gen = search(
+        s.n, s.d, starts=eff.general_starts, seed=s.seed, symmetric=False, progress=progress.update
+    )
     gb = gen.best
     gen_tol_f = gb.loss_bound + 2.0 * F.roundoff(*gb.matrices())
     progress.update("Theorem 2: test prompts")
     test = sample_prompts(eff.test_prompts, s.n, np.eye(s.d), s.rng("theorem2/test"))
-    return Evidence(s.n, s.d, res, (A0, A1), b.loss, tol_f, tol_x, hits, tol_x_hits, float(lam[0]), gen, gen_tol_f,
-                    test)
+    return Evidence(
+        s.n,
+        s.d,
+        res,
+        (A0, A1),
+        b.loss,
+        tol_f,
+        tol_x,
+        hits,
+        tol_x_hits,
+        float(lam[0]),
+        gen,
+        gen_tol_f,
+        test,
+    )
 
 
 def restricted_minimiser(n: int, d: int, dps: int = 40):
@@ -140,13 +159,19 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
     for p in parts:
         slots, k = "", 0
         for m in p:  # tr W^m as a cycle of m slots pairs
-            labels = "abcdefgh"[k:k + m]
+            labels = "abcdefgh"[k : k + m]
             slots += "".join(labels[t] + labels[(t + 1) % m] for t in range(m))
             k += m
         bad += int(int(wick_moment(slots, "", n, d)) != int(mixed_moment(p, n, d)))
-    checks = [check_at_most(
-        "Wick engine: E prod tr W^k (k <= 4, 9 products) equals the Stein recursion", "exact", bad, 0,
-        "exact: integer equality with theory.wishart")]
+    checks = [
+        check_at_most(
+            "Wick engine: E prod tr W^k (k <= 4, 9 products) equals the Stein recursion",
+            "exact",
+            bad,
+            0,
+            "exact: integer equality with theory.wishart",
+        )
+    ]
     R = FAMILY8.restricted_loss(2, n, d)
     rng = s.rng("theorem2/grid")
     grid = [tuple(x) for x in rng.uniform(-1.0, 2.0, size=(12, 2))]
@@ -155,23 +180,42 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
         I = np.eye(d)
         err = max(err, abs(F.restricted(a0, a1) - float(R.value([a0, a1]))))
         tol = max(tol, F.roundoff(a0 * I, a1 * I) + 64 * EPS * abs(float(R.value([a0, a1]))))
-    checks.append(check_at_most(
-        "exact loss on S (A_l = a_l I) equals phi_2 of theory.restricted (12 random points)",
-        "floating point", err, tol, "floating point: (d^8 + 2) eps sum|terms| (Higham) + 64 eps phi"))
+    checks.append(
+        check_at_most(
+            "exact loss on S (A_l = a_l I) equals phi_2 of theory.restricted (12 random points)",
+            "floating point",
+            err,
+            tol,
+            "floating point: (d^8 + 2) eps sum|terms| (Higham) + 64 eps phi",
+        )
+    )
     # Away from S: a non-symmetric, non-commuting pair, against the transformer itself.
-    A0, A1 = (0.5 * np.eye(d) + 0.15 * rng.standard_normal((d, d)),
-              1.0 * np.eye(d) + 0.15 * rng.standard_normal((d, d)))
-    checks.append(_sampled_check("exact loss at a random non-symmetric (A_0, A_1) vs the NumPy transformer",
-                                 A0, A1, F.value(A0, A1), ev.test))
+    A0, A1 = (
+        0.5 * np.eye(d) + 0.15 * rng.standard_normal((d, d)),
+        1.0 * np.eye(d) + 0.15 * rng.standard_normal((d, d)),
+    )
+    checks.append(
+        _sampled_check(
+            "exact loss at a random non-symmetric (A_0, A_1) vs the NumPy transformer",
+            A0,
+            A1,
+            F.value(A0, A1),
+            ev.test,
+        )
+    )
     return checks
 
 
 def _sampled_check(name, A0, A1, reference, prompts):
     sq = _sampled_loss(A0, A1, prompts)
     se = float(sq.std(ddof=1) / np.sqrt(sq.size))
-    return check_at_most(name + " (relative)", "sampling", abs(sq.mean() - reference) / reference,
-                         K_SIGMA * se / reference,
-                         f"sampling: {K_SIGMA:g} standard errors of a mean over {sq.size} fresh prompts")
+    return check_at_most(
+        name + " (relative)",
+        "sampling",
+        abs(sq.mean() - reference) / reference,
+        K_SIGMA * se / reference,
+        f"sampling: {K_SIGMA:g} standard errors of a mean over {sq.size} fresh prompts",
+    )
 
 
 def search_checks(ev: Evidence, phi_star, a_star) -> list:
@@ -179,36 +223,73 @@ def search_checks(ev: Evidence, phi_star, a_star) -> list:
     A0, A1 = ev.best
     nA = [max(np.linalg.norm(A), EPS) for A in (A0, A1)]
     phi = float(mpmath.mpf(phi_star.p) / phi_star.q)
-    basis_x = (f"optimiser stopping rule: Newton-step bound + H^-1 gradient round-off, "
-               f"||A - A_exact||_F <= {ev.tol_x:.1e}")
+    basis_x = (
+        f"optimiser stopping rule: Newton-step bound + H^-1 gradient round-off, "
+        f"||A - A_exact||_F <= {ev.tol_x:.1e}"
+    )
     I = np.eye(ev.d)
     C = (float(a_star[0]) * I, float(a_star[1]) * I)
     spread = max(swap_distance(*m.matrices(ev.d), A0, A1) for m in ev.hits)
     nB = math.sqrt(nA[0] ** 2 + nA[1] ** 2)
     return [
-        check_at_most("lowest loss found over symmetric A_0, A_1 equals the restricted minimum phi_2(a*)",
-                      "optimisation", abs(ev.f_best - phi), ev.tol_f + 4 * EPS * phi,
-                      f"optimiser stopping rule g^T H^-1 g / 2 + floating point (d^8 + 2) eps sum|terms|; "
-                      f"{len(ev.hits)}/{ev.search.starts} starts reached it"),
-        check_at_most("Theorem 2: the global minimiser found is diagonal (off-diagonal / total, Frobenius)",
-                      "optimisation", offdiag_ratio(A0, A1), ev.tol_x / nB, basis_x),
-        check_at_most("the global minimiser found is a multiple of I: max_l Dist(A_l, I)", "optimisation",
-                      max(dist_identity(A0), dist_identity(A1)), ev.tol_x / min(nA),
-                      basis_x + "; Dist(A) <= ||A - a I||_F / ||A||_F"),
-        check_at_most("the global minimiser found equals (a*_0 I, a*_1 I) up to the layer swap", "optimisation",
-                      swap_distance(A0, A1, *C), ev.tol_x / nB, basis_x),
-        check_at_most("every start reaching the lowest loss ends at the same point up to the layer swap",
-                      "optimisation", spread, 2 * ev.tol_x_hits / nB,
-                      "optimiser stopping rule (Newton-step bound) at each of the two end points compared"),
-        check_at_least("at least 2 of the starts reach the lowest loss", "search", len(ev.hits), 2,
-                       "multistart evidence: a value reached once might be missed by another seed"),
-        check_at_most("beyond the paper: over GENERAL A_0, A_1 the lowest loss found is also phi_2(a*)",
-                      "optimisation", abs(ev.general.best.loss - phi), ev.general_tol_f + 4 * EPS * phi,
-                      f"optimiser stopping rule g^T H^-1 g / 2 + floating point; {ev.general.starts} "
-                      "starts over all 2 d^2 entries"),
-        check_at_least("the exact Hessian at the minimiser is positive definite (symmetric directions)",
-                       "floating point", ev.min_eig, 1e3 * EPS * ev.d**2,
-                       "floating point: 1e3 d^2 eps (exact Hessian, evaluated in float64)"),
+        check_at_most(
+            "lowest loss found over symmetric A_0, A_1 equals the restricted minimum phi_2(a*)",
+            "optimisation",
+            abs(ev.f_best - phi),
+            ev.tol_f + 4 * EPS * phi,
+            f"optimiser stopping rule g^T H^-1 g / 2 + floating point (d^8 + 2) eps sum|terms|; "
+            f"{len(ev.hits)}/{ev.search.starts} starts reached it",
+        ),
+        check_at_most(
+            "Theorem 2: the global minimiser found is diagonal (off-diagonal / total, Frobenius)",
+            "optimisation",
+            offdiag_ratio(A0, A1),
+            ev.tol_x / nB,
+            basis_x,
+        ),
+        check_at_most(
+            "the global minimiser found is a multiple of I: max_l Dist(A_l, I)",
+            "optimisation",
+            max(dist_identity(A0), dist_identity(A1)),
+            ev.tol_x / min(nA),
+            basis_x + "; Dist(A) <= ||A - a I||_F / ||A||_F",
+        ),
+        check_at_most(
+            "the global minimiser found equals (a*_0 I, a*_1 I) up to the layer swap",
+            "optimisation",
+            swap_distance(A0, A1, *C),
+            ev.tol_x / nB,
+            basis_x,
+        ),
+        check_at_most(
+            "every start reaching the lowest loss ends at the same point up to the layer swap",
+            "optimisation",
+            spread,
+            2 * ev.tol_x_hits / nB,
+            "optimiser stopping rule (Newton-step bound) at each of the two end points compared",
+        ),
+        check_at_least(
+            "at least 2 of the starts reach the lowest loss",
+            "search",
+            len(ev.hits),
+            2,
+            "multistart evidence: a value reached once might be missed by another seed",
+        ),
+        check_at_most(
+            "beyond the paper: over GENERAL A_0, A_1 the lowest loss found is also phi_2(a*)",
+            "optimisation",
+            abs(ev.general.best.loss - phi),
+            ev.general_tol_f + 4 * EPS * phi,
+            f"optimiser stopping rule g^T H^-1 g / 2 + floating point; {ev.general.starts} "
+            "starts over all 2 d^2 entries",
+        ),
+        check_at_least(
+            "the exact Hessian at the minimiser is positive definite (symmetric directions)",
+            "floating point",
+            ev.min_eig,
+            1e3 * EPS * ev.d**2,
+            "floating point: 1e3 d^2 eps (exact Hessian, evaluated in float64)",
+        ),
     ]
 
 
@@ -220,21 +301,45 @@ def closed_form_checks(C0, C1, ev: Evidence) -> list:
     nC = max(math.sqrt(np.linalg.norm(C0) ** 2 + np.linalg.norm(C1) ** 2), EPS)
     Hn = float(np.linalg.norm(F.hessian(C0, C1).reshape(2 * ev.d**2, -1), 2))
     g_tol = F.gradient_roundoff(C0, C1) + Hn * nC * EPS
-    basis_x = f"optimiser stopping rule: ||A - A_exact||_F <= {ev.tol_x:.1e} at the search's minimiser"
+    basis_x = (
+        f"optimiser stopping rule: ||A - A_exact||_F <= {ev.tol_x:.1e} at the search's minimiser"
+    )
     return [
-        check_at_most("exact loss of the closed form equals the lowest loss found", "optimisation",
-                      abs(fC - ev.f_best), ev.tol_f + F.roundoff(C0, C1),
-                      "optimiser stopping rule g^T H^-1 g / 2 + floating point (d^8 + 2) eps sum|terms|"),
-        check_at_most("full gradient of f (all 2 d^2 entries) vanishes at the closed form", "floating point",
-                      math.sqrt(np.sum(G0**2) + np.sum(G1**2)), g_tol,
-                      "floating point: gradient round-off (d^8 + 2) eps + ||H|| ||C|| eps (rounding of C)"),
-        check_at_most("closed form equals the search's minimiser up to the layer swap", "optimisation",
-                      swap_distance(*ev.best, C0, C1), ev.tol_x / nC, basis_x),
-        check_at_most("closed form is diagonal (off-diagonal / total, Frobenius)", "optimisation",
-                      offdiag_ratio(C0, C1), ev.tol_x / nC,
-                      "the search's location bound: off-diagonal entries below it are indistinguishable from 0"),
-        _sampled_check("transformer test loss at the closed form vs the lowest exact loss", C0, C1,
-                       ev.f_best, ev.test),
+        check_at_most(
+            "exact loss of the closed form equals the lowest loss found",
+            "optimisation",
+            abs(fC - ev.f_best),
+            ev.tol_f + F.roundoff(C0, C1),
+            "optimiser stopping rule g^T H^-1 g / 2 + floating point (d^8 + 2) eps sum|terms|",
+        ),
+        check_at_most(
+            "full gradient of f (all 2 d^2 entries) vanishes at the closed form",
+            "floating point",
+            math.sqrt(np.sum(G0**2) + np.sum(G1**2)),
+            g_tol,
+            "floating point: gradient round-off (d^8 + 2) eps + ||H|| ||C|| eps (rounding of C)",
+        ),
+        check_at_most(
+            "closed form equals the search's minimiser up to the layer swap",
+            "optimisation",
+            swap_distance(*ev.best, C0, C1),
+            ev.tol_x / nC,
+            basis_x,
+        ),
+        check_at_most(
+            "closed form is diagonal (off-diagonal / total, Frobenius)",
+            "optimisation",
+            offdiag_ratio(C0, C1),
+            ev.tol_x / nC,
+            "the search's location bound: off-diagonal entries below it are indistinguishable from 0",
+        ),
+        _sampled_check(
+            "transformer test loss at the closed form vs the lowest exact loss",
+            C0,
+            C1,
+            ev.f_best,
+            ev.test,
+        ),
     ]
 
 
@@ -251,10 +356,18 @@ def controls(s: Setting, a_star, equal) -> list:
     if d >= 2:  # d = 1 has no off-diagonal entry
         E = np.zeros((d, d))
         E[0, 1] = E[1, 0] = 0.01 * a0
-        out.append(("non-diagonal perturbation of a*: A_0 = a*_0 I + 0.01 a*_0 (E_12 + E_21)", a0 * I + E, a1 * I))
+        out.append(
+            (
+                "non-diagonal perturbation of a*: A_0 = a*_0 I + 0.01 a*_0 (E_12 + E_21)",
+                a0 * I + E,
+                a1 * I,
+            )
+        )
     if equal is not None:
         c = float(equal.a[0])
-        out.insert(1, (f"best equal step sizes a_0 = a_1 = {c:.6g} (the saddle of phi_2)", c * I, c * I))
+        out.insert(
+            1, (f"best equal step sizes a_0 = a_1 = {c:.6g} (the saddle of phi_2)", c * I, c * I)
+        )
     return out
 
 
@@ -262,12 +375,16 @@ def _candidate_pair(candidate, d, n):
     out = candidate(sigma=np.eye(d), n=n)
     M = np.asarray(out, dtype=float) if out is not None else None
     if M is None or M.shape != (2, d, d) or not np.all(np.isfinite(M)):
-        raise ValueError(f"a Theorem 2 candidate must return finite (A_0, A_1) of shape (2, {d}, {d}); "
-                         f"got shape {None if M is None else M.shape}")
+        raise ValueError(
+            f"a Theorem 2 candidate must return finite (A_0, A_1) of shape (2, {d}, {d}); "
+            f"got shape {None if M is None else M.shape}"
+        )
     return M[0], M[1]
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     """Verify Theorem 2 at setting ``s``; see the module docstring."""
     t0 = time.perf_counter()
     CLAIM.check(s)
@@ -280,13 +397,21 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         a_str = [mpmath.nstr(x, 32) for x in best_S.a]
         phi_str = mpmath.nstr(mpmath.mpf(phi_star.p) / phi_star.q, 32)
     closed = {
-        "A0": A0, "A1": A1, "found_loss": ev.f_best,
-        "restricted_a_star": a_str, "restricted_a_star_float": [float(x) for x in best_S.a],
-        "restricted_minimum": phi_str, "restricted_minimum_exact": f"{phi_star.p}/{phi_star.q}",
-        "starts": ev.search.starts, "starts_reaching_minimum": len(ev.hits),
-        "offdiag_ratio": offdiag_ratio(A0, A1), "dist_identity": [dist_identity(A0), dist_identity(A1)],
+        "A0": A0,
+        "A1": A1,
+        "found_loss": ev.f_best,
+        "restricted_a_star": a_str,
+        "restricted_a_star_float": [float(x) for x in best_S.a],
+        "restricted_minimum": phi_str,
+        "restricted_minimum_exact": f"{phi_star.p}/{phi_star.q}",
+        "starts": ev.search.starts,
+        "starts_reaching_minimum": len(ev.hits),
+        "offdiag_ratio": offdiag_ratio(A0, A1),
+        "dist_identity": [dist_identity(A0), dist_identity(A1)],
         "hessian_min_eigenvalue": ev.min_eig,
-        "equal_step_saddle": None if equal is None else {"a": float(equal.a[0]), "loss": float(equal.loss)},
+        "equal_step_saddle": None
+        if equal is None
+        else {"a": float(equal.a[0]), "loss": float(equal.loss)},
     }
     checks = engine_checks(s, ev) + search_checks(ev, phi_star, best_S.a)
     truth = (float(best_S.a[0]) * I, float(best_S.a[1]) * I)
@@ -297,25 +422,34 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     hit_ids = {id(m) for m in ev.hits}
     others = sorted({round(m.loss, 9) for m in ev.search.minima if id(m) not in hit_ids})
     small_first = sum(np.trace(m.matrices()[0]) < np.trace(m.matrices()[1]) for m in ev.hits)
-    closed["layer_order_counts"] = {"a*_0 < a*_1 (smaller step first)": int(small_first),
-                                    "swapped": len(ev.hits) - int(small_first)}
+    closed["layer_order_counts"] = {
+        "a*_0 < a*_1 (smaller step first)": int(small_first),
+        "swapped": len(ev.hits) - int(small_first),
+    }
     gm = ev.general.best.matrices()
-    closed["general_search"] = {"starts": ev.general.starts, "best_loss": ev.general.best.loss,
-                                "asymmetry": float(sum(np.linalg.norm(A - A.T) for A in gm)
-                                                   / sum(np.linalg.norm(A) for A in gm)),
-                                "dist_identity": [dist_identity(A) for A in gm]}
-    notes = [f"{len(ev.hits)}/{ev.search.starts} starts reached the lowest loss {ev.f_best:.15g}; "
-             f"other end points' losses: {', '.join(f'{x:.9g}' for x in others) or 'none'}; layer order among them: "
-             + "; ".join(f"{k}: {v}" for k, v in closed["layer_order_counts"].items())
-             + " (both orders are minimisers: a_l I commute, Lemma 4)",
-             "the paper claims only that a diagonal global minimiser exists; the search finds more: "
-             "the minimiser over symmetric matrices is a multiple of I in each layer, "
-             "(a*_0 I, a*_1 I) up to the layer swap, i.e. the restricted optimum of phi_2"]
+    closed["general_search"] = {
+        "starts": ev.general.starts,
+        "best_loss": ev.general.best.loss,
+        "asymmetry": float(
+            sum(np.linalg.norm(A - A.T) for A in gm) / sum(np.linalg.norm(A) for A in gm)
+        ),
+        "dist_identity": [dist_identity(A) for A in gm],
+    }
+    notes = [
+        f"{len(ev.hits)}/{ev.search.starts} starts reached the lowest loss {ev.f_best:.15g}; "
+        f"other end points' losses: {', '.join(f'{x:.9g}' for x in others) or 'none'}; layer order among them: "
+        + "; ".join(f"{k}: {v}" for k, v in closed["layer_order_counts"].items())
+        + " (both orders are minimisers: a_l I commute, Lemma 4)",
+        "the paper claims only that a diagonal global minimiser exists; the search finds more: "
+        "the minimiser over symmetric matrices is a multiple of I in each layer, "
+        "(a*_0 I, a*_1 I) up to the layer swap, i.e. the restricted optimum of phi_2",
+    ]
     verdict = Verdict("2", s.describe(I), closed, checks, notes=notes)
     if with_controls:
         wrong = [(name, (C0, C1)) for name, C0, C1 in controls(s, best_S.a, equal)]
-        verdict.controls = evaluate_controls(wrong, ev, s, lambda C, ev, s: closed_form_checks(*C, ev),
-                                             truth_checks)
+        verdict.controls = evaluate_controls(
+            wrong, ev, s, lambda C, ev, s: closed_form_checks(*C, ev), truth_checks
+        )
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
@@ -323,6 +457,7 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
 
 def _figures(cid, verdict, setting, out_dir, budget):
     from ..report.gallery import multi_layer
+
     return multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY8, L=2)
 
 
@@ -331,14 +466,17 @@ CLAIM = Claim(
     title="Theorem 2: diagonal global minimiser of two layers",
     source="Theorem 2",
     statement="For x ~ N(0, I), w* ~ N(0, I), L = 2, family (8) with symmetric A_0, A_1: some diagonal "
-              "A_0, A_1 form a global minimiser of f.",
+    "A_0, A_1 form a global minimiser of f.",
     run=run,
     hypotheses=(
         Hypothesis("x^(i) ~ N(0, I)", unit_spectrum, "--spectrum of all ones"),
         Hypothesis("w* ~ N(0, I)", identity_prior, "--prior identity"),
         Hypothesis("no label noise", noiseless, "--noise 0"),
-        Hypothesis("two layers (L = 2) of family (8) with symmetric A_0, A_1",
-                   lambda s: s.layers in (None, 2), "--layers 2"),
+        Hypothesis(
+            "two layers (L = 2) of family (8) with symmetric A_0, A_1",
+            lambda s: s.layers in (None, 2),
+            "--layers 2",
+        ),
     ),
     options=COMMON_OPTIONS | {"layers"},
     default_setting=default_setting,

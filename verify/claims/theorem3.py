@@ -7,6 +7,7 @@ Trained side: R replicas of family (8) from small random starts on fresh samples
 whitened matrices are compared with the global minimiser up to the layer permutation of
 Lemma 4.  Negative controls: plausible wrong step sizes.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,28 +66,45 @@ def _target_checks(a_ref, ev, s, name="global minimiser a*"):
     nC = max(np.linalg.norm(C), EPS)
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} independent replicas"
     tau = replica_tolerance(W, nC)
-    checks = [check_at_most(
-        f"trained Sigma^1/2 A_l Sigma^1/2 vs {name} (rel. Frobenius, layers sorted by step size, Lemma 4)",
-        "sampling", rel_fro(W.mean(0), C), tau + ev.opt,
-        f"{samp} + optimisation error {ev.opt:.1e} (next Gauss-Newton step)")]
+    checks = [
+        check_at_most(
+            f"trained Sigma^1/2 A_l Sigma^1/2 vs {name} (rel. Frobenius, layers sorted by step size, Lemma 4)",
+            "sampling",
+            rel_fro(W.mean(0), C),
+            tau + ev.opt,
+            f"{samp} + optimisation error {ev.opt:.1e} (next Gauss-Newton step)",
+        )
+    ]
     R = FAMILY8.restricted_loss(L, s.n, s.d)
     phi = float(R.value(tuple(a_ref)))
     loss = layers.mean_model_sq_residuals(ev, layers.canonical_order(ev))
     se = float(loss.std(ddof=1) / np.sqrt(loss.size))
-    checks.append(check_at_most(
-        f"test loss of the trained model vs exact phi_L at {name} (relative)", "sampling",
-        abs(loss.mean() - phi) / phi, K_SIGMA * se / phi,
-        f"sampling: {K_SIGMA:g} standard errors of a mean over {loss.size} fresh prompts"))
+    checks.append(
+        check_at_most(
+            f"test loss of the trained model vs exact phi_L at {name} (relative)",
+            "sampling",
+            abs(loss.mean() - phi) / phi,
+            K_SIGMA * se / phi,
+            f"sampling: {K_SIGMA:g} standard errors of a mean over {loss.size} fresh prompts",
+        )
+    )
     a_tr = np.mean(np.sort(layers.step_sizes(ev)[0], axis=1), axis=0)
     floor = 1e-12  # phi is evaluated in 40-digit mpmath; 1e-12 relative is far above its round-off
-    checks.append(check_at_most(
-        f"trained step sizes have no lower exact phi_L than {name}", "exact",
-        (phi - float(R.value(tuple(a_tr)))) / phi, floor,
-        "exact phi_L (mpmath); a true global minimiser cannot be beaten"))
+    checks.append(
+        check_at_most(
+            f"trained step sizes have no lower exact phi_L than {name}",
+            "exact",
+            (phi - float(R.value(tuple(a_tr)))) / phi,
+            floor,
+            "exact phi_L (mpmath); a true global minimiser cannot be beaten",
+        )
+    )
     return checks
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     L = layers.preamble(CLAIM, s, candidate)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
@@ -98,38 +116,61 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     eff = Effort.for_setting(s)
     ev = layers.gather(s, FAMILY8, L, eff.prompts, eff.test_prompts, progress)
     checks = [
-        check_at_most("global minimum from the enumeration equals d / (H^-1)_00 (Hankel, exact rational)",
-                      "exact", _hankel_gap(best, L, s), 1e-30,
-                      "40-digit enumeration (orthogonal polynomials, real-root isolation over QQ) vs an "
-                      "independent exact rational value: agreement to 1e-30 relative"),
+        check_at_most(
+            "global minimum from the enumeration equals d / (H^-1)_00 (Hankel, exact rational)",
+            "exact",
+            _hankel_gap(best, L, s),
+            1e-30,
+            "40-digit enumeration (orthogonal polynomials, real-root isolation over QQ) vs an "
+            "independent exact rational value: agreement to 1e-30 relative",
+        ),
         *critical_checks(cs, "10", complete_expected=True),
-        check_at_most("global minimiser on S is a local minimum in all matrix directions (Hessian blocks)",
-                      "exact", 0 if best.kind == "minimum" else 1, 0,
-                      "verified eigenvalue bounds of the restricted and full-matrix Hessian blocks"),
+        check_at_most(
+            "global minimiser on S is a local minimum in all matrix directions (Hessian blocks)",
+            "exact",
+            0 if best.kind == "minimum" else 1,
+            0,
+            "verified eigenvalue bounds of the restricted and full-matrix Hessian blocks",
+        ),
     ]
     checks += _target_checks(a_star, ev, s)
     dA, _ = layers.dists(ev)
     W = layers.aligned_matrices(ev)
     tau = replica_tolerance(W, max(np.linalg.norm(W.mean(0)), EPS))
-    checks.append(check_at_most(
-        "trained matrices lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)", "sampling", max(dA),
-        dist_tolerance(np.eye(s.d), tau),
-        f"sampling: {K_SIGMA:g} standard errors of {layers.REPLICAS} replicas via Dist's Lipschitz bound"))
+    checks.append(
+        check_at_most(
+            "trained matrices lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)",
+            "sampling",
+            max(dA),
+            dist_tolerance(np.eye(s.d), tau),
+            f"sampling: {K_SIGMA:g} standard errors of {layers.REPLICAS} replicas via Dist's Lipschitz bound",
+        )
+    )
     a_tr, _ = layers.step_sizes(ev)
     reached = nearest_critical_points(a_tr, cps)
-    closed = {**closed_form_fields(cs),
-              "trained_step_sizes_mean": np.sort(a_tr, axis=1).mean(0).tolist()}  # layers sorted (Lemma 4)
-    notes = [f"training reached critical point #{k} ({cps[k].kind}) in {reached.count(k)} of {len(reached)} "
-             f"replicas" for k in sorted(set(reached))]
+    closed = {
+        **closed_form_fields(cs),
+        "trained_step_sizes_mean": np.sort(a_tr, axis=1).mean(0).tolist(),
+    }  # layers sorted (Lemma 4)
+    notes = [
+        f"training reached critical point #{k} ({cps[k].kind}) in {reached.count(k)} of {len(reached)} "
+        f"replicas"
+        for k in sorted(set(reached))
+    ]
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
-    verdict = Verdict("3", s.describe(ev.sigma), closed, checks, notes=notes,
-                      artifacts={"paper_values": paper})
+    verdict = Verdict(
+        "3", s.describe(ev.sigma), closed, checks, notes=notes, artifacts={"paper_values": paper}
+    )
     if with_controls:
         # only checks the global minimiser passes (under the same check names) can reject a control
-        verdict.controls = evaluate_controls(controls(s, L, cps), ev, s,
-                                             lambda a, ev, s: _target_checks(a, ev, s, name="control"),
-                                             truth_checks=_target_checks(a_star, ev, s, name="control"))
+        verdict.controls = evaluate_controls(
+            controls(s, L, cps),
+            ev,
+            s,
+            lambda a, ev, s: _target_checks(a, ev, s, name="control"),
+            truth_checks=_target_checks(a_star, ev, s, name="control"),
+        )
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
@@ -154,10 +195,19 @@ def controls(s: Setting, L: int, cps) -> list:
     one = s.n / (s.n + 1 + s.d)  # one-layer optimum for the Sigma^{-1} prior (theory.single_layer)
     # for L = 1 the one-layer optimum IS the global minimiser: not a wrong closed form (issue 8
     # calibration sweep: it made every L = 1 verdict fail its discrimination check)
-    out = [] if L == 1 else [(f"one-layer optimum n/(n+d+1) = {one:.4f} repeated in all {L} layers", [one] * L)]
+    out = (
+        []
+        if L == 1
+        else [(f"one-layer optimum n/(n+d+1) = {one:.4f} repeated in all {L} layers", [one] * L)]
+    )
     for c in cps:
         if c.kind != "minimum" and len(c.a) == L:
-            out.append((f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind})", [float(x) for x in c.a]))
+            out.append(
+                (
+                    f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind})",
+                    [float(x) for x in c.a],
+                )
+            )
     return out
 
 
@@ -170,38 +220,52 @@ def paper_values(s: Setting, L: int) -> list:
     for n in sorted({s.n, 20, 10}):
         R = FAMILY8.restricted_loss(3, n, 5)
         best = [c for c in FAMILY8.critical_points(3, n, 5) if c.is_global_minimum_on_S][0]
-        out.append({"n": n, "phi_paper": float(R.value(PAPER_FIG2)), "phi_min": float(best.loss),
-                    "a_star": tuple(float(x) for x in best.a)})
+        out.append(
+            {
+                "n": n,
+                "phi_paper": float(R.value(PAPER_FIG2)),
+                "phi_min": float(best.loss),
+                "a_star": tuple(float(x) for x in best.a),
+            }
+        )
     return out
 
 
 def _paper_note(p: dict) -> str:
-    return (f"paper's Fig. 2 step sizes {PAPER_FIG2} (reported values): exact phi_3 = "
-            f"{p['phi_paper']:.6g} at n = {p['n']}, global minimum {p['phi_min']:.6g} "
-            f"at a* = {tuple(round(x, 4) for x in p['a_star'])}")
+    return (
+        f"paper's Fig. 2 step sizes {PAPER_FIG2} (reported values): exact phi_3 = "
+        f"{p['phi_paper']:.6g} at n = {p['n']}, global minimum {p['phi_min']:.6g} "
+        f"at a* = {tuple(round(x, 4) for x in p['a_star'])}"
+    )
 
 
 def _figures_erratum(verdict) -> str:
     """Erratum text on the n of Figs. 1-2, with this run's numbers."""
     by_n = {p["n"]: p for p in verdict.artifacts.get("paper_values", [])}
     if 20 not in by_n or 10 not in by_n:
-        return ("The comparison with the printed values is made for d = 5, L = 3 only; this run's "
-                "setting differs, so it has no numbers for it.")
+        return (
+            "The comparison with the printed values is made for d = 5, L = 3 only; this run's "
+            "setting differs, so it has no numbers for it."
+        )
     p20, p10 = by_n[20], by_n[10]
     # the optimum's step sizes in the printed order (Lemma 4: any layer order is optimal)
     a = ", ".join(f"{min(p20['a_star'], key=lambda x: abs(x - y)):.4f}" for y in PAPER_FIG2)
-    return (f"At n = 20 the printed values are the exact global minimiser on S up to layer order "
-            f"({a}; phi = {p20['phi_paper']:.6g} at the printed values vs {p20['phi_min']:.6g} at the "
-            f"optimum). At n = 10 they are far from optimal (phi = {p10['phi_paper']:.3g} vs "
-            f"{p10['phi_min']:.3g}): the figure is an n = 20 result. The footnote's 'may not be attained' "
-            "does not arise for family (8): phi is coercive on S and its minimum is attained (proof in "
-            "the derivation).")
+    return (
+        f"At n = 20 the printed values are the exact global minimiser on S up to layer order "
+        f"({a}; phi = {p20['phi_paper']:.6g} at the printed values vs {p20['phi_min']:.6g} at the "
+        f"optimum). At n = 10 they are far from optimal (phi = {p10['phi_paper']:.3g} vs "
+        f"{p10['phi_min']:.3g}): the figure is an n = 20 result. The footnote's 'may not be attained' "
+        "does not arise for family (8): phi is coercive on S and its minimum is attained (proof in "
+        "the derivation)."
+    )
 
 
 def _figures(cid, verdict, setting, out_dir, budget):
     from ..report.gallery import context_and_depth, multi_layer
-    return (multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY8, L=3)
-            + context_and_depth(cid, verdict, setting, out_dir, budget))
+
+    return multi_layer(
+        cid, verdict, setting, out_dir, budget, family=FAMILY8, L=3
+    ) + context_and_depth(cid, verdict, setting, out_dir, budget)
 
 
 CLAIM = Claim(
@@ -209,20 +273,24 @@ CLAIM = Claim(
     title="Theorem 3: critical points of family (8) on S",
     source="Theorem 3, eq. (10)",
     statement="For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (8): inf over S = {A_l = a_l Sigma^-1} of "
-              "sum_l ||grad_{A_l} f||_F^2 is 0.",
+    "sum_l ||grad_{A_l} f||_F^2 is 0.",
     run=run,
-    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES + (
-        Hypothesis("L layers of family (8); S = {A_l = a_l Sigma^{-1}, a_l real}"),),
+    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES
+    + (Hypothesis("L layers of family (8); S = {A_l = a_l Sigma^{-1}, a_l real}"),),
     options=COMMON_OPTIONS | {"layers"},
     default_setting=default_setting,
     effort=Effort.for_setting,
     max_layers=6,
     derivation=(layers.critical_derivation(FAMILY8, 3),),
-    errata=(Erratum(
-        "the n of Figs. 1-2",
-        f"Section 4.3 reports Figs. 1-2 (Sigma^1/2 A_l Sigma^1/2 ~ {', '.join(map(str, PAPER_FIG2))} in "
-        "convention (8)) for d = 5, n = 20.",
-        _figures_erratum, steps=("global minimum on S", "infimum of the gradient norm on S attained"),
-        checks=("global minimum from the enumeration",)),),
+    errata=(
+        Erratum(
+            "the n of Figs. 1-2",
+            f"Section 4.3 reports Figs. 1-2 (Sigma^1/2 A_l Sigma^1/2 ~ {', '.join(map(str, PAPER_FIG2))} in "
+            "convention (8)) for d = 5, n = 20.",
+            _figures_erratum,
+            steps=("global minimum on S", "infimum of the gradient norm on S attained"),
+            checks=("global minimum from the enumeration",),
+        ),
+    ),
     figures=(_figures,),
 )

@@ -25,6 +25,7 @@ dominated by eigenvalues of S_hat with spectral weight below 1e-6, which no samp
 sampled loss at the plain-trained (and the paper's reported) step sizes is tens of times below phi
 there.  The verdict reports both trained points with their exact phi.
 """
+
 from __future__ import annotations
 
 import functools
@@ -94,7 +95,7 @@ def b_last_is_invisible(theta, s: Setting, L: int) -> float:
     out, _ = forward(fam.unpack(theta), prompts, full=True)
     th2 = np.array(theta, dtype=float).copy()
     d = s.d
-    th2[(2 * L - 1) * d * d:] = s.rng("theorem4/blast/B").standard_normal(d * d)
+    th2[(2 * L - 1) * d * d :] = s.rng("theorem4/blast/B").standard_normal(d * d)
     out2, _ = forward(fam.unpack(th2), prompts, full=True)
     return float(np.abs(out - out2).max())
 
@@ -117,7 +118,9 @@ def tail_share(a, b, n, d, quantile_weight: float = 1e-6, nodes: int = 30) -> fl
     return float(c[w < quantile_weight].sum() / c.sum())
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     L = layers.preamble(CLAIM, s, candidate)
     t0 = time.perf_counter()
     progress = progress or Progress(None)
@@ -130,32 +133,51 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas"
     checks = [
         *critical_checks(cs, "12", complete_expected=L <= 2),
-        check_at_most("f does not depend on B_{L-1} (NumPy model, full forward pass)", "floating point",
-                      b_last_is_invisible(ev.thetas[0], s, L), 0.0,
-                      "exact: the covariate rows of the last layer are never read"),
+        check_at_most(
+            "f does not depend on B_{L-1} (NumPy model, full forward pass)",
+            "floating point",
+            b_last_is_invisible(ev.thetas[0], s, L),
+            0.0,
+            "exact: the covariate rows of the last layer are never read",
+        ),
     ]
     a_tr, b_tr = layers.step_sizes(ev)
     W = ev.A_white.mean(0)
-    Bm = ev.B.mean(0)[:L - 1]
+    Bm = ev.B.mean(0)[: L - 1]
     tauA = replica_tolerance(ev.A_white, max(np.linalg.norm(W), EPS))
-    tauB = replica_tolerance(ev.B[:, :L - 1], max(np.linalg.norm(Bm), EPS)) if L > 1 else 0.0
-    checks.append(check_at_most(
-        "trained A_l lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)", "sampling",
-        max(dist_identity(M) for M in W), dist_tolerance(np.eye(s.d), tauA) + ev.opt,
-        f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}"))
+    tauB = replica_tolerance(ev.B[:, : L - 1], max(np.linalg.norm(Bm), EPS)) if L > 1 else 0.0
+    checks.append(
+        check_at_most(
+            "trained A_l lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)",
+            "sampling",
+            max(dist_identity(M) for M in W),
+            dist_tolerance(np.eye(s.d), tauA) + ev.opt,
+            f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
+        )
+    )
     if L > 1:
-        checks.append(check_at_most(
-            "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)", "sampling",
-            max(dist_identity(M) for M in Bm), dist_tolerance(np.eye(s.d), tauB) + ev.opt,
-            f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}"))
+        checks.append(
+            check_at_most(
+                "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)",
+                "sampling",
+                max(dist_identity(M) for M in Bm),
+                dist_tolerance(np.eye(s.d), tauB) + ev.opt,
+                f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
+            )
+        )
     near = nearest_critical_point(ev, cps)
     truth = _trained_vs(near.a, near.b, ev, s) if near is not None else []
     checks += truth
-    checks.append(check_at_most(
-        "the critical point the trained replicas reach is a minimum of phi (Hessian on S and off it)", "exact",
-        0 if near is not None and near.kind == "minimum" else 1, 0,
-        "kind of the nearest critical point from its full Hessian blocks (theory.critical)",
-        reason="" if near is None else f"nearest: {near.kind}, phi = {float(near.loss):.6g}"))
+    checks.append(
+        check_at_most(
+            "the critical point the trained replicas reach is a minimum of phi (Hessian on S and off it)",
+            "exact",
+            0 if near is not None and near.kind == "minimum" else 1,
+            0,
+            "kind of the nearest critical point from its full Hessian blocks (theory.critical)",
+            reason="" if near is None else f"nearest: {near.kind}, phi = {float(near.loss):.6g}",
+        )
+    )
     a_mean, b_mean = a_tr.mean(0), b_tr.mean(0)
     b_mean[-1] = 0.0  # b_{L-1} is invisible to f
     R = FAMILY11.restricted_loss(L, s.n, s.d)
@@ -163,29 +185,59 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     pl = _exact_at(R, *plain["step_sizes"], L)
     test_loss = float(ev.test_loss.mean())
     best = min(cps, key=lambda c: c.loss) if cps else None
-    closed = {**closed_form_fields(cs),
-              "trained_step_sizes_mean": {"a": a_mean.tolist(), "b": b_mean.tolist()},
-              "plain_trained_step_sizes": {"a": list(plain["step_sizes"][0]), "b": list(plain["step_sizes"][1])}}
+    closed = {
+        **closed_form_fields(cs),
+        "trained_step_sizes_mean": {"a": a_mean.tolist(), "b": b_mean.tolist()},
+        "plain_trained_step_sizes": {
+            "a": list(plain["step_sizes"][0]),
+            "b": list(plain["step_sizes"][1]),
+        },
+    }
     tail_tr = tail_share(*plain["step_sizes"], s.n, s.d)
-    notes = [_population_note(a_mean, b_mean, pop, test_loss, near, pilot),
-             _plain_note(plain, pl, tail_tr)]
+    notes = [
+        _population_note(a_mean, b_mean, pop, test_loss, near, pilot),
+        _plain_note(plain, pl, tail_tr),
+    ]
     notes.append(lowest_note(cs))
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
-    facts = {"paper_values": paper,
-             "trained": {"test_loss": plain["test_loss"], "phi": pl["phi"], "tail": tail_tr},
-             "population": {"test_loss": test_loss, "phi": pop["phi"], "a": a_mean.tolist(), "b": b_mean.tolist(),
-                            "nearest": None if near is None else near.row()},
-             "lowest": None if best is None else {"loss": float(best.loss), "kind": best.kind}}
-    verdict = Verdict("4", s.describe(ev.sigma), closed, checks, notes=notes,
-                      artifacts={"A_white": ev.A_white.mean(0), "B": ev.B.mean(0),
-                                 "plain_A_white": plain["A_white"], "plain_B": plain["B"],
-                                 "population_trajectory": pilot.trajectory,
-                                 "plain_trajectory": plain["fit"].trajectory, **facts})
+    facts = {
+        "paper_values": paper,
+        "trained": {"test_loss": plain["test_loss"], "phi": pl["phi"], "tail": tail_tr},
+        "population": {
+            "test_loss": test_loss,
+            "phi": pop["phi"],
+            "a": a_mean.tolist(),
+            "b": b_mean.tolist(),
+            "nearest": None if near is None else near.row(),
+        },
+        "lowest": None if best is None else {"loss": float(best.loss), "kind": best.kind},
+    }
+    verdict = Verdict(
+        "4",
+        s.describe(ev.sigma),
+        closed,
+        checks,
+        notes=notes,
+        artifacts={
+            "A_white": ev.A_white.mean(0),
+            "B": ev.B.mean(0),
+            "plain_A_white": plain["A_white"],
+            "plain_B": plain["B"],
+            "population_trajectory": pilot.trajectory,
+            "plain_trajectory": plain["fit"].trajectory,
+            **facts,
+        },
+    )
     if with_controls:
         # only a check the reached critical point itself passes can reject a control (issue 8)
-        verdict.controls = evaluate_controls(controls(s, L, best), ev, s,
-                                             lambda ab, ev, s: _trained_vs(*ab, ev, s), truth_checks=truth)
+        verdict.controls = evaluate_controls(
+            controls(s, L, best),
+            ev,
+            s,
+            lambda ab, ev, s: _trained_vs(*ab, ev, s),
+            truth_checks=truth,
+        )
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
@@ -203,8 +255,15 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
     sh = sqrtm_psd(sigma)
     rng = s.rng(f"population/L{L}/train")
     progress.update(f"population trainer: pilot from a small random start ({eff.prompts} prompts)")
-    pilot = fit_from_small_start(FAMILY11, L, sample_population(eff.prompts, s.n, sigma, rng).summaries,
-                                 s.rng(f"population/L{L}/init"), max_starts=PILOT_STARTS, max_lm=PILOT_LM, rtol=PILOT_RTOL)
+    pilot = fit_from_small_start(
+        FAMILY11,
+        L,
+        sample_population(eff.prompts, s.n, sigma, rng).summaries,
+        s.rng(f"population/L{L}/init"),
+        max_starts=PILOT_STARTS,
+        max_lm=PILOT_LM,
+        rtol=PILOT_RTOL,
+    )
     thetas, infos = [], []
     for r in range(layers.REPLICAS):
         progress.update(f"population trainer: replica {r + 1}/{layers.REPLICAS}")
@@ -218,8 +277,9 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
     test = sample_population(eff.test_prompts, s.n, sigma, s.rng(f"population/L{L}/test")).summaries
     obj = FamilyObjective(FAMILY11, L, test)
     test_loss = np.array([obj(th)[0] for th in thetas])
-    ev = layers.LayerEvidence(sigma, FAMILY11, L, thetas, A_white, B, max(i["opt"] for i in infos), infos,
-                              test, test_loss)
+    ev = layers.LayerEvidence(
+        sigma, FAMILY11, L, thetas, A_white, B, max(i["opt"] for i in infos), infos, test, test_loss
+    )
     return ev, pilot
 
 
@@ -238,17 +298,28 @@ def fit_plain(s: Setting, L: int, eff: Effort, progress) -> dict:
     progress.update(f"plain-sample trainer ({eff.plain_prompts} prompts)")
     sigma, d = s.sigma, s.d
     omega = np.linalg.inv(sigma)
-    sm = Summaries.from_prompts(sample_prompts(eff.plain_prompts, s.n, sigma, s.rng(f"plain/L{L}/train"), omega))
-    fit = fit_from_small_start(FAMILY11, L, sm, s.rng(f"plain/L{L}/init"), max_starts=1, max_lm=PILOT_LM, rtol=PILOT_RTOL)
+    sm = Summaries.from_prompts(
+        sample_prompts(eff.plain_prompts, s.n, sigma, s.rng(f"plain/L{L}/train"), omega)
+    )
+    fit = fit_from_small_start(
+        FAMILY11, L, sm, s.rng(f"plain/L{L}/init"), max_starts=1, max_lm=PILOT_LM, rtol=PILOT_RTOL
+    )
     sh = sqrtm_psd(sigma)
     A, Bm = FAMILY11.split(fit.theta, d, L)
     A_white = np.array([sh @ M @ sh for M in A])
     a = np.trace(A_white, axis1=1, axis2=2) / d
     b = np.trace(np.asarray(Bm), axis1=1, axis2=2) / d
     b[-1] = 0.0
-    test = Summaries.from_prompts(sample_prompts(eff.test_prompts, s.n, sigma, s.rng(f"plain/L{L}/test"), omega))
-    return {"fit": fit, "A_white": A_white, "B": np.asarray(Bm), "step_sizes": (a, b),
-            "test_loss": FamilyObjective(FAMILY11, L, test)(fit.theta)[0]}
+    test = Summaries.from_prompts(
+        sample_prompts(eff.test_prompts, s.n, sigma, s.rng(f"plain/L{L}/test"), omega)
+    )
+    return {
+        "fit": fit,
+        "A_white": A_white,
+        "B": np.asarray(Bm),
+        "step_sizes": (a, b),
+        "test_loss": FamilyObjective(FAMILY11, L, test)(fit.theta)[0],
+    }
 
 
 def nearest_critical_point(ev, cps):
@@ -256,38 +327,47 @@ def nearest_critical_point(ev, cps):
     if not cps:
         return None
     d, L = ev.A_white.shape[-1], ev.L
-    M = np.concatenate([ev.A_white, ev.B[:, :L - 1]], axis=1).mean(0)
-    key = lambda c: rel_fro(M, np.array([float(x) * np.eye(d) for x in list(c.a) + list(c.b)[:L - 1]]))  # noqa: E731
+    M = np.concatenate([ev.A_white, ev.B[:, : L - 1]], axis=1).mean(0)
+    key = lambda c: rel_fro(
+        M, np.array([float(x) * np.eye(d) for x in list(c.a) + list(c.b)[: L - 1]])
+    )  # noqa: E731
     return min(cps, key=key)
 
 
 def _exact_at(R, a, b, L) -> dict:
     t = tuple(float(x) for x in a) + tuple(float(x) for x in b)
     with mpmath.workdps(40):
-        return {"phi": float(R.value(t)), "grad": [float(g) for g in R.gradient(t)][:2 * L - 1]}
+        return {"phi": float(R.value(t)), "grad": [float(g) for g in R.gradient(t)][: 2 * L - 1]}
 
 
 def _population_note(a, b, ex, test_loss, near, pilot) -> str:
-    where = ("" if near is None else
-             f"; nearest critical point a = {[round(float(x), 4) for x in near.a]}, "
-             f"b = {[round(float(x), 4) for x in near.b][:-1]} ({near.kind}, phi = {float(near.loss):.6g})")
-    return (f"population trainer (importance-sampled prompts, mean of {layers.REPLICAS} replicas from a pilot "
-            f"that took {pilot.starts} random start(s)): a = {np.round(a, 4).tolist()}, "
-            f"b = {np.round(b[:-1], 4).tolist()}; importance-sampled test loss {test_loss:.4g}; exact phi there "
-            f"{ex['phi']:.6g} (ln {np.log(ex['phi']):.2f}), exact gradient {np.round(ex['grad'], 4).tolist()}{where}")
+    where = (
+        ""
+        if near is None
+        else f"; nearest critical point a = {[round(float(x), 4) for x in near.a]}, "
+        f"b = {[round(float(x), 4) for x in near.b][:-1]} ({near.kind}, phi = {float(near.loss):.6g})"
+    )
+    return (
+        f"population trainer (importance-sampled prompts, mean of {layers.REPLICAS} replicas from a pilot "
+        f"that took {pilot.starts} random start(s)): a = {np.round(a, 4).tolist()}, "
+        f"b = {np.round(b[:-1], 4).tolist()}; importance-sampled test loss {test_loss:.4g}; exact phi there "
+        f"{ex['phi']:.6g} (ln {np.log(ex['phi']):.2f}), exact gradient {np.round(ex['grad'], 4).tolist()}{where}"
+    )
 
 
 def _plain_note(plain, ex, tail) -> str:
     a, b = plain["step_sizes"]
     pa, pb = PAPER_FIG45
-    return (f"plain-sample trainer (as the paper: {plain['fit'].trajectory.info.get('loss', float('nan')):.3g} "
-            f"training loss): a = {np.round(a, 4).tolist()}, b = {np.round(b[:-1], 4).tolist()} (paper's "
-            f"reported values a = {list(pa)}, b = {list(pb[:2])}); plain test loss {plain['test_loss']:.4g} "
-            f"(ln {np.log(plain['test_loss']):.2f}); exact population loss phi there {ex['phi']:.4g} "
-            f"(ln {np.log(ex['phi']):.2f}), exact gradient of phi there {np.round(ex['grad'], 3).tolist()}: "
-            f"training on plain samples does not reach a critical point of the population loss; "
-            f"{100 * tail:.1f}% of phi there comes from eigenvalues of S_hat with spectral weight < 1e-6, "
-            "which no plain training or test sample contains")
+    return (
+        f"plain-sample trainer (as the paper: {plain['fit'].trajectory.info.get('loss', float('nan')):.3g} "
+        f"training loss): a = {np.round(a, 4).tolist()}, b = {np.round(b[:-1], 4).tolist()} (paper's "
+        f"reported values a = {list(pa)}, b = {list(pb[:2])}); plain test loss {plain['test_loss']:.4g} "
+        f"(ln {np.log(plain['test_loss']):.2f}); exact population loss phi there {ex['phi']:.4g} "
+        f"(ln {np.log(ex['phi']):.2f}), exact gradient of phi there {np.round(ex['grad'], 3).tolist()}: "
+        f"training on plain samples does not reach a critical point of the population loss; "
+        f"{100 * tail:.1f}% of phi there comes from eigenvalues of S_hat with spectral weight < 1e-6, "
+        "which no plain training or test sample contains"
+    )
 
 
 def _trained_vs(a, b, ev, s):
@@ -295,30 +375,46 @@ def _trained_vs(a, b, ev, s):
     layer order kept) against step sizes (a, b): their off-S parts are judged by the Dist checks."""
     L = ev.L
     a_tr, b_tr = layers.step_sizes(ev)
-    T = np.concatenate([a_tr, b_tr[:, :L - 1]], axis=1)  # (R, 2L-1)
-    c = np.array([float(x) for x in list(a) + list(b)[:L - 1]])
+    T = np.concatenate([a_tr, b_tr[:, : L - 1]], axis=1)  # (R, 2L-1)
+    c = np.array([float(x) for x in list(a) + list(b)[: L - 1]])
     nc = max(np.linalg.norm(c), EPS)
-    return [check_at_most(
-        "population-trained step sizes (a_l, b_l) vs a critical point's (rel. Euclidean)", "sampling",
-        float(np.linalg.norm(T.mean(0) - c) / nc), replica_tolerance(T, nc) + ev.opt,
-        f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas + optimisation "
-        f"error {ev.opt:.1e} (Gauss-Newton step not taken)")]
+    return [
+        check_at_most(
+            "population-trained step sizes (a_l, b_l) vs a critical point's (rel. Euclidean)",
+            "sampling",
+            float(np.linalg.norm(T.mean(0) - c) / nc),
+            replica_tolerance(T, nc) + ev.opt,
+            f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas + optimisation "
+            f"error {ev.opt:.1e} (Gauss-Newton step not taken)",
+        )
+    ]
 
 
 def controls(s: Setting, L: int, best) -> list:
     """Wrong step sizes: plain GD with the one-layer optimum, GD++ with guessed b, equal steps,
     and the paper's reported Figs. 4-5 values (a sample-loss point, not a critical point of phi)."""
     one = -s.n / (s.n + 1 + s.d)  # one-layer optimum (family (11) sign), b = 0: plain GD
-    out = [(f"one-layer optimum {one:.4f} in every layer, b = 0 (GD, not GD++)", ([one] * L, [0.0] * L)),
-           (f"one-layer optimum {one:.4f} in every layer, b_l = 0.5", ([one] * L, [0.5] * L))]
+    out = [
+        (
+            f"one-layer optimum {one:.4f} in every layer, b = 0 (GD, not GD++)",
+            ([one] * L, [0.0] * L),
+        ),
+        (f"one-layer optimum {one:.4f} in every layer, b_l = 0.5", ([one] * L, [0.5] * L)),
+    ]
     if best is not None:
         a = [float(x) for x in best.a]
         b = [float(x) for x in best.b]
-        out.append(("equal step sizes: every a_l = mean of the lowest critical point's a",
-                    ([float(np.mean(a))] * L, b)))
+        out.append(
+            (
+                "equal step sizes: every a_l = mean of the lowest critical point's a",
+                ([float(np.mean(a))] * L, b),
+            )
+        )
     if L == 3:
         pa, pb = PAPER_FIG45
-        out.append(("the paper's reported Figs. 4-5 values (a sample-loss point)", (list(pa), list(pb))))
+        out.append(
+            ("the paper's reported Figs. 4-5 values (a sample-loss point)", (list(pa), list(pb)))
+        )
     return out
 
 
@@ -328,15 +424,23 @@ def paper_values(s: Setting, L: int) -> list:
     if L != 3 or s.d != 5:
         return []
     a, b = PAPER_FIG45
-    return [{"n": n, "phi": float(FAMILY11.restricted_loss(3, n, 5).value(tuple(a) + tuple(b))),
-             "tail": tail_share(a, b, n, 5)} for n in sorted({s.n, 10, 20})]
+    return [
+        {
+            "n": n,
+            "phi": float(FAMILY11.restricted_loss(3, n, 5).value(tuple(a) + tuple(b))),
+            "tail": tail_share(a, b, n, 5),
+        }
+        for n in sorted({s.n, 10, 20})
+    ]
 
 
 def _paper_note(p: dict) -> str:
     a, b = PAPER_FIG45
-    return (f"paper's Figs. 4-5 values (reported) a = {a}, b = {b[:2]}: exact phi_3 = {p['phi']:.4g} "
-            f"(ln {np.log(p['phi']):.2f}) at n = {p['n']}; share of phi from spectral weight < 1e-6: "
-            f"{100 * p['tail']:.1f}%")
+    return (
+        f"paper's Figs. 4-5 values (reported) a = {a}, b = {b[:2]}: exact phi_3 = {p['phi']:.4g} "
+        f"(ln {np.log(p['phi']):.2f}) at n = {p['n']}; share of phi from spectral weight < 1e-6: "
+        f"{100 * p['tail']:.1f}%"
+    )
 
 
 def _sample_loss_erratum(verdict) -> str:
@@ -345,19 +449,27 @@ def _sample_loss_erratum(verdict) -> str:
     by_n = {p["n"]: p for p in art.get("paper_values", [])}
     tr, low = art.get("trained"), art.get("lowest")
     if tr is None or 20 not in by_n or 10 not in by_n:
-        return ("The comparison with the printed values is made for d = 5, L = 3 only; this run's "
-                "setting differs, so it has no numbers for it.")
+        return (
+            "The comparison with the printed values is made for d = 5, L = 3 only; this run's "
+            "setting differs, so it has no numbers for it."
+        )
     p20, p10 = by_n[20], by_n[10]
-    lowest = ("no critical point was found by this run's search" if low is None else
-              f"the lowest found has phi = {low['loss']:.3g} (ln {np.log(low['loss']):.2f}), a {low['kind']}")
-    return (f"Training on sampled prompts reaches a sampled test loss of {tr['test_loss']:.2g} "
-            f"(ln {np.log(tr['test_loss']):.2f}). The printed values are not critical points of the "
-            f"population loss f: at n = 20 (the official code's n) the exact phi there is {p20['phi']:.3g} "
-            f"(ln {np.log(p20['phi']):.2f}), and {100 * p20['tail']:.1f}% of it comes from eigenvalues of "
-            "S_hat of spectral weight below 1e-6 (the GD++ residual is a polynomial of degree (3^L - 1)/2 "
-            f"in S_hat), which no sample contains. At n = 10 the printed values give phi = {p10['phi']:.2g}. "
-            f"The critical points of phi that Theorem 4 is about (computed here) lie elsewhere; {lowest}. "
-            "See the notes below for the trained step sizes." + _population_sentence(art.get("population")))
+    lowest = (
+        "no critical point was found by this run's search"
+        if low is None
+        else f"the lowest found has phi = {low['loss']:.3g} (ln {np.log(low['loss']):.2f}), a {low['kind']}"
+    )
+    return (
+        f"Training on sampled prompts reaches a sampled test loss of {tr['test_loss']:.2g} "
+        f"(ln {np.log(tr['test_loss']):.2f}). The printed values are not critical points of the "
+        f"population loss f: at n = 20 (the official code's n) the exact phi there is {p20['phi']:.3g} "
+        f"(ln {np.log(p20['phi']):.2f}), and {100 * p20['tail']:.1f}% of it comes from eigenvalues of "
+        "S_hat of spectral weight below 1e-6 (the GD++ residual is a polynomial of degree (3^L - 1)/2 "
+        f"in S_hat), which no sample contains. At n = 10 the printed values give phi = {p10['phi']:.2g}. "
+        f"The critical points of phi that Theorem 4 is about (computed here) lie elsewhere; {lowest}. "
+        "See the notes below for the trained step sizes."
+        + _population_sentence(art.get("population"))
+    )
 
 
 def _population_sentence(pop) -> str:
@@ -365,14 +477,17 @@ def _population_sentence(pop) -> str:
     if not pop or not pop.get("nearest"):
         return ""
     near = pop["nearest"]
-    return (f" Trained on importance-sampled prompts (unbiased for f), the replicas reach a = "
-            f"{[round(x, 3) for x in pop['a']]}, b = {[round(x, 3) for x in pop['b'][:-1]]}, exact phi = "
-            f"{pop['phi']:.4g}; the nearest certified critical point is a {near.get('kind')} with "
-            f"phi = {float(near.get('loss_float', near.get('loss'))):.6g}.")
+    return (
+        f" Trained on importance-sampled prompts (unbiased for f), the replicas reach a = "
+        f"{[round(x, 3) for x in pop['a']]}, b = {[round(x, 3) for x in pop['b'][:-1]]}, exact phi = "
+        f"{pop['phi']:.4g}; the nearest certified critical point is a {near.get('kind')} with "
+        f"phi = {float(near.get('loss_float', near.get('loss'))):.6g}."
+    )
 
 
 def _figures(cid, verdict, setting, out_dir, budget):
     from ..report.gallery import multi_layer
+
     return multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY11, L=3)
 
 
@@ -381,21 +496,29 @@ CLAIM = Claim(
     title="Theorem 4: critical points of family (11) (GD++) on S",
     source="Theorem 4, eq. (12)",
     statement="For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (11): inf over S = {A_l = a_l Sigma^-1, "
-              "B_l = b_l I} of sum_l ||grad_{A_l} f||^2 + ||grad_{B_l} f||^2 is 0; f does not depend on B_{L-1}.",
+    "B_l = b_l I} of sum_l ||grad_{A_l} f||^2 + ||grad_{B_l} f||^2 is 0; f does not depend on B_{L-1}.",
     run=run,
-    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES + (
-        Hypothesis("L layers of family (11): P_l = [[B_l,0],[0,1]], Q_l = [[A_l,0],[0,0]] (no minus sign)"),
-        Hypothesis("S = {A_l = a_l Sigma^{-1}, B_l = b_l I}")),
+    hypotheses=layers.INVERSE_PRIOR_HYPOTHESES
+    + (
+        Hypothesis(
+            "L layers of family (11): P_l = [[B_l,0],[0,1]], Q_l = [[A_l,0],[0,0]] (no minus sign)"
+        ),
+        Hypothesis("S = {A_l = a_l Sigma^{-1}, B_l = b_l I}"),
+    ),
     options=COMMON_OPTIONS | {"layers"},
     default_setting=default_setting,
     effort=Effort.for_setting,
     max_layers=3,
     derivation=(layers.critical_derivation(FAMILY11, 3),),
-    errata=(Erratum(
-        "the reported GD++ loss is a sample loss, not the population loss of Theorem 4",
-        "Section 5.1 (n = 10 in the text) reports B_0 ~ 0.90 I, B_1 ~ 0.56 I, "
-        "Sigma^1/2 A_l Sigma^1/2 ~ -0.38 I, -2.40 I, -9.59 I and a log loss of about -6 to -7.",
-        _sample_loss_erratum, steps=("every listed point is stationary",),
-        checks=("a critical point of phi on S exists",)),),
+    errata=(
+        Erratum(
+            "the reported GD++ loss is a sample loss, not the population loss of Theorem 4",
+            "Section 5.1 (n = 10 in the text) reports B_0 ~ 0.90 I, B_1 ~ 0.56 I, "
+            "Sigma^1/2 A_l Sigma^1/2 ~ -0.38 I, -2.40 I, -9.59 I and a log loss of about -6 to -7.",
+            _sample_loss_erratum,
+            steps=("every listed point is stationary",),
+            checks=("a critical point of phi on S exists",),
+        ),
+    ),
     figures=(_figures,),
 )

@@ -7,6 +7,7 @@ fresh prompts.  The rescaling with g < 0 keeps the loss but not the predictor
 (relu(-u) != -relu(u)), so each replica's predictor is compared with the closed form on the
 branch sign(p_y) it reached; the branch counts are reported.
 """
+
 from __future__ import annotations
 
 import time
@@ -88,8 +89,12 @@ def default_setting(**kw) -> Setting:
     return Setting(d=d, spectrum=kw.pop("spectrum", (1.0,) * d), **kw)
 
 
-def gather(s: Setting, progress: Progress | None = None, prompts: int | None = None,
-           stream: str = "theorem5/train") -> Evidence:
+def gather(
+    s: Setting,
+    progress: Progress | None = None,
+    prompts: int | None = None,
+    stream: str = "theorem5/train",
+) -> Evidence:
     """Train R ReLU layers on fresh samples; exclude (and report) replicas that hit the
     iteration cap of the stopping rule or whose exact population loss at B_eff = p_y Q11
     (:func:`theory.relu.population_loss`, the model's loss by Stein's lemma) exceeds the lowest
@@ -119,10 +124,14 @@ def gather(s: Setting, progress: Progress | None = None, prompts: int | None = N
         infos.append(info)
         why = []
         if info["iterations"] >= MAXITER:
-            why.append(f"Levenberg-Marquardt stopped at its iteration cap {MAXITER} before the stopping rule")
+            why.append(
+                f"Levenberg-Marquardt stopped at its iteration cap {MAXITER} before the stopping rule"
+            )
         if losses[r] > low * (1 + BASIN_GAP):
-            why.append(f"another basin: exact loss at B_eff {losses[r]:.6g} vs lowest {low:.6g} "
-                       f"(> {BASIN_GAP:g} relative)")
+            why.append(
+                f"another basin: exact loss at B_eff {losses[r]:.6g} vs lowest {low:.6g} "
+                f"(> {BASIN_GAP:g} relative)"
+            )
         if why:
             excluded.append((r, "; ".join(why)))
         else:
@@ -138,8 +147,17 @@ def gather(s: Setting, progress: Progress | None = None, prompts: int | None = N
         opt.append(rel_fro(Pn[d, d] * Qn[:d, :d], p_y * Q[:d, :d]))
     for info in infos:
         info.pop("next_PQ", None)
-    return Evidence(np.array(B_eff).reshape(-1, d, d), np.array(vanish).reshape(-1, d), np.array(signs),
-                    max(opt, default=0.0), test, preds[keep], infos, excluded, prompts)
+    return Evidence(
+        np.array(B_eff).reshape(-1, d, d),
+        np.array(vanish).reshape(-1, d),
+        np.array(signs),
+        max(opt, default=0.0),
+        test,
+        preds[keep],
+        infos,
+        excluded,
+        prompts,
+    )
 
 
 def _closed_form_params(C: np.ndarray, sign: float):
@@ -152,8 +170,14 @@ def _closed_form_params(C: np.ndarray, sign: float):
 
 
 def _too_few(name, R, basis):
-    return inconclusive(name, "sampling", 0.0, np.inf, basis,
-                        f"only {R} converged replicas (< {MIN_KEPT}): no spread-based tolerance")
+    return inconclusive(
+        name,
+        "sampling",
+        0.0,
+        np.inf,
+        basis,
+        f"only {R} converged replicas (< {MIN_KEPT}): no spread-based tolerance",
+    )
 
 
 def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
@@ -163,34 +187,66 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     nC = max(np.linalg.norm(C), EPS)
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {R} independent replicas"
     cap = {"ceiling": SPREAD_CEILING, "ceiling_basis": CEILING_BASIS}
-    names = (B_CHECK, "Dist(B_eff, I): trained vs closed form",
-             "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)")
+    names = (
+        B_CHECK,
+        "Dist(B_eff, I): trained vs closed form",
+        "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)",
+    )
     if R < MIN_KEPT:
         checks = [_too_few(nm, R, samp) for nm in names]
     else:
-        checks = [check_at_most(
-            B_CHECK, "sampling", rel_fro(ev.B_eff.mean(0), C), replica_tolerance(ev.B_eff, nC) + ev.opt,
-            f"{samp} of {ev.prompts} prompts + optimisation error {ev.opt:.1e} (next Gauss-Newton step "
-            "after the stopping rule)", **cap)]
+        checks = [
+            check_at_most(
+                B_CHECK,
+                "sampling",
+                rel_fro(ev.B_eff.mean(0), C),
+                replica_tolerance(ev.B_eff, nC) + ev.opt,
+                f"{samp} of {ev.prompts} prompts + optimisation error {ev.opt:.1e} (next Gauss-Newton step "
+                "after the stopping rule)",
+                **cap,
+            )
+        ]
         tau = replica_tolerance(ev.B_eff, nC)
-        checks.append(check_at_most(
-            names[1], "sampling", abs(dist_identity(ev.B_eff.mean(0)) - dist_identity(C)), dist_tolerance(C, tau),
-            f"{samp}, propagated through Dist's Lipschitz bound", **cap))
+        checks.append(
+            check_at_most(
+                names[1],
+                "sampling",
+                abs(dist_identity(ev.B_eff.mean(0)) - dist_identity(C)),
+                dist_tolerance(C, tau),
+                f"{samp}, propagated through Dist's Lipschitz bound",
+                **cap,
+            )
+        )
         pred_C = np.array([predict([_closed_form_params(C, sg)], ev.test, RELU) for sg in ev.signs])
         diff = ev.test_pred - pred_C  # (R, B_test)
         nP = max(np.linalg.norm(pred_C[0]), EPS)
-        checks.append(check_at_most(
-            names[2], "sampling", np.linalg.norm(diff.mean(0)) / nP, replica_tolerance(diff, nP),
-            f"{samp}; {ev.test.B} fresh prompts", **cap))
+        checks.append(
+            check_at_most(
+                names[2],
+                "sampling",
+                np.linalg.norm(diff.mean(0)) / nP,
+                replica_tolerance(diff, nP),
+                f"{samp}; {ev.test.B} fresh prompts",
+                **cap,
+            )
+        )
     fC = tr.population_loss(C, s.n)
     if R:
-        sq = (ev.test_pred.mean(0) - ev.test.target) ** 2 if np.all(ev.signs == ev.signs[0]) else \
-            ((ev.test_pred - ev.test.target) ** 2).mean(0)
+        sq = (
+            (ev.test_pred.mean(0) - ev.test.target) ** 2
+            if np.all(ev.signs == ev.signs[0])
+            else ((ev.test_pred - ev.test.target) ** 2).mean(0)
+        )
         se = float(sq.std(ddof=1) / np.sqrt(sq.size))
-        checks.append(check_at_most(
-            "test loss of trained model vs exact loss of closed form (relative)", "sampling",
-            abs(sq.mean() - fC) / fC, K_SIGMA * se / fC,
-            f"sampling: {K_SIGMA:g} standard errors of a mean over {sq.size} fresh prompts"))
+        checks.append(
+            check_at_most(
+                "test loss of trained model vs exact loss of closed form (relative)",
+                "sampling",
+                abs(sq.mean() - fC) / fC,
+                K_SIGMA * se / fC,
+                f"sampling: {K_SIGMA:g} standard errors of a mean over {sq.size} fresh prompts",
+            )
+        )
         checks.append(cannot_be_beaten(C, ev, s, fC))
     return checks
 
@@ -206,10 +262,20 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
     floor = quadratic_form_floor(s.d, 1.0)
     gap = (fC - tr.population_loss(ev.B_eff.mean(0), s.n)) / fC
     return check_at_most(
-        "closed form's exact loss minus the trained B_eff's exact loss", "exact", max(gap, 0.0), floor,
+        "closed form's exact loss minus the trained B_eff's exact loss",
+        "exact",
+        max(gap, 0.0),
+        floor,
         f"floating point: 64 d^2 eps = {floor:.1e} (a true optimum cannot be beaten)",
-        reason=(f"f(trained) - f(C) = {-gap:+.3e} f(C): "
-                + ("the closed form is lower" if gap <= 0 else "the trained model beats the closed form")))
+        reason=(
+            f"f(trained) - f(C) = {-gap:+.3e} f(C): "
+            + (
+                "the closed form is lower"
+                if gap <= 0
+                else "the trained model beats the closed form"
+            )
+        ),
+    )
 
 
 def controls(s: Setting) -> list:
@@ -231,18 +297,40 @@ def base_checks(ev: Evidence, s: Setting) -> list:
     der = tr.derive_theorem5()
     R = len(ev.B_eff)
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {R} replicas"
-    checks = [check_at_most("Theorem 5 loss derived exactly (Stein's lemma, sympy)", "exact",
-                            len(der.failures_in_claim), 0, f"exact: steps {der.describe()}")]
+    checks = [
+        check_at_most(
+            "Theorem 5 loss derived exactly (Stein's lemma, sympy)",
+            "exact",
+            len(der.failures_in_claim),
+            0,
+            f"exact: steps {der.describe()}",
+        )
+    ]
     name = "trained layers: p_x / p_y vanishes"
-    checks.append(_too_few(name, R, samp) if R < MIN_KEPT else check_at_most(
-        name, "sampling", float(np.linalg.norm(ev.vanish.mean(0))), replica_tolerance(ev.vanish, 1.0), samp,
-        ceiling=SPREAD_CEILING, ceiling_basis=CEILING_BASIS))
+    checks.append(
+        _too_few(name, R, samp)
+        if R < MIN_KEPT
+        else check_at_most(
+            name,
+            "sampling",
+            float(np.linalg.norm(ev.vanish.mean(0))),
+            replica_tolerance(ev.vanish, 1.0),
+            samp,
+            ceiling=SPREAD_CEILING,
+            ceiling_basis=CEILING_BASIS,
+        )
+    )
     cname = "ReLU replicas converged (stopping rule before the iteration cap, common basin)"
-    cbasis = (f"count of {REPLICAS} replicas kept; excluded ones are listed and never averaged in; "
-              f">= {MIN_KEPT} keep the Student-t basis of the tolerance")
+    cbasis = (
+        f"count of {REPLICAS} replicas kept; excluded ones are listed and never averaged in; "
+        f">= {MIN_KEPT} keep the Student-t basis of the tolerance"
+    )
     why = "; ".join(f"replica {r}: {w}" for r, w in ev.excluded)
-    checks.append(inconclusive(cname, "optimisation", R, MIN_KEPT, cbasis, f"too few converged: {why}", ">=")
-                  if R < MIN_KEPT else check_at_least(cname, "optimisation", R, MIN_KEPT, cbasis, reason=why))
+    checks.append(
+        inconclusive(cname, "optimisation", R, MIN_KEPT, cbasis, f"too few converged: {why}", ">=")
+        if R < MIN_KEPT
+        else check_at_least(cname, "optimisation", R, MIN_KEPT, cbasis, reason=why)
+    )
     return checks
 
 
@@ -257,19 +345,30 @@ def _grow_resolution(s: Setting, ev: Evidence, target, progress) -> tuple:
         ev = gather(s, progress, prompts=B, stream=f"theorem5/train/round{rounds}")
         spent += REPLICAS * B
         res, _ = run_resolution(closed_form_checks(target, ev, s), (B_CHECK,))
-    return ev, (f"{rounds} extra round(s), {spent} extra prompts, {time.perf_counter() - t0:.1f} s; "
-                f"final sample {REPLICAS} x {ev.prompts} prompts")
+    return ev, (
+        f"{rounds} extra round(s), {spent} extra prompts, {time.perf_counter() - t0:.1f} s; "
+        f"final sample {REPLICAS} x {ev.prompts} prompts"
+    )
 
 
-def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None) -> Verdict:
+def run(
+    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
+) -> Verdict:
     t0 = time.perf_counter()
     CLAIM.check(s)
     # A candidate is evaluated (and validated) before any training is spent on it.
-    cand = None if candidate is None else -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
+    cand = (
+        None if candidate is None else -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
+    )
     ev = gather(s, progress)
     c = tr.optimal_scale(s.n, s.d)
     C = -c * np.eye(s.d)
-    closed = {"preconditioner": -C, "Q0_top_left": C, "scale": c, "optimal_loss": tr.optimal_loss(s.n, s.d)}
+    closed = {
+        "preconditioner": -C,
+        "Q0_top_left": C,
+        "scale": c,
+        "optimal_loss": tr.optimal_loss(s.n, s.d),
+    }
     target = C if cand is None else cand
     if cand is not None:
         closed["candidate"] = -cand
@@ -283,16 +382,36 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
     if s.resolution is not None:
         name = f"requested resolution {s.resolution:g} reached"
         rbasis = f"verify.resolution; training sample capped at {MAX_PROMPTS} prompts per replica"
-        checks.append(check_at_most(name, "resolution", res, s.resolution, rbasis) if res <= s.resolution else
-                      inconclusive(name, "resolution", res, s.resolution, rbasis,
-                                   f"the cap was reached at resolution {res:.3g}"))
+        checks.append(
+            check_at_most(name, "resolution", res, s.resolution, rbasis)
+            if res <= s.resolution
+            else inconclusive(
+                name,
+                "resolution",
+                res,
+                s.resolution,
+                rbasis,
+                f"the cap was reached at resolution {res:.3g}",
+            )
+        )
     branches = {"p_y > 0": int(np.sum(ev.signs > 0)), "p_y < 0": int(np.sum(ev.signs < 0))}
     counts = ", ".join(f"{k}: {v}" for k, v in branches.items())
-    notes = [(f"rescaling branches reached by training: {counts}; the g < 0 branch has the same loss "
-              "but a different predictor (relu(-u) != -relu(u))")]
+    notes = [
+        (
+            f"rescaling branches reached by training: {counts}; the g < 0 branch has the same loss "
+            "but a different predictor (relu(-u) != -relu(u))"
+        )
+    ]
     notes += [f"ReLU replica {r} excluded: {w}" for r, w in ev.excluded]
-    verdict = Verdict("5", s.describe(np.eye(s.d)), closed, checks, notes=notes, resolution=res,
-                      resolution_basis=basis)
+    verdict = Verdict(
+        "5",
+        s.describe(np.eye(s.d)),
+        closed,
+        checks,
+        notes=notes,
+        resolution=res,
+        resolution_basis=basis,
+    )
     if cost is not None:
         verdict.timings["resolution_cost"] = cost
     if with_controls:
@@ -300,7 +419,9 @@ def run(s: Setting, with_controls: bool = False, candidate=None, progress: Progr
         ctrls = controls(s)
         verdict.controls = mark_within_resolution(
             evaluate_controls(ctrls, ev, s, closed_form_checks, truth_checks=truth),
-            [rel_fro(M, C) for _, M in ctrls], run_resolution(truth, (B_CHECK,))[0])
+            [rel_fro(M, C) for _, M in ctrls],
+            run_resolution(truth, (B_CHECK,))[0],
+        )
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
@@ -312,6 +433,7 @@ def _derivation(s):
 
 def _figures(cid, verdict, setting, out_dir, budget):
     from ..report.gallery import relu_layer
+
     return relu_layer(cid, verdict, setting, out_dir, budget)
 
 
@@ -320,25 +442,31 @@ CLAIM = Claim(
     title="Theorem 5: the one-layer ReLU-attention optimum",
     source="Theorem 5",
     statement="For x ~ N(0, I), w* ~ N(0, I), ReLU attention, last row of Q zero: a global minimiser is "
-              "P_0 = [[0,0],[0,1]], Q_0 = -(2n/(n-1+2(d+2))) [[I,0],[0,0]].",
+    "P_0 = [[0,0],[0,1]], Q_0 = -(2n/(n-1+2(d+2))) [[I,0],[0,0]].",
     run=run,
     hypotheses=(
         Hypothesis("x^(i) ~ N(0, I)", unit_spectrum, "--spectrum of all ones"),
         Hypothesis("w* ~ N(0, I)", identity_prior, "--prior identity"),
         Hypothesis("no label noise", noiseless, "--noise 0"),
-        Hypothesis("one layer with entry-wise ReLU attention, sigma(Z^T Q Z); last row of Q_0 zero"),
+        Hypothesis(
+            "one layer with entry-wise ReLU attention, sigma(Z^T Q Z); last row of Q_0 zero"
+        ),
     ),
     options=COMMON_OPTIONS | {"candidate", "resolution"},
     default_setting=default_setting,
     effort=Effort.for_setting,
     derivation=(_derivation,),
-    errata=(Erratum(
-        "rescaling with g < 0",
-        "Theorem 5: the global minimiser is (P_0, Q_0) up to the rescaling (gP, Q/g).",
-        "The loss is invariant for every g != 0, but relu(-u) != -relu(u): with g < 0 the "
-        "rescaled pair is another global minimiser of the loss that computes a different "
-        "predictor. 'Up to rescaling' holds for the predictor only with g > 0; training reaches "
-        "both branches.",
-        steps=("g = -1 keeps the loss", "positively homogeneous"), checks=("same branch",)),),
+    errata=(
+        Erratum(
+            "rescaling with g < 0",
+            "Theorem 5: the global minimiser is (P_0, Q_0) up to the rescaling (gP, Q/g).",
+            "The loss is invariant for every g != 0, but relu(-u) != -relu(u): with g < 0 the "
+            "rescaled pair is another global minimiser of the loss that computes a different "
+            "predictor. 'Up to rescaling' holds for the predictor only with g > 0; training reaches "
+            "both branches.",
+            steps=("g = -1 keeps the loss", "positively homogeneous"),
+            checks=("same branch",),
+        ),
+    ),
     figures=(_figures,),
 )

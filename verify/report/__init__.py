@@ -7,6 +7,7 @@ derivations (``claim.derivation``), train and draw its figures (``claim.figures`
 conventions page ``DIR/conventions.md`` (:mod:`verify.conventions`).
 Every file is written atomically (:mod:`.io`) and is a function of the seed alone.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,11 +51,25 @@ def derivation_check(derivations):
     step is counted as argued, not as proved)."""
     failed = [st.title for der in derivations for st in der.failures_in_claim]
     counts = "; ".join(f"{der.title}: {der.describe()}" for der in derivations)
-    return check_at_most("derivation shown in the report: no step of the claim failed", "exact", len(failed), 0,
-                         f"exact: {counts}", reason=("failed: " + "; ".join(failed)) if failed else "")
+    return check_at_most(
+        "derivation shown in the report: no step of the claim failed",
+        "exact",
+        len(failed),
+        0,
+        f"exact: {counts}",
+        reason=("failed: " + "; ".join(failed)) if failed else "",
+    )
 
 
-def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None, scale: str = "default", **options):
+def write_report(
+    claim_id: str,
+    out_dir,
+    *,
+    figures: bool = True,
+    progress=None,
+    scale: str = "default",
+    **options,
+):
     """Verify one claim and write ``out_dir/<claim>.md`` (+ figures); returns (claim, verdict, n_errata).
 
     ``scale``: "default" (CPU-sized training behind the figures, or the quick sizes with
@@ -75,23 +90,42 @@ def write_report(claim_id: str, out_dir, *, figures: bool = True, progress=None,
         if progress is not None:
             progress.update("figures")
         from .gallery import build_figures
-        budget = Budget.paper() if scale == "paper" else Budget.quick() if setting.quick else Budget()
+
+        budget = (
+            Budget.paper() if scale == "paper" else Budget.quick() if setting.quick else Budget()
+        )
         figs = build_figures(claim, verdict, setting, Path(out_dir), budget)
     errata = claim.errata_for(verdict)
-    text = render_report(claim, verdict, derivations, hypotheses=claim.hypothesis_texts(),
-                         errata=errata, figures=figs, command=_command(claim.id, options, scale))
+    text = render_report(
+        claim,
+        verdict,
+        derivations,
+        hypotheses=claim.hypothesis_texts(),
+        errata=errata,
+        figures=figs,
+        command=_command(claim.id, options, scale),
+    )
     atomic_write_text(Path(out_dir) / f"{claim.id}.md", text)
     return claim, verdict, len(errata)
 
 
-def write_reports(claim_ids, out_dir, *, index: bool = False, figures: bool = True, progress_factory=None,
-                  scale: str = "default", **options) -> list:
+def write_reports(
+    claim_ids,
+    out_dir,
+    *,
+    index: bool = False,
+    figures: bool = True,
+    progress_factory=None,
+    scale: str = "default",
+    **options,
+) -> list:
     """Write the reports of ``claim_ids`` (and the index if ``index``); returns the verdicts."""
     rows = []
     for cid in claim_ids:
         progress = progress_factory(cid) if progress_factory else None
-        claim, verdict, n_errata = write_report(cid, out_dir, figures=figures, progress=progress, scale=scale,
-                                                **options)
+        claim, verdict, n_errata = write_report(
+            cid, out_dir, figures=figures, progress=progress, scale=scale, **options
+        )
         if progress is not None:
             progress.done()
         rows.append((claim, verdict, summary_line(claim, verdict, n_errata)))
@@ -99,4 +133,3 @@ def write_reports(claim_ids, out_dir, *, index: bool = False, figures: bool = Tr
         atomic_write_text(Path(out_dir) / "README.md", render_index(rows))
         atomic_write_text(Path(out_dir) / "conventions.md", conventions.render())
     return [v for _, v, _ in rows]
-

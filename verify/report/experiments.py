@@ -21,6 +21,7 @@ Two kinds of experiment, both drawing from explicit generators only:
 for family (11), Figs. 3-5) on minibatches of 20000 resampled every 100 steps, step size halved
 every 2000 steps, no L-BFGS continuation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -33,8 +34,17 @@ from ..model import IDENTITY, RELU, predict
 from ..sampling import sample_prompts
 from ..training.adam import small_init, train_adam
 
-__all__ = ["Budget", "Trajectory", "trajectory", "sweep", "Sweep", "STEP_GRID", "population_loss",
-           "population_run", "PopulationRun"]
+__all__ = [
+    "Budget",
+    "Trajectory",
+    "trajectory",
+    "sweep",
+    "Sweep",
+    "STEP_GRID",
+    "population_loss",
+    "population_run",
+    "PopulationRun",
+]
 
 #: Step sizes tried by the grid search of GD and preconditioned GD (log-spaced).
 STEP_GRID = np.geomspace(1e-3, 4.0, 121)
@@ -70,9 +80,19 @@ class Budget:
     @classmethod
     def paper(cls) -> "Budget":
         """The paper's protocol (Sections 4.3 and 5.1, the official notebook)."""
-        return cls(adam_steps=30000, adam_batch=20000, halve_every=2000, record_every=250, test_prompts=20000,
-                   sweep_prompts=20000, long_steps=100000, population_prompts=400000, population_steps=5000,
-                   population_batch=4000, paper_scale=True)
+        return cls(
+            adam_steps=30000,
+            adam_batch=20000,
+            halve_every=2000,
+            record_every=250,
+            test_prompts=20000,
+            sweep_prompts=20000,
+            long_steps=100000,
+            population_prompts=400000,
+            population_steps=5000,
+            population_batch=4000,
+            paper_scale=True,
+        )
 
     @property
     def scale(self) -> str:
@@ -83,21 +103,33 @@ class Budget:
         paper's scale, whose protocol is fixed)."""
         if self.paper_scale:
             return self
-        return replace(self, adam_steps=int(self.adam_steps * steps), adam_batch=int(self.adam_batch * batch),
-                       halve_every=int(self.halve_every * halve))
+        return replace(
+            self,
+            adam_steps=int(self.adam_steps * steps),
+            adam_batch=int(self.adam_batch * batch),
+            halve_every=int(self.halve_every * halve),
+        )
 
     def for_family11(self) -> "Budget":
         """Family (11) runs ``long_steps`` Adam steps when set (the paper's 100000)."""
         return replace(self, adam_steps=self.long_steps) if self.long_steps else self
 
     def describe(self, lbfgs: bool) -> str:
-        paper = " (the paper's protocol)" if self.paper_scale else " (paper: 30000-100000 steps of 20000)"
-        s = (f"Adam (the paper's betas (0.99, 0.9), per-matrix clipping 0.01, minibatches resampled "
-             f"every 100 steps) for {self.adam_steps} steps on minibatches of {self.adam_batch}{paper}, "
-             f"step size 0.02 halved every {self.halve_every} steps")
+        paper = (
+            " (the paper's protocol)"
+            if self.paper_scale
+            else " (paper: 30000-100000 steps of 20000)"
+        )
+        s = (
+            f"Adam (the paper's betas (0.99, 0.9), per-matrix clipping 0.01, minibatches resampled "
+            f"every 100 steps) for {self.adam_steps} steps on minibatches of {self.adam_batch}{paper}, "
+            f"step size 0.02 halved every {self.halve_every} steps"
+        )
         if lbfgs:
-            s += (f", then up to {self.lbfgs_iterations} L-BFGS iterations on a fixed sample of "
-                  f"{self.lbfgs_prompts} prompts (marked by the dotted vertical line)")
+            s += (
+                f", then up to {self.lbfgs_iterations} L-BFGS iterations on a fixed sample of "
+                f"{self.lbfgs_prompts} prompts (marked by the dotted vertical line)"
+            )
         return s + f"; losses are measured on {self.test_prompts} held-out prompts."
 
 
@@ -117,8 +149,12 @@ class Trajectory:
 
 
 def _family(kind: str, d: int, L: int):
-    return {"gd": GD(d, L), "gdpp": GDPlusPlus(d, L), "unconstrained": Unconstrained(d, L),
-            "relu": Unconstrained(d, L, q_last_row_zero=True)}[kind]
+    return {
+        "gd": GD(d, L),
+        "gdpp": GDPlusPlus(d, L),
+        "unconstrained": Unconstrained(d, L),
+        "relu": Unconstrained(d, L, q_last_row_zero=True),
+    }[kind]
 
 
 def _matrices(kind: str, fam, theta) -> dict:
@@ -128,7 +164,8 @@ def _matrices(kind: str, fam, theta) -> dict:
         A, B = fam.matrices(theta)
         return {"A": [M.copy() for M in A], "B": [M.copy() for M in B]}
     from theory.single_layer_reduction import effective_preconditioner
-    (P, Q), = fam.unpack(theta)
+
+    ((P, Q),) = fam.unpack(theta)
     d = fam.d
     if kind == "relu":  # B_eff = p_y Q11, invariant under (gP, Q/g)
         return {"B_eff": [P[d, d] * Q[:d, :d]]}
@@ -139,14 +176,24 @@ def _evaluator(kind: str, fam, test):
     """theta -> mean squared error on the held-out prompts."""
     if kind in ("gd", "gdpp"):
         from ..training.multilayer import FamilyObjective, Summaries
+
         obj = FamilyObjective(kind, fam.L, Summaries.from_prompts(test))
         return lambda theta: obj(theta)[0]
     act = RELU if kind == "relu" else IDENTITY
     return lambda theta: float(np.mean((predict(fam.unpack(theta), test, act) - test.target) ** 2))
 
 
-def trajectory(kind: str, L: int, n: int, sigma, omega, rng: np.random.Generator, budget: Budget,
-               init_std: float = 1e-4, lbfgs: bool = True) -> Trajectory:
+def trajectory(
+    kind: str,
+    L: int,
+    n: int,
+    sigma,
+    omega,
+    rng: np.random.Generator,
+    budget: Budget,
+    init_std: float = 1e-4,
+    lbfgs: bool = True,
+) -> Trajectory:
     """Train one model of family ``kind`` ('gd', 'gdpp', 'unconstrained', 'relu') and record it.
 
     Data: x ~ N(0, sigma), w* ~ N(0, omega) (``omega`` None for N(0, I)), n context examples.
@@ -166,12 +213,26 @@ def trajectory(kind: str, L: int, n: int, sigma, omega, rng: np.random.Generator
     theta0 = small_init(fam, rng, init_std)
     record(0, theta0)
     sampler = lambda B, r: sample_prompts(B, n, sigma, r, omega)  # noqa: E731
-    res = train_adam(fam, sampler, theta0, rng, act=act, steps=budget.adam_steps, batch=budget.adam_batch,
-                     halve_every=budget.halve_every, record_every=budget.record_every,
-                     callback=lambda t, th, f: record(t, th))
+    res = train_adam(
+        fam,
+        sampler,
+        theta0,
+        rng,
+        act=act,
+        steps=budget.adam_steps,
+        batch=budget.adam_batch,
+        halve_every=budget.halve_every,
+        record_every=budget.record_every,
+        callback=lambda t, th, f: record(t, th),
+    )
     if lbfgs and kind in ("gd", "gdpp"):
         from ..training.multilayer import FamilyObjective, Summaries
-        obj = FamilyObjective(kind, L, Summaries.from_prompts(sample_prompts(budget.lbfgs_prompts, n, sigma, rng, omega)))
+
+        obj = FamilyObjective(
+            kind,
+            L,
+            Summaries.from_prompts(sample_prompts(budget.lbfgs_prompts, n, sigma, rng, omega)),
+        )
         tr.switch = budget.adam_steps
         count = [budget.adam_steps]
 
@@ -180,14 +241,21 @@ def trajectory(kind: str, L: int, n: int, sigma, omega, rng: np.random.Generator
             if (count[0] - budget.adam_steps) % 5 == 0:
                 record(count[0], xk)
 
-        out = minimize(obj, res.theta, jac=True, method="L-BFGS-B", callback=cb,
-                       options={"gtol": 1e-10, "ftol": 0.0, "maxiter": budget.lbfgs_iterations, "maxcor": 50})
+        out = minimize(
+            obj,
+            res.theta,
+            jac=True,
+            method="L-BFGS-B",
+            callback=cb,
+            options={"gtol": 1e-10, "ftol": 0.0, "maxiter": budget.lbfgs_iterations, "maxcor": 50},
+        )
         if tr.steps[-1] != count[0]:
             record(count[0], out.x)
     return tr
 
 
 # --- Figs. 6 and 7 ----------------------------------------------------------------------
+
 
 @dataclass
 class Sweep:
@@ -217,28 +285,39 @@ def _tuned(sm_train, sm_test, M, L):
 
 
 def _ols_loss(sm) -> float:
-    w = np.einsum("bij,bj->bi", np.linalg.pinv(sm.S, rcond=1e-10, hermitian=True), sm.u0)  # min-norm LS
+    w = np.einsum(
+        "bij,bj->bi", np.linalg.pinv(sm.S, rcond=1e-10, hermitian=True), sm.u0
+    )  # min-norm LS
     return float(np.mean((np.einsum("bi,bi->b", w, sm.xq) - sm.target) ** 2))
 
 
 def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
     """(test loss, theta) of a family-(8) transformer fitted by L-BFGS on ``sm_train``."""
     from ..training.multilayer import FamilyObjective
+
     theta0 = small_init(GD(d, L), rng, 1e-2)
-    res = minimize(FamilyObjective("gd", L, sm_train), theta0, jac=True, method="L-BFGS-B",
-                   options={"gtol": 1e-9, "ftol": 0.0, "maxiter": iterations, "maxcor": 50})
+    res = minimize(
+        FamilyObjective("gd", L, sm_train),
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-9, "ftol": 0.0, "maxiter": iterations, "maxcor": 50},
+    )
     return FamilyObjective("gd", L, sm_test)(res.x)[0], res.x
 
 
 def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: str) -> Sweep:
     """Figs. 6/7: ``points`` are (n, L) pairs; ``vary`` ('n' or 'L') names the x-axis."""
     from ..training.multilayer import Summaries
+
     d = sigma.shape[0]
     Sinv = np.linalg.inv(sigma)
     names = ("transformer", "GD", "preconditioned GD", "OLS")
     out = Sweep([], {k: [] for k in names}, {"GD": [], "preconditioned GD": []})
     for n, L in points:
-        sm_train = Summaries.from_prompts(sample_prompts(budget.sweep_prompts, n, sigma, rng, omega))
+        sm_train = Summaries.from_prompts(
+            sample_prompts(budget.sweep_prompts, n, sigma, rng, omega)
+        )
         sm_test = Summaries.from_prompts(sample_prompts(budget.test_prompts, n, sigma, rng, omega))
         out.x.append(n if vary == "n" else L)
         loss, theta = _transformer_loss(L, sm_train, sm_test, rng, d, budget.lbfgs_iterations)
@@ -254,8 +333,17 @@ def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: 
 
 # --- population loss ----------------------------------------------------------------------
 
-def population_loss(kind: str, L: int, n: int, sigma, theta, rng: np.random.Generator, prompts: int,
-                    chunk: int = 20000) -> tuple:
+
+def population_loss(
+    kind: str,
+    L: int,
+    n: int,
+    sigma,
+    theta,
+    rng: np.random.Generator,
+    prompts: int,
+    chunk: int = 20000,
+) -> tuple:
     """(estimate, standard error) of the population loss f(theta) of family ``kind`` ('gd' / 'gdpp').
 
     Data of Theorems 3-4 (x ~ N(0, Sigma), w* ~ N(0, Sigma^-1)).  ``prompts`` importance-sampled
@@ -265,10 +353,13 @@ def population_loss(kind: str, L: int, n: int, sigma, theta, rng: np.random.Gene
     """
     from ..population import sample_population
     from ..training.multilayer import FamilyObjective
+
     chunks = max(2, -(-prompts // chunk))
     size = -(-prompts // chunks)
-    est = [FamilyObjective(kind, L, sample_population(size, n, sigma, rng).summaries)(theta)[0]
-           for _ in range(chunks)]
+    est = [
+        FamilyObjective(kind, L, sample_population(size, n, sigma, rng).summaries)(theta)[0]
+        for _ in range(chunks)
+    ]
     return float(np.mean(est)), float(np.std(est, ddof=1) / np.sqrt(chunks))
 
 
@@ -283,20 +374,31 @@ class PopulationRun:
     batch: int
 
 
-def population_run(kind: str, L: int, n: int, sigma, rng: np.random.Generator, budget: Budget,
-                   init_std: float) -> PopulationRun:
+def population_run(
+    kind: str, L: int, n: int, sigma, rng: np.random.Generator, budget: Budget, init_std: float
+) -> PopulationRun:
     """Adam on importance-sampled minibatches (:func:`verify.population.train_population_adam`)
     from a small random start, ``budget.population_steps`` steps of ``budget.population_batch``."""
     from ..population import train_population_adam
+
     d = sigma.shape[0]
     fam = _family(kind, d, L)
     steps, every = budget.population_steps, max(1, budget.population_steps // 100)
-    run = train_population_adam(kind, L, n, sigma, rng, small_init(fam, rng, init_std), steps=steps,
-                                batch=budget.population_batch, halve_every=max(1, steps // 4),
-                                record_every=1)
+    run = train_population_adam(
+        kind,
+        L,
+        n,
+        sigma,
+        rng,
+        small_init(fam, rng, init_std),
+        steps=steps,
+        batch=budget.population_batch,
+        halve_every=max(1, steps // 4),
+        record_every=1,
+    )
     its, loss = np.asarray(run.iterations[:-1]), np.asarray(run.loss[:-1])
     # windows of `every` steps: the mean of unbiased minibatch estimates is unbiased, less noisy
     k = len(loss) // every
     xs = [int(its[(i + 1) * every - 1]) for i in range(k)]
-    ys = [float(np.mean(loss[i * every:(i + 1) * every])) for i in range(k)]
+    ys = [float(np.mean(loss[i * every : (i + 1) * every])) for i in range(k)]
     return PopulationRun(xs, ys, _matrices(kind, fam, run.theta), budget.population_batch)

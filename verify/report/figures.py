@@ -9,6 +9,7 @@ the PNG bytes alone.
 Determinism: matplotlib's default style (any user matplotlibrc is ignored), a fixed dpi, and
 the PNG metadata stripped of the software version (PNGs carry no date by default).
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,11 @@ from matplotlib.ticker import FixedLocator, NullFormatter
 __all__ = ["DPI", "Drawn", "curve_figure", "curves", "heatmap_figure", "heatmaps", "matrix_summary"]
 
 DPI = 100
-_RC = {k: v for k, v in matplotlib.rcParamsDefault.items()
-       if k not in ("backend", "backend_fallback", "interactive")}
+_RC = {
+    k: v
+    for k, v in matplotlib.rcParamsDefault.items()
+    if k not in ("backend", "backend_fallback", "interactive")
+}
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,20 @@ def _rows(rows) -> list:
 def _heatmap_caption(rows, scale, annotate: bool) -> str:
     ncol = max(len(p) for _, p, _ in rows)
     n = sum(len(p) for _, p, _ in rows)
-    parts = [f"{len(rows)} {'row' if len(rows) == 1 else 'rows'} of heat maps ({n} panels, up to {ncol} "
-             f"per row); panels in one column share a symmetric colour scale "
-             f"({', '.join(f'column {j + 1}: +-{_g(s)}' for j, s in enumerate(scale))})"
-             + ("; entries printed to 2 decimals" if annotate else "") + "."]
+    parts = [
+        f"{len(rows)} {'row' if len(rows) == 1 else 'rows'} of heat maps ({n} panels, up to {ncol} "
+        f"per row); panels in one column share a symmetric colour scale "
+        f"({', '.join(f'column {j + 1}: +-{_g(s)}' for j, s in enumerate(scale))})"
+        + ("; entries printed to 2 decimals" if annotate else "")
+        + "."
+    ]
     for i, (label, panels, source) in enumerate(rows, 1):
-        shown = "; ".join(name if "=" in name and matrix_summary(M).endswith(" I") else f"{name}: {matrix_summary(M)}"
-                          for name, M in panels)  # a title "a_0 I = 0.5 I" already states a multiple of I
+        shown = "; ".join(
+            name
+            if "=" in name and matrix_summary(M).endswith(" I")
+            else f"{name}: {matrix_summary(M)}"
+            for name, M in panels
+        )  # a title "a_0 I = 0.5 I" already states a multiple of I
         parts.append(f"Row {i}, {label}{' (' + source + ')' if source else ''}: {shown}.")
     return " ".join(parts)
 
@@ -94,7 +105,10 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
     """
     rows = _rows(rows)
     ncol = max(len(panels) for _, panels, _ in rows)
-    scale = [max(float(np.max(np.abs(p[j][1]))) for _, p, _ in rows if j < len(p)) or 1.0 for j in range(ncol)]
+    scale = [
+        max(float(np.max(np.abs(p[j][1]))) for _, p, _ in rows if j < len(p)) or 1.0
+        for j in range(ncol)
+    ]
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(2.6 * ncol + 0.6, 2.5 * len(rows) + 0.6))
         axes = fig.subplots(len(rows), ncol, squeeze=False)
@@ -112,16 +126,29 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
                 ax.set_yticks([])
                 if annotate and M.shape[0] <= 6:
                     for (r, c), v in np.ndenumerate(M):
-                        ax.text(c, r, f"{round(v, 2) + 0.0:.2f}", ha="center", va="center", fontsize=6.5,  # no -0.00
-                                color="white" if abs(v) > 0.6 * scale[j] else "black")
+                        ax.text(
+                            c,
+                            r,
+                            f"{round(v, 2) + 0.0:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6.5,  # no -0.00
+                            color="white" if abs(v) > 0.6 * scale[j] else "black",
+                        )
                 if j == 0:
                     ax.set_ylabel(label, fontsize=9)
                 fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         png = _png(fig)
-    return Drawn(png, _heatmap_caption(rows, scale, annotate and all(
-        np.asarray(M).shape[0] <= 6 for _, p, _ in rows for _, M in p)))
+    return Drawn(
+        png,
+        _heatmap_caption(
+            rows,
+            scale,
+            annotate and all(np.asarray(M).shape[0] <= 6 for _, p, _ in rows for _, M in p),
+        ),
+    )
 
 
 def heatmaps(rows, title: str, annotate: bool = True) -> bytes:
@@ -133,7 +160,7 @@ def _tick_optimum(ax, values) -> None:
     """On a log axis, put a labelled major tick at each reference value and keep the decades
     that are not crowding it (a tick within a factor 10^0.25 of a reference is dropped)."""
     lo, hi = ax.get_ylim()
-    decades = [10.0 ** k for k in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+    decades = [10.0**k for k in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
     refs = [v for v in values if lo <= v <= hi and v > 0]
     keep = [t for t in decades if all(abs(math.log10(t / v)) > 0.25 for v in refs)]
     ticks = sorted(keep + refs)
@@ -151,10 +178,23 @@ def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
         x, y = list(x), list(y)
         if x:
             parts.append(f"{label}: {_g(y[0])} at {xlabel} = {x[0]:g}, {_g(y[-1])} at {x[-1]:g}")
-    out = [f"{len(series)} {'curve' if len(series) == 1 else 'curves'} against {xlabel}"
-           + (" (log-scale y axis)" if logy else "") + ": " + "; ".join(parts) + "."]
+    out = [
+        f"{len(series)} {'curve' if len(series) == 1 else 'curves'} against {xlabel}"
+        + (" (log-scale y axis)" if logy else "")
+        + ": "
+        + "; ".join(parts)
+        + "."
+    ]
     for label, y, style in hlines:
-        kind = "dashed" if style == "--" else "starred" if style == "none" else "dotted" if style == ":" else "solid"
+        kind = (
+            "dashed"
+            if style == "--"
+            else "starred"
+            if style == "none"
+            else "dotted"
+            if style == ":"
+            else "solid"
+        )
         if np.ndim(y) == 0:
             tick = " (ticked on the axis)" if logy and float(y) > 0 else ""
             out.append(f"{kind.capitalize()} line: {label} = {_g(y, 6)}{tick}.")
@@ -162,15 +202,32 @@ def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
             xs, ys = list(y[0]), list(y[1])
             pairs = list(zip(xs, ys)) if len(xs) <= 4 else [(xs[0], ys[0]), (xs[-1], ys[-1])]
             vals = (", " if len(xs) <= 4 else " to ").join(f"{_g(v, 4)} at {x:g}" for x, v in pairs)
-            out.append(f"{kind.capitalize()} reference{'s' if len(xs) > 1 else ''}: {label} ({vals}).")
+            out.append(
+                f"{kind.capitalize()} reference{'s' if len(xs) > 1 else ''}: {label} ({vals})."
+            )
     if vline is not None:
-        out.append(f"Dotted vertical line at {xlabel} = {vline:g}" + (f": {vline_label}." if vline_label else "."))
+        out.append(
+            f"Dotted vertical line at {xlabel} = {vline:g}"
+            + (f": {vline_label}." if vline_label else ".")
+        )
     return " ".join(out)
 
 
-def curve_figure(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vline=None, vline_label: str = "",
-                 logy: bool = False, markers: bool = False, ylim_bottom=None, integer_x: bool = False,
-                 xname: str = "") -> Drawn:
+def curve_figure(
+    series,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    *,
+    hlines=(),
+    vline=None,
+    vline_label: str = "",
+    logy: bool = False,
+    markers: bool = False,
+    ylim_bottom=None,
+    integer_x: bool = False,
+    xname: str = "",
+) -> Drawn:
     """Line plot and its caption.
 
     ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values, a scalar
@@ -182,15 +239,27 @@ def curve_figure(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vli
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.subplots()
         for label, x, y in series:
-            ax.plot(x, y, label=label, marker="o" if markers else None, markersize=3.5, linewidth=1.3)
+            ax.plot(
+                x, y, label=label, marker="o" if markers else None, markersize=3.5, linewidth=1.3
+            )
         colors = ("black", "tab:red", "tab:purple")
         for k, (label, y, style) in enumerate(hlines):
             if np.ndim(y) == 0:
-                ax.axhline(float(y), color=colors[k % 3], linestyle=style, linewidth=1.2, label=label)
+                ax.axhline(
+                    float(y), color=colors[k % 3], linestyle=style, linewidth=1.2, label=label
+                )
             else:
                 xs, ys = y
-                ax.plot(xs, ys, color=colors[k % 3], linestyle=style, linewidth=1.6, label=label,
-                        marker="*" if style == "none" else None, markersize=11)
+                ax.plot(
+                    xs,
+                    ys,
+                    color=colors[k % 3],
+                    linestyle=style,
+                    linewidth=1.6,
+                    label=label,
+                    marker="*" if style == "none" else None,
+                    markersize=11,
+                )
         if vline is not None:
             ax.axvline(vline, color="grey", linestyle=":", linewidth=1)
         if logy:
@@ -202,6 +271,7 @@ def curve_figure(series, title: str, xlabel: str, ylabel: str, *, hlines=(), vli
             _tick_optimum(ax, refs)
         if integer_x:
             from matplotlib.ticker import MaxNLocator
+
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

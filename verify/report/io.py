@@ -9,6 +9,7 @@ directory removes the temporary files of processes that no longer exist.
 
 :func:`check_report_dir` validates a report directory before any work starts.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -134,15 +135,19 @@ def check_report_dir(text, names=()) -> Path:
     for name in names:
         target = path / name
         if target.exists() and not target.is_file():
-            raise UsageError(f"--report {text!r}: {str(target)!r} exists and is not a file, so the report "
-                             "cannot be written there")
+            raise UsageError(
+                f"--report {text!r}: {str(target)!r} exists and is not a file, so the report "
+                "cannot be written there"
+            )
     ancestor = path
     while not ancestor.exists():
         if ancestor.parent == ancestor:
             break
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise UsageError(f"--report {text!r}: {str(ancestor)!r} is a file, so no directory can be made under it")
+        raise UsageError(
+            f"--report {text!r}: {str(ancestor)!r} is a file, so no directory can be made under it"
+        )
     reason = _probe_writable(ancestor)
     if reason is not None:
         where = "it" if ancestor == path else f"its nearest existing ancestor {str(ancestor)!r}"

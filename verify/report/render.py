@@ -5,6 +5,7 @@ same records give the same bytes: numbers are printed at fixed precision, nothin
 clock or the file system.  Math uses GitHub's syntax: ``$...$`` inline and fenced
 ``math`` blocks.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,19 +85,29 @@ def _formula(latex: str, indent: str) -> list:
     if not _is_latex(latex):
         return [indent + code_span(latex)]
     if len(latex) > MAX_MATH_CHARS:
-        return [indent + "<details><summary>formula: " + f"{len(latex)} characters of LaTeX, too long to "
-                "typeset (expanded polynomial); source</summary>", "", indent + "```latex", indent + latex,
-                indent + "```", "", indent + "</details>"]
+        return [
+            indent
+            + "<details><summary>formula: "
+            + f"{len(latex)} characters of LaTeX, too long to "
+            "typeset (expanded polynomial); source</summary>",
+            "",
+            indent + "```latex",
+            indent + latex,
+            indent + "```",
+            "",
+            indent + "</details>",
+        ]
     return [indent + "```math", indent + latex, indent + "```"]
 
 
 #: How each outcome of a derivation step reads (theory.derivation: proved / argued / failed).
-_OUTCOME = {"proved": "proved",
-            "argued": "*argued* (in text, not run)",
-            "failed": "**FAILED**"}
+_OUTCOME = {"proved": "proved", "argued": "*argued* (in text, not run)", "failed": "**FAILED**"}
 #: The same outcomes in a step count ("3 proved, 1 argued, 1 failed").
-_COUNTED = {"proved": "proved by computation in this run", "argued": "argued in text (not run)",
-            "failed": "failed"}
+_COUNTED = {
+    "proved": "proved by computation in this run",
+    "argued": "argued in text (not run)",
+    "failed": "failed",
+}
 
 
 def _outcome(step) -> str:
@@ -137,8 +148,12 @@ def render_derivations(derivations) -> str:
         out += ["No symbolic derivation is registered for this claim.", ""]
     number = 0
     for der in derivations:
-        out += [f"### {_text(der.title)}", "",
-                f"Source: {_text(der.source)}. {len(der.steps)} steps: {_outcome_counts(der.steps)}.", ""]
+        out += [
+            f"### {_text(der.title)}",
+            "",
+            f"Source: {_text(der.source)}. {len(der.steps)} steps: {_outcome_counts(der.steps)}.",
+            "",
+        ]
         for st in der.steps:
             number += 1
             marker = f"{number}. "
@@ -178,22 +193,50 @@ def _checks_table(checks) -> list:
     rows = []
     for i, c in enumerate(checks, 1):
         reason = f" ({c.reason})" if c.reason else ""
-        rows.append((i, _status_cell(c.status), c.name + reason, c.kind, _sci(c.observed),
-                     getattr(c, "sense", "<="), _sci(c.tolerance), f"{c.margin:.3g}", c.basis))
-    return table(["#", "status", "check", "kind", "observed", "sense", "tolerance", "margin", "basis"], rows,
-                 align=["right", None, None, None, "right", None, "right", "right", None])
+        rows.append(
+            (
+                i,
+                _status_cell(c.status),
+                c.name + reason,
+                c.kind,
+                _sci(c.observed),
+                getattr(c, "sense", "<="),
+                _sci(c.tolerance),
+                f"{c.margin:.3g}",
+                c.basis,
+            )
+        )
+    return table(
+        ["#", "status", "check", "kind", "observed", "sense", "tolerance", "margin", "basis"],
+        rows,
+        align=["right", None, None, None, "right", None, "right", "right", None],
+    )
 
 
 def _controls_table(controls) -> list:
     if not controls:
         return ["The negative controls were not run."]
-    rows = [(c["name"], Markup("yes" if c["rejected"] else "**NO**"),
-             c.get("rejected_by") or c.get("worst_check") or "-", f"{float(c['margin']):.3g}",
-             c.get("reason") or "") for c in controls]
-    return [("Each row is a plausible but wrong closed form run through the same checks; it must be "
-             "rejected: some check that the closed form under test passes must fail on it (margin > 1)."),
-            ""] + table(["negative control", "rejected", "by check", "margin", "reason"], rows,
-                        align=[None, None, None, "right", None])
+    rows = [
+        (
+            c["name"],
+            Markup("yes" if c["rejected"] else "**NO**"),
+            c.get("rejected_by") or c.get("worst_check") or "-",
+            f"{float(c['margin']):.3g}",
+            c.get("reason") or "",
+        )
+        for c in controls
+    ]
+    return [
+        (
+            "Each row is a plausible but wrong closed form run through the same checks; it must be "
+            "rejected: some check that the closed form under test passes must fail on it (margin > 1)."
+        ),
+        "",
+    ] + table(
+        ["negative control", "rejected", "by check", "margin", "reason"],
+        rows,
+        align=[None, None, None, "right", None],
+    )
 
 
 def _evidence(erratum, derivations, checks) -> list:
@@ -201,13 +244,16 @@ def _evidence(erratum, derivations, checks) -> list:
     for der in derivations:
         for st in der.steps:
             if any(key.lower() in st.title.lower() for key in erratum.steps):
-                out.append(f"  - derivation step *{_text(st.title)}* ({_text(st.method)}): "
-                           f"{_result(st)}"
-                           + (f". {_text(st.detail)}" if st.detail else ""))
+                out.append(
+                    f"  - derivation step *{_text(st.title)}* ({_text(st.method)}): "
+                    f"{_result(st)}" + (f". {_text(st.detail)}" if st.detail else "")
+                )
     for c in checks:
         if any(key.lower() in c.name.lower() for key in erratum.checks):
-            out.append(f"  - check *{_text(c.name)}*: observed {_sci(c.observed)}, tolerance "
-                       f"{_sci(c.tolerance)} ({_text(c.basis)}): {c.status}")
+            out.append(
+                f"  - check *{_text(c.name)}*: observed {_sci(c.observed)}, tolerance "
+                f"{_sci(c.tolerance)} ({_text(c.basis)}): {c.status}"
+            )
     return out
 
 
@@ -217,20 +263,38 @@ def _errata(errata, derivations, verdict) -> list:
         return out + ["No disagreement between the paper's text and the computation was found.", ""]
     for i, e in enumerate(errata, 1):
         pad = " " * len(f"{i}. ")  # continuation blocks sit inside the numbered item
-        out += [f"{i}. **{_text(e.topic)}**", "",
-                f"{pad}- The paper: {_text(e.paper)}", f"{pad}- Computed: {_text(e.computed)}", f"{pad}- Evidence:"]
+        out += [
+            f"{i}. **{_text(e.topic)}**",
+            "",
+            f"{pad}- The paper: {_text(e.paper)}",
+            f"{pad}- Computed: {_text(e.computed)}",
+            f"{pad}- Evidence:",
+        ]
         ev = _evidence(e, derivations, verdict.checks)
         out += [pad + line for line in ev] if ev else [f"{pad}  - (no matching record in this run)"]
         out.append("")
     listed = {key.lower() for e in errata for key in e.checks}
-    extra = [c for c in verdict.checks if c.kind == "erratum"
-             and not any(k in c.name.lower() for k in listed)]
+    extra = [
+        c
+        for c in verdict.checks
+        if c.kind == "erratum" and not any(k in c.name.lower() for k in listed)
+    ]
     if extra:
-        out += ["Checks of kind *erratum* (the paper's text is contradicted when the check passes):", ""]
-        out += [f"- {_text(c.name)}: observed {_sci(c.observed)}, tolerance {_sci(c.tolerance)} "
-                f"({_text(c.basis)}): {c.status}" for c in extra] + [""]
+        out += [
+            "Checks of kind *erratum* (the paper's text is contradicted when the check passes):",
+            "",
+        ]
+        out += [
+            f"- {_text(c.name)}: observed {_sci(c.observed)}, tolerance {_sci(c.tolerance)} "
+            f"({_text(c.basis)}): {c.status}"
+            for c in extra
+        ] + [""]
     if verdict.notes:
-        out += ["Notes recorded by the verification:", ""] + [f"- {escape_cell(n)}" for n in verdict.notes] + [""]
+        out += (
+            ["Notes recorded by the verification:", ""]
+            + [f"- {escape_cell(n)}" for n in verdict.notes]
+            + [""]
+        )
     return out
 
 
@@ -239,7 +303,14 @@ def _figures(figures) -> list:
         return []
     out = ["## Figures", ""]
     for f in figures:
-        out += [f"### {_text(f.title)}", "", f"![{_text(f.title)}]({f.filename})", "", _text(f.caption), ""]
+        out += [
+            f"### {_text(f.title)}",
+            "",
+            f"![{_text(f.title)}]({f.filename})",
+            "",
+            _text(f.caption),
+            "",
+        ]
         if f.scaling:
             out += [f"*Scaling against the paper:* {_text(f.scaling)}", ""]
     return out
@@ -264,32 +335,69 @@ def summary_line(claim, verdict, n_errata: int) -> str:
     return "; ".join(parts)
 
 
-def render_report(claim, verdict, derivations, *, hypotheses=(), errata=(), figures=(),
-                  command: str = "") -> str:
+def render_report(
+    claim, verdict, derivations, *, hypotheses=(), errata=(), figures=(), command: str = ""
+) -> str:
     """The full Markdown report of one claim, from statement to verdict."""
     status = _status(verdict).upper()
     ok = sum(c.passed for c in verdict.checks)
-    out = [f"# {_text(claim.title)}", "",
-           (f"**Verdict: {status}** ({ok} of {len(verdict.checks)} checks passed). "
-           f"Source: {_text(claim.source)}, Ahn, Cheng, Daneshmand & Sra, NeurIPS 2023."), "",
-           "## Statement", "", f"> {_text(claim.statement)}", "", "## Hypotheses", ""]
+    out = [
+        f"# {_text(claim.title)}",
+        "",
+        (
+            f"**Verdict: {status}** ({ok} of {len(verdict.checks)} checks passed). "
+            f"Source: {_text(claim.source)}, Ahn, Cheng, Daneshmand & Sra, NeurIPS 2023."
+        ),
+        "",
+        "## Statement",
+        "",
+        f"> {_text(claim.statement)}",
+        "",
+        "## Hypotheses",
+        "",
+    ]
     out += [f"- {_text(h)}" for h in hypotheses] or ["- (as in the statement)"]
-    out += ["", ("Setting of this run (Sigma = U^T diag(spectrum) U with a seeded Haar-random U "
-            "unless rotation is False):"), ""] + _setting_rows(verdict.setting) + [""]
+    out += (
+        [
+            "",
+            (
+                "Setting of this run (Sigma = U^T diag(spectrum) U with a seeded Haar-random U "
+                "unless rotation is False):"
+            ),
+            "",
+        ]
+        + _setting_rows(verdict.setting)
+        + [""]
+    )
     sigma = verdict.setting.get("sigma")
     if sigma is not None:
         out += ["Sigma of this run:", ""] + matrix_table(sigma) + [""]
     if verdict.closed_form:
         out += ["## Closed form under test", ""] + value_tables(verdict.closed_form)
     out.append(render_derivations(derivations))
-    out += ["## Checks", "",
-            ("Each check compares an observed value with a tolerance whose basis is stated, in the stated "
-             "sense (<=: observed must not exceed the tolerance; >=: observed must reach it). The margin is "
-             "observed/tolerance for <= checks and tolerance/observed for >= checks: below 1 passes. An "
-             "inconclusive check is one the evidence cannot decide; it never counts as a pass."), ""]
-    out += _checks_table(verdict.checks) + ["", "## Negative controls", ""] + _controls_table(verdict.controls)
+    out += [
+        "## Checks",
+        "",
+        (
+            "Each check compares an observed value with a tolerance whose basis is stated, in the stated "
+            "sense (<=: observed must not exceed the tolerance; >=: observed must reach it). The margin is "
+            "observed/tolerance for <= checks and tolerance/observed for >= checks: below 1 passes. An "
+            "inconclusive check is one the evidence cannot decide; it never counts as a pass."
+        ),
+        "",
+    ]
+    out += (
+        _checks_table(verdict.checks)
+        + ["", "## Negative controls", ""]
+        + _controls_table(verdict.controls)
+    )
     out += [""] + _errata(errata, derivations, verdict) + _figures(figures)
-    out += ["## Verdict", "", f"**{status}**: {_text(summary_line(claim, verdict, len(errata)))}.", ""]
+    out += [
+        "## Verdict",
+        "",
+        f"**{status}**: {_text(summary_line(claim, verdict, len(errata)))}.",
+        "",
+    ]
     reason = getattr(verdict, "status_reason", "") if not verdict.passed else ""
     if reason:
         out += [f"Because: {escape_cell(reason)}", ""]
@@ -300,15 +408,29 @@ def render_report(claim, verdict, derivations, *, hypotheses=(), errata=(), figu
 
 def render_index(rows) -> str:
     """docs/README.md: ``rows`` of (claim, verdict, summary) in registry order."""
-    out = ["# Reports", "",
-           ("One report per claim of Ahn, Cheng, Daneshmand & Sra, *Transformers learn to implement "
-           "preconditioned gradient descent for in-context learning* (NeurIPS 2023), generated by "
-           "`verify-theorem all --report docs/` (negative controls on). Each report goes from the "
-           "statement through the derivation and the checks to the verdict."), "",
-           ]
-    out += table(["claim", "source", "verdict", "summary"],
-                 [(Markup(f"[{_text(claim.title)}]({claim.id}.md)"), claim.source,
-                   _status_cell(_status(verdict)), summary) for claim, verdict, summary in rows])
+    out = [
+        "# Reports",
+        "",
+        (
+            "One report per claim of Ahn, Cheng, Daneshmand & Sra, *Transformers learn to implement "
+            "preconditioned gradient descent for in-context learning* (NeurIPS 2023), generated by "
+            "`verify-theorem all --report docs/` (negative controls on). Each report goes from the "
+            "statement through the derivation and the checks to the verdict."
+        ),
+        "",
+    ]
+    out += table(
+        ["claim", "source", "verdict", "summary"],
+        [
+            (
+                Markup(f"[{_text(claim.title)}]({claim.id}.md)"),
+                claim.source,
+                _status_cell(_status(verdict)),
+                summary,
+            )
+            for claim, verdict, summary in rows
+        ],
+    )
     n_ok = sum(v.passed for _, v, _ in rows)
     out += ["", f"{n_ok} of {len(rows)} claims passed.", ""]
     return "\n".join(out)

@@ -12,6 +12,7 @@ Rendering is generic, so a field added to a verdict renders without a change her
 Numbers print at fixed significant digits (stated under each table); nothing prints a
 Python ``repr``.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,14 @@ import numpy as np
 
 from ..markdown import Markup, code_span, fmt_number, table
 
-__all__ = ["MATRIX_DIGITS", "RECORD_DIGITS", "SCALAR_DIGITS", "matrix_table", "records_table", "value_tables"]
+__all__ = [
+    "MATRIX_DIGITS",
+    "RECORD_DIGITS",
+    "SCALAR_DIGITS",
+    "matrix_table",
+    "records_table",
+    "value_tables",
+]
 
 #: Significant digits of a number in a ``quantity | value`` table.
 SCALAR_DIGITS = 10
@@ -31,7 +39,9 @@ MATRIX_DIGITS = 4
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_)
+    )
 
 
 def _numeric_array(v):
@@ -93,8 +103,10 @@ def matrix_table(M, digits: int = MATRIX_DIGITS) -> list:
 
         cells = [[cell(float(v)) for v in row] for row in M]
         unit = f"{decimals} decimal places" if fixed else f"multiples of {quantum:.0e}"
-        note = (f"Entries rounded to {unit} ({digits} significant digits of the largest entry, "
-                f"{fmt_number(scale, digits)}); entries smaller than {0.5 * quantum:.0e} in size are shown as 0.")
+        note = (
+            f"Entries rounded to {unit} ({digits} significant digits of the largest entry, "
+            f"{fmt_number(scale, digits)}); entries smaller than {0.5 * quantum:.0e} in size are shown as 0."
+        )
     headers = [""] + [str(j) for j in range(1, M.shape[1] + 1)]
     rows = [[Markup(f"**{i}**")] + r for i, r in enumerate(cells, 1)]
     return table(headers, rows, align=[None] + ["right"] * M.shape[1]) + ["", note]
@@ -122,14 +134,22 @@ def records_table(records, digits: int = RECORD_DIGITS) -> list:
         lengths = {a.shape for a in arrs if a is not None}
         if arrs and all(a is not None and a.ndim == 1 for a in arrs) and len(lengths) == 1:
             for i in range(next(iter(lengths))[0]):
-                columns.append((f"{k}_{i}", lambda r, k=k, i=i: None if r.get(k) is None else r[k][i]))
+                columns.append(
+                    (f"{k}_{i}", lambda r, k=k, i=i: None if r.get(k) is None else r[k][i])
+                )
         else:
             columns.append((k, lambda r, k=k: r.get(k)))
-    rows = [[str(n)] + ["" if get(r) is None else _inline(get(r), digits) for _, get in columns]
-            for n, r in enumerate(flat, 1)]
+    rows = [
+        [str(n)] + ["" if get(r) is None else _inline(get(r), digits) for _, get in columns]
+        for n, r in enumerate(flat, 1)
+    ]
     return table(["#"] + [h for h, _ in columns], rows) + [
-        "", (f"Floating-point numbers to {digits} significant digits; decimal strings as computed; "
-            "an empty cell: the record has no such field.")]
+        "",
+        (
+            f"Floating-point numbers to {digits} significant digits; decimal strings as computed; "
+            "an empty cell: the record has no such field."
+        ),
+    ]
 
 
 def _split(value, name: str, scalars: list, blocks: list) -> None:
@@ -141,8 +161,13 @@ def _split(value, name: str, scalars: list, blocks: list) -> None:
         for i, M in enumerate(arr):
             blocks.append(("Matrix", f"{name}[{i}]", matrix_table(M)))
     elif _is_records(value):
-        blocks.append((f"{len(value)} {'record' if len(value) == 1 else 'records'} of", name,
-                       records_table(value)))
+        blocks.append(
+            (
+                f"{len(value)} {'record' if len(value) == 1 else 'records'} of",
+                name,
+                records_table(value),
+            )
+        )
     elif isinstance(value, dict) and value:
         for k, v in value.items():
             _split(v, f"{name}.{k}", scalars, blocks)
@@ -157,8 +182,14 @@ def value_tables(values: dict) -> list:
 
     def flush():
         if scalars:
-            out.extend(table(["quantity", "value"], scalars) + [
-                "", f"Floating-point numbers to {SCALAR_DIGITS} significant digits; decimal strings as computed.", ""])
+            out.extend(
+                table(["quantity", "value"], scalars)
+                + [
+                    "",
+                    f"Floating-point numbers to {SCALAR_DIGITS} significant digits; decimal strings as computed.",
+                    "",
+                ]
+            )
             scalars.clear()
 
     for k, v in values.items():

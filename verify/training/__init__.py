@@ -12,6 +12,7 @@ Every objective is a callable ``theta -> (loss, gradient)`` of the sample loss (
 tests); progress is reported through :class:`verify.progress.Progress`.  Conventions:
 :mod:`verify.conventions`.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -18,6 +18,7 @@ Trainers, none of which sees a closed form:
 * :func:`verify.training.one_layer.fit_gd_layer` -- for one layer of family (8) the prediction is linear
   in A, so the empirical loss is an exact quadratic solved by its normal equations.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,12 +83,26 @@ def small_init(family, rng: np.random.Generator, std: float) -> np.ndarray:
     return std * rng.standard_normal(family.size)
 
 
-def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
-               act: Activation = IDENTITY, steps: int = 30000, batch: int = 20000,
-               resample_every: int = 100, lr: float = 0.02, halve_every: int = 2000,
-               betas=(0.99, 0.9), clip: float = 0.01, eps: float = 1e-8,
-               weight_decay: float = 0.0, record_every: int = 100, callback=None,
-               progress: Progress | None = None) -> TrainResult:
+def train_adam(
+    family,
+    sampler,
+    theta0: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    act: Activation = IDENTITY,
+    steps: int = 30000,
+    batch: int = 20000,
+    resample_every: int = 100,
+    lr: float = 0.02,
+    halve_every: int = 2000,
+    betas=(0.99, 0.9),
+    clip: float = 0.01,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    record_every: int = 100,
+    callback=None,
+    progress: Progress | None = None,
+) -> TrainResult:
     """The paper's protocol: Adam(W) on minibatches ``sampler(batch, rng)``.
 
     Per-matrix clipping: the gradient block of each P_l / Q_l entry group is rescaled to
@@ -112,8 +127,8 @@ def train_adam(family, sampler, theta0: np.ndarray, rng: np.random.Generator, *,
         step_lr = lr * 0.5 ** ((t - 1) // halve_every) if halve_every else lr
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        mhat = m / (1 - b1 ** t)
-        vhat = v / (1 - b2 ** t)
+        mhat = m / (1 - b1**t)
+        vhat = v / (1 - b2**t)
         theta -= step_lr * (mhat / (np.sqrt(vhat) + eps) + weight_decay * theta)
         if t % record_every == 0 or t == steps:
             history.append((t, f))

@@ -24,6 +24,7 @@ O(d^2) random numbers instead of O(n d).
 ``tests/test_integrated.py`` checks ``l(A | X)`` against a Monte Carlo average over sampled
 queries, tasks and noise, and Bartlett's W against ``X^T X`` in distribution.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,8 +62,14 @@ def _sqrt_psd(S: np.ndarray) -> np.ndarray:
     return (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
 
 
-def fit_integrated_layer(B: int, n: int, sigma: np.ndarray, rng: np.random.Generator,
-                         omega: np.ndarray | None = None, noise: float = 0.0) -> tuple[np.ndarray, float]:
+def fit_integrated_layer(
+    B: int,
+    n: int,
+    sigma: np.ndarray,
+    rng: np.random.Generator,
+    omega: np.ndarray | None = None,
+    noise: float = 0.0,
+) -> tuple[np.ndarray, float]:
     """Exact minimiser ``A_hat = M^{-1} N`` of ``f_B`` over B sampled contexts; returns (A_hat, cond(M)).
 
     ``sigma`` (d, d) covariance of x; ``omega`` (d, d) covariance of w* (None: I); ``noise``
@@ -85,10 +92,18 @@ def fit_integrated_layer(B: int, n: int, sigma: np.ndarray, rng: np.random.Gener
     return np.linalg.solve(M, N), float(np.linalg.cond(M))
 
 
-def conditional_loss(A: np.ndarray, S: np.ndarray, sigma: np.ndarray, n: int,
-                     omega: np.ndarray | None = None, noise: float = 0.0) -> float:
+def conditional_loss(
+    A: np.ndarray,
+    S: np.ndarray,
+    sigma: np.ndarray,
+    n: int,
+    omega: np.ndarray | None = None,
+    noise: float = 0.0,
+) -> float:
     """``l(A | X)`` of the module docstring for one context with sample covariance S (d, d)."""
     d = sigma.shape[0]
     om = np.eye(d) if omega is None else omega
     M = S @ om @ S + noise / n * S
-    return float(np.trace(sigma @ A.T @ M @ A) - 2 * np.trace(sigma @ A.T @ S @ om) + np.trace(sigma @ om))
+    return float(
+        np.trace(sigma @ A.T @ M @ A) - 2 * np.trace(sigma @ A.T @ S @ om) + np.trace(sigma @ om)
+    )

@@ -17,6 +17,7 @@ Conventions: :mod:`verify.conventions`; families: :mod:`verify.families`.
 Per prompt it costs O(L d^3) instead of O(L d^2 n), and the prompt enters only through
 ``(S, u_0, x_q)``, so a large sample is stored compactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,17 @@ from ..families import FAMILY8, Family, as_family
 from . import LossAndGradient
 from .one_layer import gauss_newton_step, levenberg_marquardt
 
-__all__ = ["Summaries", "loss_and_grad_8", "loss_and_grad_11", "residuals_and_jacobian_8",
-           "residuals_and_jacobian_11", "FamilyObjective", "fit_family", "resjac", "train_family"]
+__all__ = [
+    "Summaries",
+    "loss_and_grad_8",
+    "loss_and_grad_11",
+    "residuals_and_jacobian_8",
+    "residuals_and_jacobian_11",
+    "FamilyObjective",
+    "fit_family",
+    "resjac",
+    "train_family",
+]
 
 
 @dataclass
@@ -46,8 +56,12 @@ class Summaries:
     def from_prompts(cls, prompts) -> "Summaries":
         d, n = prompts.d, prompts.n
         K = prompts.K0  # Z_0 M Z_0^T
-        return cls(np.ascontiguousarray(K[:, :d, :d] / n), np.ascontiguousarray(K[:, :d, d] / n),
-                   np.ascontiguousarray(prompts.Z0[:, :d, -1]), prompts.target)
+        return cls(
+            np.ascontiguousarray(K[:, :d, :d] / n),
+            np.ascontiguousarray(K[:, :d, d] / n),
+            np.ascontiguousarray(prompts.Z0[:, :d, -1]),
+            prompts.target,
+        )
 
     @property
     def count(self) -> int:
@@ -200,7 +214,7 @@ class FamilyObjective:
         mats = theta.reshape(-1, d, d)
         if not self.family.has_B:  # family (8) is family (11) with B_l = 0 and A_l -> -A_l
             return [-M for M in mats[:L]], [np.zeros((d, d))] * L
-        return list(mats[:L]), list(mats[L:2 * L])
+        return list(mats[:L]), list(mats[L : 2 * L])
 
     def __call__(self, theta):
         if not self.family.has_B:
@@ -213,8 +227,13 @@ class FamilyObjective:
 
 def fit_family(obj: LossAndGradient, theta0: np.ndarray, gtol: float = 1e-12, maxiter: int = 20000):
     """L-BFGS from ``theta0`` to the stopping rule; returns (theta, info)."""
-    res = minimize(obj, theta0, jac=True, method="L-BFGS-B",
-                   options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 50})
+    res = minimize(
+        obj,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 50},
+    )
     f, g = obj(res.x)
     return res.x, {"loss": f, "grad_norm": float(np.linalg.norm(g)), "iterations": int(res.nit)}
 
@@ -237,12 +256,22 @@ def resjac(family: Family, L: int, sm: Summaries):
         if not jacobian:
             return _run_11(mats[:L], mats[L:], sm)[1], None
         return residuals_and_jacobian_11(mats[:L], mats[L:], sm)
+
     return fn
 
 
-def train_family(family: Family, L: int, sm: Summaries, rng: np.random.Generator | None = None,
-                 init_std: float = 1e-2, warm_fraction: int = 8, rtol: float = 1e-10, theta0=None,
-                 max_lm: int = 100, progress=None):
+def train_family(
+    family: Family,
+    L: int,
+    sm: Summaries,
+    rng: np.random.Generator | None = None,
+    init_std: float = 1e-2,
+    warm_fraction: int = 8,
+    rtol: float = 1e-10,
+    theta0=None,
+    max_lm: int = 100,
+    progress=None,
+):
     """Train family (8)/(11) on a fixed sample from an i.i.d. N(0, init_std^2) start.
 
     Levenberg-Marquardt with exact per-prompt Jacobians, first on the first 1/warm_fraction of
@@ -270,6 +299,12 @@ def train_family(family: Family, L: int, sm: Summaries, rng: np.random.Generator
             # 30): many cheap L-BFGS iterations on the subsample do that better than LM.
             theta = fit_family(FamilyObjective(family, L, sub), theta, gtol=1e-7, maxiter=30000)[0]
         tell(f"{family.title}: Levenberg-Marquardt on {sm.count} prompts")
-        theta, f, r, J, it, _ = levenberg_marquardt(resjac(family, L, sm), theta, maxiter=max_lm, rtol=rtol)
-    return theta, {"loss": f, "grad_norm": float(np.linalg.norm(2 * J.T @ r / len(r))),
-                   "lm_iterations": it, "next_theta": theta + gauss_newton_step(J, r)}
+        theta, f, r, J, it, _ = levenberg_marquardt(
+            resjac(family, L, sm), theta, maxiter=max_lm, rtol=rtol
+        )
+    return theta, {
+        "loss": f,
+        "grad_norm": float(np.linalg.norm(2 * J.T @ r / len(r))),
+        "lm_iterations": it,
+        "next_theta": theta + gauss_newton_step(J, r),
+    }

@@ -20,6 +20,7 @@ model's to round-off).  None of them is given a closed form or starts near one.
   squares of this kind and converges in tens of iterations where first-order methods need
   thousands.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-__all__ = ["gd_features", "fit_gd_layer", "OneLayerStats", "fit_unconstrained_layer", "fit_unconstrained_multistart",
-           "relu_residuals", "fit_relu_layer", "levenberg_marquardt", "gauss_newton_step"]
+__all__ = [
+    "gd_features",
+    "fit_gd_layer",
+    "OneLayerStats",
+    "fit_unconstrained_layer",
+    "fit_unconstrained_multistart",
+    "relu_residuals",
+    "fit_relu_layer",
+    "levenberg_marquardt",
+    "gauss_newton_step",
+]
 
 
 def gd_features(X, y, Xq):
@@ -83,10 +93,12 @@ class OneLayerStats:
         m = D * D * d
         T, U, tt = np.zeros((m, m)), np.zeros(m), 0.0
         for a in range(0, prompts.B, chunk):
-            K = prompts.K0[a:a + chunk]  # (b, D, D)
-            xq = prompts.Z0[a:a + chunk, :d, -1]  # (b, d)
-            t = prompts.target[a:a + chunk]
-            F = (K[:, :, :, None] * xq[:, None, None, :]).reshape(len(t), m)  # f[i, j, k] = K_ij x_k
+            K = prompts.K0[a : a + chunk]  # (b, D, D)
+            xq = prompts.Z0[a : a + chunk, :d, -1]  # (b, d)
+            t = prompts.target[a : a + chunk]
+            F = (K[:, :, :, None] * xq[:, None, None, :]).reshape(
+                len(t), m
+            )  # f[i, j, k] = K_ij x_k
             T += F.T @ F
             U += t @ F
             tt += float(t @ t)
@@ -131,16 +143,27 @@ class OneLayerStats:
         return P, Q
 
 
-def fit_unconstrained_layer(stats: OneLayerStats, rng: np.random.Generator, init_std: float = 1e-2,
-                            gtol: float = 1e-12, maxiter: int = 20000, newton_steps: int = 6):
+def fit_unconstrained_layer(
+    stats: OneLayerStats,
+    rng: np.random.Generator,
+    init_std: float = 1e-2,
+    gtol: float = 1e-12,
+    maxiter: int = 20000,
+    newton_steps: int = 6,
+):
     """L-BFGS on the one-layer loss over all (P, Q) from an i.i.d. N(0, init_std^2) start.
 
     Returns ``(P, Q, info)`` with ``info`` holding the final loss, gradient norm, iterations.
     """
     D, d = stats.d + 1, stats.d
     theta0 = init_std * rng.standard_normal(D + D * d)
-    res = minimize(stats.loss_and_grad, theta0, jac=True, method="L-BFGS-B",
-                   options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 30})
+    res = minimize(
+        stats.loss_and_grad,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 30},
+    )
     theta = res.x
     f, g = stats.loss_and_grad(theta)
     # Polish with Newton steps on the exact Hessian (least-squares solve: the (gP, Q/g)
@@ -155,8 +178,17 @@ def fit_unconstrained_layer(stats: OneLayerStats, rng: np.random.Generator, init
     P, Q = OneLayerStats.to_PQ(theta, d)
     # The Newton step not taken estimates the remaining error (quadratic convergence).
     next_step = np.linalg.lstsq(stats.hessian(theta), -g, rcond=1e-13)[0]
-    return P, Q, {"loss": f, "grad_norm": float(np.linalg.norm(g)), "iterations": int(res.nit),
-                  "newton_steps": newton, "next_PQ": OneLayerStats.to_PQ(theta + next_step, d)}
+    return (
+        P,
+        Q,
+        {
+            "loss": f,
+            "grad_norm": float(np.linalg.norm(g)),
+            "iterations": int(res.nit),
+            "newton_steps": newton,
+            "next_PQ": OneLayerStats.to_PQ(theta + next_step, d),
+        },
+    )
 
 
 #: Loss agreement (relative) of two starts that reached the same local minimum: after the
@@ -165,8 +197,9 @@ def fit_unconstrained_layer(stats: OneLayerStats, rng: np.random.Generator, init
 SAME_MINIMUM_RTOL = 1e-9
 
 
-def fit_unconstrained_multistart(stats: OneLayerStats, rng: np.random.Generator, starts: int = 8,
-                                 max_starts: int = 32, **kw):
+def fit_unconstrained_multistart(
+    stats: OneLayerStats, rng: np.random.Generator, starts: int = 8, max_starts: int = 32, **kw
+):
     """The lowest of independent small random starts of :func:`fit_unconstrained_layer`.
 
     Why several starts: the one-layer loss over all (P, Q) has spurious local minima (e.g. for
@@ -184,7 +217,9 @@ def fit_unconstrained_multistart(stats: OneLayerStats, rng: np.random.Generator,
     ``info['start_losses']`` lists every start's final loss.
     """
     if starts < 2 or max_starts < starts:
-        raise ValueError(f"need 2 <= starts <= max_starts; got starts={starts}, max_starts={max_starts}")
+        raise ValueError(
+            f"need 2 <= starts <= max_starts; got starts={starts}, max_starts={max_starts}"
+        )
     runs = []
     while True:
         runs += [fit_unconstrained_layer(stats, rng, **kw) for _ in range(starts)]
@@ -207,9 +242,15 @@ def fit_unconstrained_multistart(stats: OneLayerStats, rng: np.random.Generator,
         why.append(f"Hessian has a negative eigenvalue {lam[0]:.2e} (a saddle)")
     if at_best < 2:
         why.append(f"only 1 of {len(runs)} starts reached the lowest loss")
-    info.update(starts=len(runs), at_best=at_best, start_losses=sorted(losses.tolist()),
-                hessian_min_rel=float(lam[0] / lam[-1]), step_rel=step_rel,
-                converged=not why, not_converged="; ".join(why))
+    info.update(
+        starts=len(runs),
+        at_best=at_best,
+        start_losses=sorted(losses.tolist()),
+        hessian_min_rel=float(lam[0] / lam[-1]),
+        step_rel=step_rel,
+        converged=not why,
+        not_converged="; ".join(why),
+    )
     return P, Q, info
 
 
@@ -237,8 +278,13 @@ def relu_residuals(theta: np.ndarray, prompts, jacobian: bool = True):
     return r, np.concatenate([Jp, JB], axis=1)
 
 
-def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
-                   maxiter: int = 200, rtol: float = 1e-7):
+def fit_relu_layer(
+    prompts,
+    rng: np.random.Generator,
+    init_std: float = 1e-2,
+    maxiter: int = 200,
+    rtol: float = 1e-7,
+):
     """Levenberg-Marquardt on the ReLU layer's empirical loss from a small random start.
 
     Stopping rule: relative loss decrease below ``rtol`` on an accepted step, or ``maxiter``.
@@ -252,9 +298,12 @@ def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
     for frac in (16, 4):
         if prompts.B >= 1000 * frac:
             sub = prompts.subset(slice(0, prompts.B // frac))
-            theta = levenberg_marquardt(lambda t, jac: relu_residuals(t, sub, jac), theta, maxiter, 1e-6)[0]
+            theta = levenberg_marquardt(
+                lambda t, jac: relu_residuals(t, sub, jac), theta, maxiter, 1e-6
+            )[0]
     theta, f, r, J, it, last_step = levenberg_marquardt(
-        lambda t, jac: relu_residuals(t, prompts, jac), theta, maxiter, rtol)
+        lambda t, jac: relu_residuals(t, prompts, jac), theta, maxiter, rtol
+    )
     P, Q = np.zeros((D, D)), np.zeros((D, D))
     P[-1] = theta[:D]
     Q[:d, :d] = theta[D:].reshape(d, d)
@@ -264,8 +313,17 @@ def fit_relu_layer(prompts, rng: np.random.Generator, init_std: float = 1e-2,
     Pn, Qn = np.zeros((D, D)), np.zeros((D, D))
     Pn[-1] = nxt[:D]
     Qn[:d, :d] = nxt[D:].reshape(d, d)
-    return P, Q, {"loss": f, "grad_norm": float(np.linalg.norm(grad)), "iterations": it,
-                  "last_step": last_step, "next_PQ": (Pn, Qn)}
+    return (
+        P,
+        Q,
+        {
+            "loss": f,
+            "grad_norm": float(np.linalg.norm(grad)),
+            "iterations": it,
+            "last_step": last_step,
+            "next_PQ": (Pn, Qn),
+        },
+    )
 
 
 def levenberg_marquardt(resjac, theta, maxiter: int = 200, rtol: float = 1e-7):
