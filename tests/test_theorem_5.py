@@ -200,7 +200,7 @@ def test_non_isotropic_data_violates_theorem5_hypotheses():
         verify_theorem("5", spectrum=(1.0, 2.0), quick=True)
 
 
-@pytest.mark.slow
-def test_relu_default_setting_passes_and_rejects_every_control():
-    v = verify_theorem("5", seed=9, controls=True)
+def test_relu_quick_setting_passes_and_rejects_every_control_for_another_seed():
+    # the default effort is covered by the seed sweeps of the benchmarks (suite budget)
+    v = verify_theorem("5", seed=9, quick=True, controls=True)
     assert v.passed and all(c["rejected"] for c in v.controls)
