@@ -11,8 +11,8 @@ from benchmarks.runner import CALIBRATION_TINY
 from benchmarks.runner import run_calibration as runner_calibration
 
 
-def _grid():
-    grid = settings({"1": 1, "5": 1}, seed=0)
+def _grid(claims=("1", "5")):
+    grid = settings({c: 1 for c in claims}, seed=0)
     for g in grid:
         g["options"].update(d=2, n=4)
         if "spectrum" in g["options"]:
@@ -22,15 +22,15 @@ def _grid():
     return grid
 
 
-def _assert_rows(res):
+def _assert_rows(res, claims=("1", "5")):
     rows = res["rows"]
-    assert [r["claim"] for r in rows] == ["1", "5"]
+    assert [r["claim"] for r in rows] == list(claims)
     for r in rows:
         assert r["status"] in ("passed", "failed", "inconclusive")
         assert r["resolution"] > 0 and r["controls"] >= 5 and r["near_miss"]
         assert r["worst_margin"] is not None
     s = res["summary"]
-    assert set(s) == {"1", "5"} and all(v["settings"] == 1 for v in s.values())
+    assert set(s) == set(claims) and all(v["settings"] == 1 for v in s.values())
     assert markdown(res).startswith("# Calibration sweep")
 
 
@@ -45,10 +45,11 @@ def test_grid_is_reproducible_and_covers_the_ranges():
     assert {o["prior"] for o in one} == {"identity", "inverse"} and any(o["noise"] > 0 for o in one)
 
 
-@pytest.mark.slow  # fresh worker processes re-derive the sympy steps: ~20 CPU-s
+@pytest.mark.slow  # fresh worker processes re-derive the sympy steps
 def test_small_sweep_on_a_process_pool():
-    with ProcessPoolExecutor(max_workers=2) as ex:
-        _assert_rows(run_calibration(_grid(), executor=ex))
+    # one claim only (suite budget): the Dask test below runs claims 1 and 5
+    with ProcessPoolExecutor(max_workers=1) as ex:
+        _assert_rows(run_calibration(_grid(("5",)), executor=ex), ("5",))
 
 
 @pytest.mark.slow  # as above, plus the cluster's start-up
