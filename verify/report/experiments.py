@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import minimize
 
-from ..families import GD, GDPlusPlus, Unconstrained
+from ..families import FAMILY8, Family, Unconstrained
 from ..model import IDENTITY, RELU, predict
 from ..sampling import sample_prompts
 from ..training.adam import small_init, train_adam
@@ -148,43 +148,55 @@ class Trajectory:
     switch: int | None = None
 
 
-def _family(kind: str, d: int, L: int):
-    return {
-        "gd": GD(d, L),
-        "gdpp": GDPlusPlus(d, L),
-        "unconstrained": Unconstrained(d, L),
-        "relu": Unconstrained(d, L, q_last_row_zero=True),
-    }[kind]
+@dataclass(frozen=True)
+class OneLayer:
+    """A one-layer model outside families (8)/(11): every entry of P_0, Q_0 (Theorem 1) or,
+    with ``relu``, ReLU attention with Q_0's last row held at zero (Theorem 5)."""
+
+    name: str
+    relu: bool
+
+    def params(self, d: int, L: int):
+        return Unconstrained(d, L, q_last_row_zero=self.relu)
 
 
-def _matrices(kind: str, fam, theta) -> dict:
-    if kind == "gd":
-        return {"A": [M.copy() for M in fam.matrices(theta)]}
-    if kind == "gdpp":
+UNCONSTRAINED = OneLayer("unconstrained", relu=False)
+RELU_LAYER = OneLayer("relu", relu=True)
+
+
+def _family(model, d: int, L: int):
+    """The parametrisation of ``model`` (a :class:`verify.families.Family` or a :class:`OneLayer`)."""
+    return model.params(d, L)
+
+
+def _matrices(model, fam, theta) -> dict:
+    if isinstance(model, Family) and model.has_B:
         A, B = fam.matrices(theta)
         return {"A": [M.copy() for M in A], "B": [M.copy() for M in B]}
+    if isinstance(model, Family):
+        return {"A": [M.copy() for M in fam.matrices(theta)]}
     from theory.single_layer_reduction import effective_preconditioner
 
     ((P, Q),) = fam.unpack(theta)
     d = fam.d
-    if kind == "relu":  # B_eff = p_y Q11, invariant under (gP, Q/g)
+    if model.relu:  # B_eff = p_y Q11, invariant under (gP, Q/g)
         return {"B_eff": [P[d, d] * Q[:d, :d]]}
     return {"A_eff": [effective_preconditioner(P, Q)]}
 
 
-def _evaluator(kind: str, fam, test):
+def _evaluator(model, fam, test):
     """theta -> mean squared error on the held-out prompts."""
-    if kind in ("gd", "gdpp"):
+    if isinstance(model, Family):
         from ..training.multilayer import FamilyObjective, Summaries
 
-        obj = FamilyObjective(kind, fam.L, Summaries.from_prompts(test))
+        obj = FamilyObjective(model, fam.L, Summaries.from_prompts(test))
         return lambda theta: obj(theta)[0]
-    act = RELU if kind == "relu" else IDENTITY
+    act = RELU if model.relu else IDENTITY
     return lambda theta: float(np.mean((predict(fam.unpack(theta), test, act) - test.target) ** 2))
 
 
 def trajectory(
-    kind: str,
+    kind,
     L: int,
     n: int,
     sigma,
@@ -194,13 +206,13 @@ def trajectory(
     init_std: float = 1e-4,
     lbfgs: bool = True,
 ) -> Trajectory:
-    """Train one model of family ``kind`` ('gd', 'gdpp', 'unconstrained', 'relu') and record it.
+    """Train one model ``kind`` (FAMILY8, FAMILY11, UNCONSTRAINED or RELU_LAYER) and record it.
 
     Data: x ~ N(0, sigma), w* ~ N(0, omega) (``omega`` None for N(0, I)), n context examples.
     """
     d = sigma.shape[0]
     fam = _family(kind, d, L)
-    act = RELU if kind == "relu" else IDENTITY
+    act = RELU if getattr(kind, "relu", False) else IDENTITY
     test = sample_prompts(budget.test_prompts, n, sigma, rng, omega)
     held_out = _evaluator(kind, fam, test)
     tr = Trajectory()
@@ -225,7 +237,7 @@ def trajectory(
         record_every=budget.record_every,
         callback=lambda t, th, f: record(t, th),
     )
-    if lbfgs and kind in ("gd", "gdpp"):
+    if lbfgs and isinstance(kind, Family):
         from ..training.multilayer import FamilyObjective, Summaries
 
         obj = FamilyObjective(
@@ -295,15 +307,15 @@ def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
     """(test loss, theta) of a family-(8) transformer fitted by L-BFGS on ``sm_train``."""
     from ..training.multilayer import FamilyObjective
 
-    theta0 = small_init(GD(d, L), rng, 1e-2)
+    theta0 = small_init(FAMILY8.params(d, L), rng, 1e-2)
     res = minimize(
-        FamilyObjective("gd", L, sm_train),
+        FamilyObjective(FAMILY8, L, sm_train),
         theta0,
         jac=True,
         method="L-BFGS-B",
         options={"gtol": 1e-9, "ftol": 0.0, "maxiter": iterations, "maxcor": 50},
     )
-    return FamilyObjective("gd", L, sm_test)(res.x)[0], res.x
+    return FamilyObjective(FAMILY8, L, sm_test)(res.x)[0], res.x
 
 
 def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: str) -> Sweep:
@@ -335,7 +347,7 @@ def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: 
 
 
 def population_loss(
-    kind: str,
+    kind: Family,
     L: int,
     n: int,
     sigma,
@@ -344,7 +356,7 @@ def population_loss(
     prompts: int,
     chunk: int = 20000,
 ) -> tuple:
-    """(estimate, standard error) of the population loss f(theta) of family ``kind`` ('gd' / 'gdpp').
+    """(estimate, standard error) of the population loss f(theta) of family ``kind`` (FAMILY8 / FAMILY11).
 
     Data of Theorems 3-4 (x ~ N(0, Sigma), w* ~ N(0, Sigma^-1)).  ``prompts`` importance-sampled
     prompts (:func:`verify.population.sample_population`, exact likelihood-ratio weights, so
@@ -375,7 +387,7 @@ class PopulationRun:
 
 
 def population_run(
-    kind: str, L: int, n: int, sigma, rng: np.random.Generator, budget: Budget, init_std: float
+    kind: Family, L: int, n: int, sigma, rng: np.random.Generator, budget: Budget, init_std: float
 ) -> PopulationRun:
     """Adam on importance-sampled minibatches (:func:`verify.population.train_population_adam`)
     from a small random start, ``budget.population_steps`` steps of ``budget.population_batch``."""

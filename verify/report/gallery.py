@@ -131,7 +131,7 @@ def one_layer(cid, verdict, setting, out_dir, budget):
     sigma, omega, d, n = _data(verdict)
     b = budget.scaled(4, 2, 1.6)
     tr = ex.trajectory(
-        "unconstrained",
+        ex.UNCONSTRAINED,
         1,
         n,
         sigma,
@@ -234,7 +234,7 @@ def _match(trained, closed):
 def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
     sigma, omega, d, n = _data(verdict)
     L = int(verdict.setting.get("layers") or L)
-    kind = family.name  # experiments' trainer name; the stream name keeps it too
+    kind = family.name  # the random stream's name (same seed, same numbers as before)
     rng = setting.rng(f"report/{kind}")
     # Family (11) at small n has heavy-tailed losses (high powers of the sample covariance): a
     # fixed-sample L-BFGS continuation overfits them, so it is trained by Adam alone.
@@ -242,11 +242,11 @@ def multi_layer(cid, verdict, setting, out_dir, budget, family, L):
     lbfgs = not family.has_B and not budget.paper_scale
     init_std = 1e-2 if family.has_B else 1e-4
     run_budget = budget.for_family11() if family.has_B else budget
-    tr = ex.trajectory(kind, L, n, sigma, omega, rng, run_budget, init_std=init_std, lbfgs=lbfgs)
+    tr = ex.trajectory(family, L, n, sigma, omega, rng, run_budget, init_std=init_std, lbfgs=lbfgs)
     population = None
     if omega is not None:  # the importance sampler draws the Theorem 3-4 prior w* ~ N(0, Sigma^-1)
         population = ex.population_run(
-            kind, L, n, sigma, setting.rng(f"report/population-{kind}"), budget, init_std
+            family, L, n, sigma, setting.rng(f"report/population-{kind}"), budget, init_std
         )
     sh = sqrtm_psd(sigma)
     final = tr.mats[-1]
@@ -484,7 +484,7 @@ def _fig7_population(Ls, thetas, exact, test_losses, sigma, n, d, setting, budge
     sh, Sinv = sqrtm_psd(sigma), np.linalg.inv(sigma)
     out, parts, verdicts = [], [], []
     for L, theta, opt, test in zip(Ls, thetas, exact, test_losses):
-        est, se = ex.population_loss("gd", L, n, sigma, theta, rng, budget.population_prompts)
+        est, se = ex.population_loss(FAMILY8, L, n, sigma, theta, rng, budget.population_prompts)
         a = np.array([np.trace(sh @ A @ sh) / d for A in np.asarray(theta).reshape(L, d, d)])
         proj = float(
             np.asarray(FAMILY8.restricted_loss(L, n, d).evaluate(a, order=0, backend="numpy"))
@@ -509,7 +509,9 @@ def _fig7_population(Ls, thetas, exact, test_losses, sigma, n, d, setting, budge
         )
     best = FAMILY8.critical_points(Ls[-1], n, d)[0]
     star = np.concatenate([float(x) * Sinv.ravel() for x in best.a])
-    c_est, c_se = ex.population_loss("gd", Ls[-1], n, sigma, star, rng, budget.population_prompts)
+    c_est, c_se = ex.population_loss(
+        FAMILY8, Ls[-1], n, sigma, star, rng, budget.population_prompts
+    )
     ok = abs(c_est - exact[-1]) <= 3 * c_se
     text = (
         f" Stars (population loss of each trained transformer, unbiased importance-sampled estimate from "
@@ -525,7 +527,7 @@ def relu_layer(cid, verdict, setting, out_dir, budget):
     sigma, omega, d, n = _data(verdict)
     b = budget.scaled(2, 1, 1.0)
     tr = ex.trajectory(
-        "relu", 1, n, sigma, None, setting.rng("report/relu"), b, init_std=1e-2, lbfgs=False
+        ex.RELU_LAYER, 1, n, sigma, None, setting.rng("report/relu"), b, init_std=1e-2, lbfgs=False
     )
     Bt = tr.mats[-1]["B_eff"][0]
     C = np.asarray(verdict.closed_form["Q0_top_left"], dtype=float)
