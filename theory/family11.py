@@ -39,8 +39,12 @@ from flint import arb, ctx, fmpq, fmpq_mpoly_ctx
 
 from theory.certify import PREC, MpolyEvaluator
 from theory.polysys import solve_real
-from theory.restricted import S_SYMBOL, effective_symbols, residual_polynomial
-from theory.wishart import sample_cov_moment
+from theory.restricted import (
+    S_SYMBOL,
+    contract_square_with_moments,
+    effective_symbols,
+    residual_polynomial,
+)
 
 __all__ = ["Family11Solution", "loss_mpoly", "solve_family11"]
 
@@ -54,15 +58,7 @@ def loss_mpoly(p_expr, syms, n: int, d: int):
     for (k, *exps), v in P.terms():
         v = sympy.Rational(v)
         coeffs[k][tuple(exps)] = fmpq(int(v.p), int(v.q))
-    pc = [c.from_dict(x) for x in coeffs]
-    out = c.from_dict({})
-    for k in range(2 * deg + 1):
-        sq = c.from_dict({})
-        for i in range(max(0, k - deg), min(k, deg) + 1):
-            sq += pc[i] * pc[k - i]
-        m = sample_cov_moment((k,), n, d)
-        out += sq * fmpq(m.numerator, m.denominator)
-    return c, out
+    return c, contract_square_with_moments(c, [c.from_dict(x) for x in coeffs], n, d)
 
 
 def _grad(poly):

@@ -278,18 +278,27 @@ def phi_mpoly(family: str, L: int, n: int, d: int):
     and exact rational moments (:mod:`theory.wishart`).  Returns (context, phi).  Exact algebra
     (derivatives, resultants) and ball-arithmetic evaluation run on this object.
     """
-    from flint import fmpq
-
     family = _check_family_L(family, L)
     if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
         raise ValueError(f"phi_mpoly needs positive integers n, d; got n={n!r}, d={d!r}")
     ctx, pc = p_coefficients_mpoly(family, L)
+    return ctx, contract_square_with_moments(ctx, pc, n, d)
+
+
+def contract_square_with_moments(ctx, pc, n: int, d: int):
+    """sum_k (p^2)_k E tr S^k for p = sum_k pc[k] s^k (fmpq_mpoly coefficients in ``ctx``).
+
+    The square's coefficients are the Cauchy products sum_i pc[i] pc[k-i]; E tr S^k are exact
+    rational Wishart moments (:func:`theory.wishart.sample_cov_moment`).
+    """
+    from flint import fmpq
+
     deg = len(pc) - 1
-    phi_ = ctx.from_dict({})
+    out = ctx.from_dict({})
     for k in range(2 * deg + 1):
         sq = ctx.from_dict({})
         for i in range(max(0, k - deg), min(k, deg) + 1):
             sq += pc[i] * pc[k - i]
         m = sample_cov_moment((k,), n, d)
-        phi_ += sq * fmpq(m.numerator, m.denominator)
-    return ctx, phi_
+        out += sq * fmpq(m.numerator, m.denominator)
+    return out
