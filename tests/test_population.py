@@ -49,10 +49,24 @@ def test_sphere_average_matches_monte_carlo_and_more_nodes():
     g = rng.standard_normal((200_000, D))
     mc = np.exp((g * g / (g * g).sum(1, keepdims=True)) @ m.T)  # (200000, 3)
     ours = sphere_average_exp(m)
-    # 24 vs 40 Talbot nodes: the quadrature error (float64 cancellation ~ e^{2 nodes / 5} eps)
+    # 16 vs 40 Talbot nodes: the quadrature error (float64 cancellation ~ e^{2 nodes / 5} eps)
     np.testing.assert_allclose(ours, sphere_average_exp(m, nodes=40), rtol=1e-8)
     se = mc.std(0) / np.sqrt(len(mc))
     assert np.all(np.abs(ours - mc.mean(0)) <= K * se)
+
+
+@pytest.mark.parametrize("M", [1.0, 30.0, 400.0])
+def test_sphere_average_matches_the_exact_beta_integral(M):
+    # m = (0, -M, ..., -M) (the shape Proposal.weights passes: max m_i = 0): the average is
+    # E exp(-M (1 - v_1^2)) with v_1^2 ~ Beta(1/2, (D - 1)/2), integrated by mpmath
+    m = np.array([[0.0] + [-M] * (D - 1)])
+    a, b = mpmath.mpf(1) / 2, mpmath.mpf(D - 1) / 2
+    with mpmath.workdps(30):
+        f = lambda t: (
+            mpmath.exp(-M * (1 - t)) * t ** (a - 1) * (1 - t) ** (b - 1) / mpmath.beta(a, b)
+        )
+        exact = float(mpmath.quad(f, [0, 1 - 1 / mpmath.mpf(M + 1), 1]))
+    assert abs(sphere_average_exp(m)[0] / exact - 1) <= 1e-9
 
 
 def test_weights_are_positive_bounded_by_one_over_pi0_and_average_to_one(sigma):
