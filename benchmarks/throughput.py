@@ -38,6 +38,9 @@ __all__ = [
     "time_model_step",
 ]
 
+#: Seconds of sleep after each round's matmul (OpenBLAS's spinning threads go idle, see paper_step).
+IDLE_AFTER_MATMUL = 0.3
+
 #: The authors' reported time per step on a GPU (issue 10), the paper's value, not measured here.
 GPU_MS_PER_STEP = 13.6
 
@@ -200,7 +203,14 @@ def paper_step(
         mm = min(_wall_and_cpu(lambda: a @ a) for _ in range(2))
         peaks.append(2.0 * matmul_size**3 / mm[0] / 1e9)
         peaks_cpu.append(2.0 * matmul_size**3 / mm[1] / 1e9)
-        for name, obj in objectives.items():
+        # OpenBLAS's worker threads busy-wait after a call (THREAD_TIMEOUT, 2^28 cycles, about
+        # 0.1 s) and take the cores from the step timed next (seen on a quiet machine: family
+        # (11) timed right after the matmul took 23.4 ms a step, timed third 12.9 ms).  Let
+        # them go idle, and rotate the order of the families from round to round.
+        time.sleep(IDLE_AFTER_MATMUL)
+        names = list(objectives)
+        for name in names[k % len(names) :] + names[: k % len(names)]:  # rotate the order
+            obj = objectives[name]
             w, c = min(_wall_and_cpu(lambda obj=obj, th=thetas[name]: obj(th)) for _ in range(3))
             wall[name].append(1e3 * w + resample[name])
             cpu[name].append(1e3 * c)
