@@ -49,8 +49,8 @@ def _evidence(a, b, spread, seed=0, R=10, d=5):
 
 
 class _Point:
-    def __init__(self, a, b, kind="minimum"):
-        self.a, self.b, self.kind = a, b, kind
+    def __init__(self, a, b, kind="minimum", loss=0.001):
+        self.a, self.b, self.kind, self.loss = a, b, kind, loss
 
 
 def test_population_check_passes_its_point_and_fails_a_shifted_one():
@@ -72,3 +72,41 @@ def test_paper_values_are_rejected_by_replicas_at_the_lowest_critical_point():
     # replica spread as measured at the default effort (step sizes ~0.01-0.1 per replica)
     ev = _evidence((-0.3383, -2.0908, -8.5681), (0.8776, 0.5782, 0.0), spread=0.02)
     assert not _trained_vs(*PAPER_FIG45, ev, default_setting())[0].passed
+
+
+# the certified saddle and minimum that --quick --seed 4 could not tell apart (d = 5, n = 20)
+SADDLE = _Point((-0.5606, -2.666, -7.1797), (0.4619, 0.3441, 0.0), "saddle", 0.00140425)
+MINIMUM = _Point((-0.342, -2.856, -7.64), (0.879, 0.351, 0.0), "minimum", 0.00101157)
+FAR_MINIMUM = _Point((-0.3383, -2.0908, -8.5681), (0.8776, 0.5782, 0.0), "minimum", 0.00096131)
+
+
+def _reach(a, b, spread):
+    from verify.claims.theorem4 import default_setting, reached_minimum_check, reached_point
+
+    point, within = reached_point(
+        _evidence(a, b, spread), default_setting(), [SADDLE, MINIMUM, FAR_MINIMUM]
+    )
+    return point, within, reached_minimum_check(point, within)
+
+
+def test_replicas_at_a_minimum_pass_the_minimum_check():
+    point, within, chk = _reach(MINIMUM.a, MINIMUM.b, spread=0.005)
+    assert chk.passed and point is MINIMUM and within == [MINIMUM]
+
+
+def test_replicas_at_a_saddle_fail_the_minimum_check():
+    point, within, chk = _reach(SADDLE.a, SADDLE.b, spread=0.005)
+    assert chk.status == "failed" and point is SADDLE and "only non-minima" in chk.reason
+
+
+def test_replicas_far_from_every_critical_point_fail_the_minimum_check():
+    point, within, chk = _reach((-1.5, -1.0, -3.0), (0.1, 0.1, 0.0), spread=0.005)
+    assert chk.status == "failed" and within == [] and "no certified critical point" in chk.reason
+
+
+def test_a_tolerance_holding_a_saddle_and_a_minimum_compares_with_the_minimum_and_says_so():
+    # mean at the saddle, spread wide enough (tolerance ~0.07 relative) that the minimum 0.026
+    # away is accepted too
+    point, within, chk = _reach(SADDLE.a, SADDLE.b, spread=0.8)
+    assert set(map(id, within)) >= {id(SADDLE), id(MINIMUM)}
+    assert chk.passed and point is MINIMUM and "cannot tell them apart" in chk.reason

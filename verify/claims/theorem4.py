@@ -14,9 +14,9 @@ loss f that Theorem 4 is about (a plain sample misses the spectral tail that dom
 pilot is trained from a small random start (no closed form, no critical point consulted);
 REPLICAS replicas then start from it, each on its own fresh sample, so their spread measures
 the sampling error inside one basin.  Checked: the replica mean lies within K_SIGMA standard
-errors (plus the optimisation stopping rule's error) of a critical point of phi, the nearest
-one of the list, and that point is a minimum; the negative controls are judged by that same
-check.
+errors (plus the optimisation stopping rule's error) of a certified MINIMUM of phi (the
+nearest minimum within that tolerance; every other certified point within it is listed, since
+the run cannot tell them apart); the negative controls are judged by that same check.
 
 Found while building this (reported in the verdict's notes, with numbers): training on PLAIN
 sampled prompts, as the paper did, reaches step sizes that are not critical points of the exact
@@ -165,19 +165,10 @@ def run(
                 f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
             )
         )
-    near = nearest_critical_point(ev, cps)
+    near, within = reached_point(ev, s, cps)
     truth = _trained_vs(near.a, near.b, ev, s) if near is not None else []
     checks += truth
-    checks.append(
-        check_at_most(
-            "the critical point the trained replicas reach is a minimum of phi (Hessian on S and off it)",
-            "exact",
-            0 if near is not None and near.kind == "minimum" else 1,
-            0,
-            "kind of the nearest critical point from its full Hessian blocks (theory.critical)",
-            reason="" if near is None else f"nearest: {near.kind}, phi = {float(near.loss):.6g}",
-        )
-    )
+    checks.append(reached_minimum_check(near, within))
     a_mean, b_mean = a_tr.mean(0), b_tr.mean(0)
     b_mean[-1] = 0.0  # b_{L-1} is invisible to f
     R = FAMILY11.restricted_loss(L, s.n, s.d)
@@ -198,6 +189,14 @@ def run(
         _population_note(a_mean, b_mean, pop, test_loss, near, pilot),
         _plain_note(plain, pl, tail_tr),
     ]
+    if len(within) > 1:
+        notes.append(
+            f"{len(within)} certified critical points lie within the step-size tolerance of the "
+            "replica mean: "
+            + "; ".join(f"{c.kind} phi = {float(c.loss):.6g}" for c in within)
+            + ". This run cannot tell them apart; it is compared with the nearest minimum among "
+            "them (a larger effort narrows the tolerance)"
+        )
     notes.append(lowest_note(cs))
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
@@ -322,16 +321,74 @@ def fit_plain(s: Setting, L: int, eff: Effort, progress) -> dict:
     }
 
 
-def nearest_critical_point(ev, cps):
-    """The critical point whose (a_l I, b_l I) is nearest (rel. Frobenius) to the replica mean."""
-    if not cps:
-        return None
+def _rel_distance(ev, c) -> float:
+    """Relative Frobenius distance of the replica mean (whitened A_l, B_l for l < L-1) from the
+    critical point's (a_l I, b_l I)."""
     d, L = ev.A_white.shape[-1], ev.L
     M = np.concatenate([ev.A_white, ev.B[:, : L - 1]], axis=1).mean(0)
-    key = lambda c: rel_fro(
-        M, np.array([float(x) * np.eye(d) for x in list(c.a) + list(c.b)[: L - 1]])
-    )  # noqa: E731
-    return min(cps, key=key)
+    return rel_fro(M, np.array([float(x) * np.eye(d) for x in list(c.a) + list(c.b)[: L - 1]]))
+
+
+def nearest_critical_point(ev, cps):
+    """The critical point whose (a_l I, b_l I) is nearest (rel. Frobenius) to the replica mean."""
+    return min(cps, key=lambda c: _rel_distance(ev, c)) if cps else None
+
+
+def reached_point(ev, s: Setting, cps) -> tuple:
+    """The certified critical point the replicas are compared with, and every point within reach.
+
+    ``within``: the certified points that the step-size check (:func:`_trained_vs`) accepts,
+    i.e. within K_SIGMA standard errors plus the optimisation error of the replica mean.  The
+    point compared with is the nearest MINIMUM among them, else the nearest point of all.  The
+    tolerance can hold several points (a minimum and a saddle 0.026 apart, relative, lie within
+    the quick effort's ~0.05-0.10): the run then cannot tell them apart, which the verdict says;
+    it does not decide by whichever happens to be nearest.
+    """
+    if not cps:
+        return None, []
+    within = [c for c in cps if _trained_vs(c.a, c.b, ev, s)[0].passed]
+    key = lambda c: _rel_distance(ev, c)  # noqa: E731
+    minima = [c for c in within if c.kind == "minimum"]
+    return (min(minima, key=key) if minima else min(cps, key=key)), sorted(within, key=key)
+
+
+def reached_minimum_check(point, within):
+    """Passed iff a certified MINIMUM is within the step-size tolerance of the replica mean
+    (``point`` is then that minimum); failed when no certified point is, or only saddles are."""
+    name = (
+        "trained replicas within tolerance of a certified minimum of phi (Hessian on S and off it)"
+    )
+    basis = (
+        "kinds (full Hessian blocks, theory.critical) of the certified critical points the "
+        "step-size check accepts"
+    )
+
+    def describe(c):
+        return f"{c.kind} phi = {float(c.loss):.6g}"
+
+    if point is None or point not in within:
+        where = "" if point is None else f"; nearest: {describe(point)}"
+        return check_at_most(
+            name,
+            "exact",
+            1,
+            0,
+            basis,
+            reason=f"no certified critical point within tolerance{where}",
+        )
+    if point.kind != "minimum":
+        listed = "; ".join(describe(c) for c in within)
+        return check_at_most(
+            name, "exact", 1, 0, basis, reason=f"only non-minima within tolerance: {listed}"
+        )
+    others = [c for c in within if c is not point]
+    reason = f"within tolerance: {describe(point)}" + (
+        "; also within tolerance (this run cannot tell them apart): "
+        + "; ".join(describe(c) for c in others)
+        if others
+        else ""
+    )
+    return check_at_most(name, "exact", 0, 0, basis, reason=reason)
 
 
 def _exact_at(R, a, b, L) -> dict:
@@ -344,7 +401,7 @@ def _population_note(a, b, ex, test_loss, near, pilot) -> str:
     where = (
         ""
         if near is None
-        else f"; nearest critical point a = {[round(float(x), 4) for x in near.a]}, "
+        else f"; compared with the certified critical point a = {[round(float(x), 4) for x in near.a]}, "
         f"b = {[round(float(x), 4) for x in near.b][:-1]} ({near.kind}, phi = {float(near.loss):.6g})"
     )
     return (
@@ -480,7 +537,7 @@ def _population_sentence(pop) -> str:
     return (
         f" Trained on importance-sampled prompts (unbiased for f), the replicas reach a = "
         f"{[round(x, 3) for x in pop['a']]}, b = {[round(x, 3) for x in pop['b'][:-1]]}, exact phi = "
-        f"{pop['phi']:.4g}; the nearest certified critical point is a {near.get('kind')} with "
+        f"{pop['phi']:.4g}; the certified critical point they are compared with is a {near.get('kind')} with "
         f"phi = {float(near.get('loss_float', near.get('loss'))):.6g}."
     )
 
