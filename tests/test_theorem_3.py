@@ -30,10 +30,16 @@ def test_isotropic_prior_violates_theorem3_hypothesis():
 
 
 @pytest.mark.slow
-def test_default_setting_passes_with_controls():
-    # one seed at the default effort; the quick verdict above uses another
-    v = verify_theorem("3", seed=4, controls=True)
-    assert v.passed
+@pytest.mark.parametrize("seed", [840834, 5, 10])
+def test_tail_dominated_small_setting_passes_with_controls(seed):
+    # d = 1, n = 6: the per-prompt loss is dominated by rare prompts.  On plain samples these
+    # three seeds failed (calibration sweep, issue 8: margins 1.36, 1.07, 1.03); training and
+    # testing on importance-sampled prompts removes the bias.
+    v = verify_theorem(
+        "3", d=1, n=6, layers=3, spectrum=[25.8506], quick=True, seed=seed, controls=True
+    )
+    assert v.passed, [c for c in v.checks if not c.passed]
+    assert all(c["rejected"] for c in v.controls)
 
 
 @pytest.mark.slow
