@@ -209,6 +209,14 @@ def run(
             "a": a_mean.tolist(),
             "b": b_mean.tolist(),
             "nearest": None if near is None else near.row(),
+            "compared": None
+            if near is None
+            else {
+                "a": [float(x) for x in near.a],
+                "b": [float(x) for x in near.b],
+                "loss": float(near.loss),
+                "kind": near.kind,
+            },
         },
         "lowest": None if best is None else {"loss": float(best.loss), "kind": best.kind},
     }
