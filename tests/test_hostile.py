@@ -376,6 +376,13 @@ def _wait_until_inside_main(proc, timeout=120.0):
         time.sleep(0.05)
 
 
+def _default_sigint():
+    # A job started in the background by a non-interactive shell (``cmd &``) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: give the child the
+    # default disposition, as a terminal's foreground job has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
     proc = subprocess.Popen(
         [sys.executable, "-m", "verify.cli", "1", "--quick"],
@@ -384,6 +391,7 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=_default_sigint,
     )
     _wait_until_inside_main(proc)
     proc.send_signal(signal.SIGINT)
