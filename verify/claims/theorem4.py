@@ -374,7 +374,7 @@ def reached_minimum_check(point, within):
     def describe(c):
         return f"{c.kind} phi = {float(c.loss):.6g}"
 
-    if point is None or point not in within:
+    if point is None or not any(c is point for c in within):
         where = "" if point is None else f"; nearest: {describe(point)}"
         return check_at_most(
             name,
