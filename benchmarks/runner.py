@@ -99,7 +99,13 @@ TINY = {
         "matmul_size": 256,
         "model": [[3, 10, 1], [3, 10, 2]],
         "family8": [[3, 10, 2]],
-        "paper_step": {"B": 500, "rounds": 2, "matmul_size": 256, "reference_rounds": 1},
+        "paper_step": {
+            "B": 500,
+            "rounds": 2,
+            "matmul_size": 256,
+            "reference_rounds": 1,
+            "steps_per_round": 3,
+        },
     },
     "sweep": {"claim": "lemma1", "seeds": [0, 1], "options": {"quick": True}},
 }

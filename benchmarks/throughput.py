@@ -163,13 +163,14 @@ def paper_step(
     matmul_size: int = 2048,
     reference_rounds: int = 2,
     seed: int = 0,
+    steps_per_round: int = STEPS_PER_ROUND,
 ) -> dict:
     """The paper protocol's training step as :func:`verify.training.adam.train_adam` runs it.
 
     Each minibatch is evaluated by :func:`verify.training.adam.batch_objective`: family (8)
     through its per-prompt summaries, family (11) and all (P, Q) through :mod:`verify.kernels`.
     Each of ``rounds`` rounds times, back to back: a float64 ``matmul_size``^2 matmul (best of 2,
-    default BLAS threads) and, per family, the median of ``STEPS_PER_ROUND`` loss-and-gradient
+    default BLAS threads) and, per family, the median of ``steps_per_round`` loss-and-gradient
     calls run back to back after ``WARM_STEPS`` untimed ones (with the
     pull-back to theta); the reference :func:`verify.model.loss_and_grad` is timed in the first
     ``reference_rounds``.  The protocol resamples every 100 steps: sampling and the evaluator's
@@ -216,11 +217,11 @@ def paper_step(
         for name in names[k % len(names) :] + names[: k % len(names)]:  # rotate the order
             obj = objectives[name]
             # as in training, steps back to back: WARM_STEPS untimed after the pause, then the
-            # median of STEPS_PER_ROUND (3 calls right after the matmul measured the matmul's
+            # median of steps_per_round (3 calls right after the matmul measured the matmul's
             # after-effects as much as the step: 12.7 ms against 6-10 ms back to back)
             for _ in range(WARM_STEPS):
                 obj(thetas[name])
-            runs = [_wall_and_cpu(lambda: obj(thetas[name])) for _ in range(STEPS_PER_ROUND)]
+            runs = [_wall_and_cpu(lambda: obj(thetas[name])) for _ in range(steps_per_round)]
             wall[name].append(1e3 * _median([w for w, _ in runs]) + resample[name])
             cpu[name].append(1e3 * _median([c for _, c in runs]))
         if k < reference_rounds:
