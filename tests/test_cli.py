@@ -77,13 +77,13 @@ def test_json_output_has_the_documented_keys_and_is_byte_identical_for_a_seed(ca
 
 
 def test_theorem5_json_is_deterministic_and_names_the_preconditioner(capsys):
-    argv = ["5", "--quick", "--format", "json", "--seed", "2"]
+    argv = ["5", "--quick", "--d", "3", "--format", "json", "--seed", "2"]  # d = 3: suite budget
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert main(argv) == 0
     assert capsys.readouterr().out == first
     pre = json.loads(first)["closed_form"]["preconditioner"]
-    assert len(pre) == 5 and pre[0][0] > 0 and pre[0][1] == 0
+    assert len(pre) == 3 and pre[0][0] > 0 and pre[0][1] == 0
 
 
 def test_user_candidate_module_is_imported_and_judged(tmp_path, monkeypatch, capsys):
@@ -97,8 +97,8 @@ def test_user_candidate_module_is_imported_and_judged(tmp_path, monkeypatch, cap
     """)
     )
     monkeypatch.chdir(tmp_path)
-    assert main(["5", "--quick", "--candidate", "mycand:right"]) == 0
-    assert main(["5", "--quick", "--candidate", "mycand:wrong"]) == 1
+    assert main(["5", "--quick", "--d", "3", "--candidate", "mycand:right"]) == 0
+    assert main(["5", "--quick", "--d", "3", "--candidate", "mycand:wrong"]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out
 
