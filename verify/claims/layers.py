@@ -6,9 +6,10 @@ samples are importance-sampled (:func:`verify.population.sample_population`: exa
 ratio weights, so every empirical loss is unbiased for the population loss and its gradient):
 at small n d the per-prompt loss is tail-dominated, plain samples then bias the sample
 minimisers and the test means, and their standard errors understate the error (issue 8
-calibration: claim 3 at d = 1, n = 6 failed 3 of 12 seeds on plain samples, none with these).  Comparison happens in
-whitened coordinates: ``Sigma^{1/2} A_l Sigma^{1/2}`` against ``a_l I`` and ``B_l`` against
-``b_l I`` (the sets S of eqs. (10), (12)), layers matched up to the permutation of Lemma 4.
+calibration: claim 3 at d = 1, n = 6 failed 3 of 12 seeds on plain samples, none with these).
+Comparison happens in whitened coordinates: ``Sigma^{1/2} A_l Sigma^{1/2}`` against ``a_l I``
+and ``B_l`` against ``b_l I`` (the sets S of eqs. (10), (12)), layers matched up to the
+permutation of Lemma 4.
 """
 
 from __future__ import annotations

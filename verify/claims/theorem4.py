@@ -208,7 +208,6 @@ def run(
             "phi": pop["phi"],
             "a": a_mean.tolist(),
             "b": b_mean.tolist(),
-            "nearest": None if near is None else near.row(),
             "compared": None
             if near is None
             else {
@@ -539,14 +538,14 @@ def _sample_loss_erratum(verdict) -> str:
 
 def _population_sentence(pop) -> str:
     """The population trainer's result for the erratum (empty when the run has none)."""
-    if not pop or not pop.get("nearest"):
+    if not pop or not pop.get("compared"):
         return ""
-    near = pop["nearest"]
+    near = pop["compared"]
     return (
         f" Trained on importance-sampled prompts (unbiased for f), the replicas reach a = "
         f"{[round(x, 3) for x in pop['a']]}, b = {[round(x, 3) for x in pop['b'][:-1]]}, exact phi = "
         f"{pop['phi']:.4g}; the certified critical point they are compared with is a {near.get('kind')} with "
-        f"phi = {float(near.get('loss_float', near.get('loss'))):.6g}."
+        f"phi = {near['loss']:.6g}."
     )
 
 
