@@ -204,6 +204,11 @@ def _numpy_backend(layers, blocks, n, B, workers):
     return f, [(sum(p[1][l][0] for p in parts), sum(p[1][l][1] for p in parts)) for l in range(L)]
 
 
+#: Pieces of the batch per thread: a thread that finishes early takes another piece, so a slower
+#: core (a shared machine) does not hold the step up.
+PIECES_PER_WORKER = 8
+
+
 def _jit_backend(layers, blocks, n, B, workers):
     from .kernels_jit import compiled
 
@@ -211,22 +216,23 @@ def _jit_backend(layers, blocks, n, B, workers):
     nb, D = K0b.shape[0], K0b.shape[1]
     Ps = np.ascontiguousarray([lay[0] for lay in layers])
     Qs = np.ascontiguousarray([lay[1] for lay in layers])
-    run_range = compiled(D)
+    run_range = compiled(D, len(layers))
     fs, dPs, dQs = (
         np.zeros(nb),
         np.zeros((nb, len(layers), D, D)),
         np.zeros((nb, len(layers), D, D)),
     )
     workers = max(1, min(workers, nb))
-    cuts = [nb * w // workers for w in range(workers + 1)]
     args = (Ps, Qs, K0b, z0b, tb, float(n), 1.0 / B)
     if workers == 1:
         run_range(*args, 0, nb, fs, dPs, dQs)
-    else:  # the compiled loop releases the GIL: one contiguous range of blocks per thread
+    else:  # the compiled loop releases the GIL; threads take the next piece when they are free
+        pieces = min(nb, PIECES_PER_WORKER * workers)
+        cuts = [nb * k // pieces for k in range(pieces + 1)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(
                 pool.map(
-                    lambda w: run_range(*args, cuts[w], cuts[w + 1], fs, dPs, dQs), range(workers)
+                    lambda k: run_range(*args, cuts[k], cuts[k + 1], fs, dPs, dQs), range(pieces)
                 )
             )
     dP, dQ = dPs.sum(0), dQs.sum(0)  # per-block partial sums, added in block order
