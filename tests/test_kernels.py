@@ -103,10 +103,38 @@ def test_bad_shapes_and_block_sizes_are_refused_with_what_was_required():
         kernels.loss_and_grad([(np.eye(4), np.eye(4))], prompts, backend="gpu")
 
 
-def test_auto_backend_depends_on_the_batch_size_only():
+def test_auto_backend_depends_on_the_batch_size_and_depth_only():
     assert kernels.choose_backend("auto", kernels.JIT_MIN_BATCH - 1) == "numpy"
     big = kernels.choose_backend("auto", kernels.JIT_MIN_BATCH)
     assert big == ("jit" if kernels.jit_available() else "numpy")
+    deep = kernels.JIT_MAX_LAYERS + 1  # the compiled backend unrolls at most JIT_MAX_LAYERS
+    assert kernels.choose_backend("auto", kernels.JIT_MIN_BATCH, deep) == "numpy"
+    with pytest.raises(ValueError, match=f"at most {kernels.JIT_MAX_LAYERS} layers; got {deep}"):
+        kernels.choose_backend("jit", 10, deep)
+
+
+@needs_numba
+def test_the_depth_limit_is_the_compiled_kernels():
+    from verify import kernels_jit
+
+    assert kernels.JIT_MAX_LAYERS == kernels_jit.MAX_LAYERS
+    with pytest.raises(ValueError, match="1 to"):
+        kernels_jit.compiled(6, kernels_jit.MAX_LAYERS + 1)
+
+
+@needs_numba
+def test_compiled_kernel_at_an_odd_size_and_a_ragged_batch():
+    """D = 3 takes the products' odd last row; 37 prompts fill three micro-blocks of a block
+    (the rest is padding, which must add nothing)."""
+    rng, prompts = _setting(3, d=2, n=5, B=37)
+    params = [
+        (0.4 * rng.standard_normal((3, 3)), 0.4 * rng.standard_normal((3, 3))) for _ in range(2)
+    ]
+    f0, g0 = model.loss_and_grad(params, prompts)
+    f1, g1 = kernels.loss_and_grad(params, prompts, backend="jit", workers=1)
+    assert abs(f1 - f0) <= RTOL * f0
+    for (dP0, dQ0), (dP1, dQ1) in zip(g0, g1):
+        assert _rel(dP1, dP0) < RTOL and _rel(dQ1, dQ0) < RTOL
 
 
 @pytest.mark.parametrize(

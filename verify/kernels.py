@@ -243,18 +243,28 @@ def _jit_backend(layers, blocks, n, B, workers):
 #: do not repay loading it); the choice depends on the batch size only, so it is reproducible.
 JIT_MIN_BATCH = 4096
 
+#: The compiled backend unrolls its layer loops (``kernels_jit.MAX_LAYERS``, repeated here so
+#: that choosing a backend does not import numba).
+JIT_MAX_LAYERS = 8
+
 
 def jit_available() -> bool:
     """True when numba is installed (the compiled backend :mod:`verify.kernels_jit` can load)."""
     return importlib.util.find_spec("numba") is not None
 
 
-def choose_backend(backend: str, B: int) -> str:
-    """``"numpy"`` or ``"jit"`` for a batch of B prompts; ``"auto"`` prefers the compiled one."""
+def choose_backend(backend: str, B: int, L: int | None = None) -> str:
+    """``"numpy"`` or ``"jit"`` for a batch of B prompts through L layers; ``"auto"`` prefers the
+    compiled one (which takes at most ``kernels_jit.MAX_LAYERS`` layers)."""
     if backend not in ("auto", "numpy", "jit"):
         raise ValueError(f"backend must be 'auto', 'numpy' or 'jit'; got {backend!r}")
+    deep = L is not None and L > JIT_MAX_LAYERS
+    if backend == "jit" and deep:
+        raise ValueError(
+            f"the 'jit' backend takes at most {JIT_MAX_LAYERS} layers; got {L} (use 'numpy')"
+        )
     if backend == "auto":
-        return "jit" if B >= JIT_MIN_BATCH and jit_available() else "numpy"
+        return "jit" if B >= JIT_MIN_BATCH and not deep and jit_available() else "numpy"
     return backend
 
 
@@ -291,7 +301,7 @@ def loss_and_grad(
     _check(params, D)
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
-    backend = choose_backend(backend, B)
+    backend = choose_backend(backend, B, len(params))
     layers = []
     for P, Q in params:  # P, Q, P/n, P^T/n, Q^T as contiguous arrays, shared by the blocks
         P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
@@ -322,7 +332,7 @@ class KernelObjective:
         if chunk is not None and chunk < 1:
             raise ValueError(f"chunk must be a positive number of prompts; got {chunk}")
         self.family, self.prompts, self.workers, self.chunk = family, prompts, workers, chunk
-        self.backend = choose_backend(backend, prompts.B)
+        self.backend = choose_backend(backend, prompts.B, family.L)
         self.blocks = make_blocks(prompts, self.backend, chunk)
 
     def __call__(self, theta: np.ndarray):

@@ -1,27 +1,29 @@
-"""The same loss and gradient as :mod:`verify.kernels`, compiled by numba for a fixed D = d+1.
+"""The same loss and gradient as :mod:`verify.kernels`, compiled by numba for fixed D = d+1 and L.
 
 Why a compiler: per prompt the work is a dozen products of (d+1) x (d+1) matrices.  Through
 numpy every such product is a separate BLAS call (about 40 ns of call overhead for 432 flops),
 which caps the numpy kernel far below the matmul bound.  Here a block of ``CHUNK`` prompts is
 stored "batch-last", ``X[i, j, b]``, and evaluated in micro-blocks of ``MICRO`` prompts.  Every
 product is a loop nest whose innermost loop runs over the prompts of a micro-block: contiguous
-and vectorised by LLVM, with the loops over matrix indices unrolled (D and MICRO are
-compile-time constants of the closure) and two rows of the result accumulated in registers.
+and vectorised by LLVM, with the loops over matrix indices unrolled and two rows of the result
+accumulated in registers.
 
-What makes it fast is where the data live.  Everything a micro-block touches (its states, the
-layers' shared matrices and the gradient accumulators, about 30 KB for the paper's d = 5,
-L = 3) is one flat float64 array, the *workspace*, addressed with constant strides.  It stays
-in the L1 cache, and LLVM can prove that two regions of it never overlap, so it vectorises
-without run-time alias checks and keeps the accumulators in registers; separate numpy arrays
-for each operand defeat both (measured: 12 GFLOP/s against 42 for the same product on one
-core).  The gradient accumulates lane by lane (one partial sum per prompt position of the
-micro-block) and is summed over the lanes once per block.
+What makes it fast is that LLVM can prove the operands of every loop apart.  Everything a
+micro-block touches (its states, the gradient's accumulators: about 90 KB at d = 5, L = 3) is
+one flat float64 array, the *workspace*, and the layers' shared matrices a second one; every
+offset into them is a compile-time constant (D, L and MICRO are constants of the closure and
+the layer loops are unrolled).  LLVM then vectorises without run-time alias checks and keeps
+the accumulators in registers.  Measured on one core of the development machine (float64,
+GFLOP/s): one product 42 with constant offsets against 12 through separate arrays (the
+previous kernel); the whole step about 28, against 15 for the previous kernel and 3-4 with
+the layer loop not unrolled (offsets known only at run time).  The price is compile time, once per (D, L) per machine (numba's
+disk cache, ``cache=True``): about 4, 15, 33 and 56 CPU-seconds for L = 1, 2, 3, 4 at d = 5.
+Models deeper than :data:`MAX_LAYERS` use the numpy backend.
 
-numba is a well-kept JIT (the PyData project's); the compiled code is cached on disk
-(``cache=True``), so a machine compiles each D once.  The algebra, the reverse mode and the
-notation are those of :mod:`verify.kernels` (its module docstring); ``tests/test_kernels.py``
-checks this backend against :mod:`verify.model` to round-off.  Floating-point: ``fastmath`` is
-limited to reassociation and contraction (FMA), so NaN and infinity keep their IEEE meaning.
+The algebra, the reverse mode and the notation are those of :mod:`verify.kernels` (its module
+docstring); ``tests/test_kernels.py`` checks this backend against :mod:`verify.model` to
+round-off.  Floating-point: ``fastmath`` is limited to reassociation and contraction (FMA), so
+NaN and infinity keep their IEEE meaning.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from functools import cache
 import numpy as np
 from numba import njit
 
-__all__ = ["CHUNK", "MICRO", "compiled", "layout"]
+__all__ = ["CHUNK", "MAX_LAYERS", "MICRO", "compiled", "layout"]
 
 #: Prompts per block: a thread's unit of work and of the partial sums (the blocks' losses and
 #: gradients are added in block order, so the result does not depend on the threads).
@@ -233,17 +235,35 @@ def compiled(D: int, L: int, W: int = MICRO):
     For D = d + 1, L layers (at most :data:`MAX_LAYERS`) and micro-blocks of W prompts.  It
     evaluates blocks ``lo..hi-1`` (each a whole number of micro-blocks, see :func:`layout`) and
     writes each block's sum of squared residuals to ``fs[k]`` and its gradient of
-    ``weight * sum r^2`` to ``dPs[k]``, ``dQs[k]`` (L, D, D).  D, L and W are its only closure
-    variables (the loop nests are module globals inlined into it), so numba's disk cache finds
-    the machine code again in the next process.
+    ``weight * sum r^2`` to ``dPs[k]``, ``dQs[k]`` (L, D, D).  Its closure holds only integers
+    (D, L, W and the offsets of :func:`regions`; the loop nests are module globals inlined into
+    it), so numba's disk cache finds the machine code again in the next process.
     """
     if not 1 <= L <= MAX_LAYERS:
         raise ValueError(f"the compiled backend takes 1 to {MAX_LAYERS} layers; got {L}")
     DD, M, V = D * D, D * D * W, D * W
     r = regions(D, W, L)
     oP, oQ, oPn, oPt, oQt, n_shared = r["P"], r["Q"], r["Pn"], r["Pt"], r["Qt"], r["shared"]
-    oK, oz, oW, oT, oM, oKp, ov, oKv = r["K"], r["z"], r["W"], r["T"], r["M"], r["Kp"], r["v"], r["Kv"]
-    ot, og, odz, odz2, oS, odT, odW, oU = r["t"], r["g"], r["dz"], r["dz2"], r["S"], r["dT"], r["dW"], r["U"]
+    oK, oz, oW, oT, oM, oKp, ov, oKv = (
+        r["K"],
+        r["z"],
+        r["W"],
+        r["T"],
+        r["M"],
+        r["Kp"],
+        r["v"],
+        r["Kv"],
+    )
+    ot, og, odz, odz2, oS, odT, odW, oU = (
+        r["t"],
+        r["g"],
+        r["dz"],
+        r["dz2"],
+        r["S"],
+        r["dT"],
+        r["dW"],
+        r["U"],
+    )
     oGP, oGQ, size = r["GP"], r["GQ"], r["size"]
 
     @njit(cache=True, nogil=True, fastmath=_FLAGS)
@@ -325,31 +345,164 @@ def compiled(D: int, L: int, W: int = MICRO):
                                 )
                 if L > 7:
                     backward(
-                        w, sh, 6, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        6,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
                 if L > 6:
                     backward(
-                        w, sh, 5, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        5,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
                 if L > 5:
                     backward(
-                        w, sh, 4, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        4,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
                 if L > 4:
                     backward(
-                        w, sh, 3, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        3,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
                 if L > 3:
                     backward(
-                        w, sh, 2, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        2,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
                 if L > 2:
                     backward(
-                        w, sh, 1, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        1,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
                 if L > 1:
                     backward(
-                        w, sh, 0, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU, oGP, oGQ, D, W
+                        w,
+                        sh,
+                        0,
+                        oK,
+                        oz,
+                        oW,
+                        oT,
+                        oM,
+                        oPt,
+                        oQt,
+                        odz,
+                        odz2,
+                        oS,
+                        odT,
+                        odW,
+                        oU,
+                        oGP,
+                        oGQ,
+                        D,
+                        W,
                     )
             fs[blk] = f
             for l in range(L):
