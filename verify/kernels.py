@@ -206,7 +206,14 @@ def _numpy_backend(layers, blocks, n, B, workers):
 
 #: Pieces of the batch per thread: a thread that finishes early takes another piece, so a slower
 #: core (a shared machine) does not hold the step up.
-PIECES_PER_WORKER = 8
+PIECES_PER_WORKER = 4
+
+
+@lru_cache(maxsize=None)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads kept for the process (starting threads at every step cost
+    more than a millisecond of the paper protocol's 5 ms step)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify-kernels")
 
 
 def _jit_backend(layers, blocks, n, B, workers):
@@ -229,12 +236,11 @@ def _jit_backend(layers, blocks, n, B, workers):
     else:  # the compiled loop releases the GIL; threads take the next piece when they are free
         pieces = min(nb, PIECES_PER_WORKER * workers)
         cuts = [nb * k // pieces for k in range(pieces + 1)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(
-                pool.map(
-                    lambda k: run_range(*args, cuts[k], cuts[k + 1], fs, dPs, dQs), range(pieces)
-                )
+        list(
+            _pool(workers).map(
+                lambda k: run_range(*args, cuts[k], cuts[k + 1], fs, dPs, dQs), range(pieces)
             )
+        )
     dP, dQ = dPs.sum(0), dQs.sum(0)  # per-block partial sums, added in block order
     return float(fs.sum()) / B, [(dP[l], dQ[l]) for l in range(len(layers))]
 
