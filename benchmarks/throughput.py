@@ -213,6 +213,13 @@ def paper_step(
         setup_ms[name] = 1e3 * (time.perf_counter() - t0)
     resample = {name: (sample_ms + setup_ms[name]) / 100 for name in fams}
     thetas = {name: 0.1 * rng.standard_normal(fam.size) for name, fam in fams.items()}
+    # the same kernels on one thread, against the matmul on one thread: the per-core efficiency
+    one_core = {
+        name: kernels.KernelObjective(fams[name], prompts, workers=1, backend=obj.backend)
+        for name, obj in objectives.items()
+        if isinstance(obj, kernels.KernelObjective)
+    }
+    peaks1, wall1 = [], {k: [] for k in one_core}
     ref_params = Unconstrained(d, L).unpack(0.1 * rng.standard_normal(Unconstrained(d, L).size))
     a = rng.standard_normal((matmul_size, matmul_size))
     a @ a  # warm-up
@@ -241,6 +248,14 @@ def paper_step(
             runs = [_wall_and_cpu(lambda: obj(thetas[name])) for _ in range(steps_per_round)]
             wall[name].append(1e3 * _median([w for w, _ in runs]) + resample[name])
             cpu[name].append(1e3 * _median([c for _, c in runs]))
+        with threadpool_limits(limits=1, user_api="blas"):
+            mm1 = min(_timed(lambda: a @ a) for _ in range(2))
+        peaks1.append(2.0 * matmul_size**3 / mm1 / 1e9)
+        for name, obj in one_core.items():
+            for _ in range(WARM_STEPS):
+                obj(thetas[name])
+            runs = [_timed(lambda: obj(thetas[name])) for _ in range(steps_per_round)]
+            wall1[name].append(1e3 * _median(runs) + resample[name])
         if k < reference_rounds:
             ref.append(1e3 * _timed(lambda: loss_and_grad(ref_params, prompts)) + sample_ms / 100)
     ref_flops = model_step_flops(d, n, L)
@@ -275,6 +290,9 @@ def paper_step(
                 "gflops": flops * B / (_median(ms) * 1e6),
             }
         )
+        if name in wall1:
+            rows[-1]["one_core_ms_per_step"] = _median(wall1[name])
+            rows[-1]["one_core_times_matmul_bound"] = per_round_ratio(wall1[name], peaks1, flops)
     from verify.kernels_jit import CHUNK as jit_chunk
 
     return {
@@ -290,6 +308,7 @@ def paper_step(
         "matmul_gflops": _median(peaks),
         "matmul_gflops_all_rounds": peaks,
         "matmul_gflops_per_cpu_second": _median(peaks_cpu),
+        "matmul_gflops_one_thread": _median(peaks1),
         "load_average_1min": loads,
         "reference_flops_per_prompt": ref_flops,
         "reference_ms_per_step": _median(ref) if ref else None,
