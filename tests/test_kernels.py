@@ -18,7 +18,7 @@ from verify.training.adam import Objective, batch_objective
 RTOL = 1e-11
 
 # The compiled backend is built per (D, L) (seconds to tens of CPU-seconds the first time on a
-# machine, then cached on disk), so its tests use the paper's d = 5, and d = 2 once (odd D).
+# machine, then cached on disk), so its tests use D = 6: the paper's d = 5, and d = 4 (padded).
 needs_numba = pytest.mark.skipif(not kernels.jit_available(), reason="numba is not installed")
 BACKENDS = ["numpy", pytest.param("jit", marks=needs_numba)]
 # The compiled backend is compiled per (D, L) (about 4, 15, 33 CPU-s for L = 1, 2, 3): it is
@@ -128,17 +128,24 @@ def test_the_depth_limit_is_the_compiled_kernels():
 
 @needs_numba
 def test_compiled_kernel_at_an_odd_size_and_a_ragged_batch():
-    """D = 3 takes the products' odd last row; 37 prompts fill three micro-blocks of a block
-    (the rest is padding, which must add nothing)."""
-    rng, prompts = _setting(3, d=2, n=5, B=37)
+    """D = 5 is padded to 6 (a zero first row and column, kernels_jit.layout) and runs the D = 6
+    code, which must give the unpadded model's loss and gradient; 37 prompts fill three
+    micro-blocks of a block (the rest is padding, which must add nothing)."""
+    rng, prompts = _setting(3, d=4, n=5, B=37)
     params = [
-        (0.4 * rng.standard_normal((3, 3)), 0.4 * rng.standard_normal((3, 3))) for _ in range(2)
+        (0.4 * rng.standard_normal((5, 5)), 0.4 * rng.standard_normal((5, 5))) for _ in range(3)
     ]
     f0, g0 = model.loss_and_grad(params, prompts)
     f1, g1 = kernels.loss_and_grad(params, prompts, backend="jit", workers=1)
     assert abs(f1 - f0) <= RTOL * f0
     for (dP0, dQ0), (dP1, dQ1) in zip(g0, g1):
+        assert dP1.shape == dQ1.shape == (5, 5)
         assert _rel(dP1, dP0) < RTOL and _rel(dQ1, dQ0) < RTOL
+    from verify import kernels_jit
+
+    assert kernels_jit.layout(prompts)[0].shape[1] == 6
+    with pytest.raises(ValueError, match="even D"):
+        kernels_jit.compiled(5, 3)
 
 
 @pytest.mark.parametrize(

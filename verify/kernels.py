@@ -217,12 +217,13 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 def _jit_backend(layers, blocks, n, B, workers):
-    from .kernels_jit import compiled
+    from .kernels_jit import compiled, pad
 
     K0b, z0b, tb = blocks
-    nb, D = K0b.shape[0], K0b.shape[1]
-    Ps = np.ascontiguousarray([lay[0] for lay in layers])
-    Qs = np.ascontiguousarray([lay[1] for lay in layers])
+    nb, D = K0b.shape[0], K0b.shape[1]  # D: the layout's (even) size, d + 1 or d + 2
+    s = D - layers[0][0].shape[0]  # 1 where an odd d + 1 was padded (kernels_jit.layout)
+    Ps = pad([lay[0] for lay in layers], D)
+    Qs = pad([lay[1] for lay in layers], D)
     run_range = compiled(D, len(layers))
     fs, dPs, dQs = (
         np.zeros(nb),
@@ -242,7 +243,7 @@ def _jit_backend(layers, blocks, n, B, workers):
             )
         )
     dP, dQ = dPs.sum(0), dQs.sum(0)  # per-block partial sums, added in block order
-    return float(fs.sum()) / B, [(dP[l], dQ[l]) for l in range(len(layers))]
+    return float(fs.sum()) / B, [(dP[l, s:, s:], dQ[l, s:, s:]) for l in range(len(layers))]
 
 
 #: Batches at least this large use the compiled backend under ``backend="auto"`` (smaller ones

@@ -18,7 +18,8 @@ GFLOP/s): one product 42 with constant offsets against 12 through separate array
 previous kernel); the whole step about 28, against 15 for the previous kernel and 3-4 with
 the layer loop not unrolled (offsets known only at run time).  The price is compile time, once per (D, L) per machine (numba's
 disk cache, ``cache=True``): about 4, 15, 33 and 56 CPU-seconds for L = 1, 2, 3, 4 at d = 5.
-Models deeper than :data:`MAX_LAYERS` use the numpy backend.
+Models deeper than :data:`MAX_LAYERS` use the numpy backend; an odd D runs padded to D + 1
+(:func:`layout`), so the products only ever take rows two at a time.
 
 The algebra, the reverse mode and the notation are those of :mod:`verify.kernels` (its module
 docstring); ``tests/test_kernels.py`` checks this backend against :mod:`verify.model` to
@@ -57,7 +58,7 @@ _prefer_512_bit_vectors()
 import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
-__all__ = ["CHUNK", "MAX_LAYERS", "MICRO", "compiled", "layout"]
+__all__ = ["CHUNK", "MAX_LAYERS", "MICRO", "compiled", "layout", "pad"]
 
 #: Prompts per block: a thread's unit of work and of the partial sums (the blocks' losses and
 #: gradients are added in block order, so the result does not depend on the threads).
@@ -72,24 +73,39 @@ _FLAGS = {"reassoc", "contract"}
 def layout(prompts, chunk: int = CHUNK):
     """Blocks of a batch, batch-last and zero-padded to whole blocks.
 
-    Returns ``K0b`` (nb, D, D, C), ``z0b`` (nb, D, C), ``tb`` (nb, C) with C = ``chunk`` rounded
-    up to a multiple of :data:`MICRO`.  A padded prompt (K_0 = 0, z_0 = 0, target 0) has
-    residual 0 and adds nothing to loss or gradient.
+    Returns ``K0b`` (nb, E, E, C), ``z0b`` (nb, E, C), ``tb`` (nb, C) with C = ``chunk`` rounded
+    up to a multiple of :data:`MICRO` and E = D = d + 1 rounded up to an even size (the products
+    take two rows per pass).  A padded prompt (K_0 = 0, z_0 = 0, target 0) has residual 0 and
+    adds nothing to loss or gradient.  An odd D gets a zero first row and column: with P_l, Q_l
+    padded alike (:func:`pad`), T_l = diag(1, T_l), every state keeps a zero first row and
+    column, and loss and gradient are those of the unpadded model exactly (the padding only
+    adds exact zeros).
     """
     B, D = prompts.B, prompts.Z0.shape[1]
+    s = D % 2  # the padding's width
     chunk = -(-chunk // MICRO) * MICRO
     nb = -(-B // chunk)
-    K0 = np.zeros((nb * chunk, D, D))
-    K0[:B] = prompts.K0
-    z0 = np.zeros((nb * chunk, D))
-    z0[:B] = prompts.Z0[:, :, -1]
+    K0 = np.zeros((nb * chunk, D + s, D + s))
+    K0[:B, s:, s:] = prompts.K0
+    z0 = np.zeros((nb * chunk, D + s))
+    z0[:B, s:] = prompts.Z0[:, :, -1]
     t = np.zeros(nb * chunk)
     t[:B] = prompts.target
     return (
-        np.ascontiguousarray(K0.reshape(nb, chunk, D, D).transpose(0, 2, 3, 1)),
-        np.ascontiguousarray(z0.reshape(nb, chunk, D).transpose(0, 2, 1)),
+        np.ascontiguousarray(K0.reshape(nb, chunk, D + s, D + s).transpose(0, 2, 3, 1)),
+        np.ascontiguousarray(z0.reshape(nb, chunk, D + s).transpose(0, 2, 1)),
         t.reshape(nb, chunk),
     )
+
+
+def pad(Ms, E: int) -> np.ndarray:
+    """Matrices (L, D, D) with a zero first row and column added when E = D + 1 (see
+    :func:`layout`); as they are when E = D."""
+    Ms = np.asarray(Ms, dtype=float)
+    s = E - Ms.shape[-1]
+    out = np.zeros(Ms.shape[:-2] + (E, E))
+    out[..., s:, s:] = Ms
+    return out
 
 
 # The loop nests are module globals (numba's disk cache can find them) inlined into the
@@ -106,7 +122,8 @@ def _at(x, i, j, t, D, W):  # offset of row i, column j of a per-prompt matrix (
 
 @_inline
 def mm(w, a, ta, c, tc, o, add, D, W):
-    """o_b (+)= op(A_b) op(C_b), op the transpose where ``ta``/``tc``; two rows per pass."""
+    """o_b (+)= op(A_b) op(C_b), op the transpose where ``ta``/``tc``; two rows per pass (D is
+    even: :func:`layout` pads an odd D)."""
     for i in range(0, D - 1, 2):
         for b in range(W):
             for k in range(D):
@@ -120,16 +137,6 @@ def mm(w, a, ta, c, tc, o, add, D, W):
                     u = w[_at(c, j, k, tc, D, W) + b]
                     w[o + (i * D + k) * W + b] += x * u
                     w[o + ((i + 1) * D + k) * W + b] += y * u
-    if D % 2:
-        i = D - 1
-        for b in range(W):
-            for k in range(D):
-                if not add:
-                    w[o + (i * D + k) * W + b] = 0.0
-            for j in range(D):
-                x = w[_at(a, i, j, ta, D, W) + b]
-                for k in range(D):
-                    w[o + (i * D + k) * W + b] += x * w[_at(c, j, k, tc, D, W) + b]
 
 
 @_inline
@@ -265,6 +272,8 @@ def compiled(D: int, L: int, W: int = MICRO):
     """
     if not 1 <= L <= MAX_LAYERS:
         raise ValueError(f"the compiled backend takes 1 to {MAX_LAYERS} layers; got {L}")
+    if D % 2:
+        raise ValueError(f"the compiled backend takes an even D (layout pads an odd one); got {D}")
     DD, M, V = D * D, D * D * W, D * W
     r = regions(D, W, L)
     oP, oQ, oPn, oPt, oQt, n_shared = r["P"], r["Q"], r["Pn"], r["Pt"], r["Qt"], r["shared"]
