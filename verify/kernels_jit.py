@@ -376,167 +376,29 @@ def compiled(D: int, L: int, W: int = MICRO):
                                 w[oS + (i * D + j) * W + b] = w[og + b] * (
                                     sh[p + i] * w[ov + j * W + b] + w[ov + i * W + b] * sh[p + j]
                                 )
+                # fmt: off
                 if L > 7:
-                    backward(
-                        w,
-                        sh,
-                        6,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 6, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
                 if L > 6:
-                    backward(
-                        w,
-                        sh,
-                        5,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 5, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
                 if L > 5:
-                    backward(
-                        w,
-                        sh,
-                        4,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 4, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
                 if L > 4:
-                    backward(
-                        w,
-                        sh,
-                        3,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 3, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
                 if L > 3:
-                    backward(
-                        w,
-                        sh,
-                        2,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 2, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
                 if L > 2:
-                    backward(
-                        w,
-                        sh,
-                        1,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 1, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
                 if L > 1:
-                    backward(
-                        w,
-                        sh,
-                        0,
-                        oK,
-                        oz,
-                        oW,
-                        oT,
-                        oM,
-                        oPt,
-                        oQt,
-                        odz,
-                        odz2,
-                        oS,
-                        odT,
-                        odW,
-                        oU,
-                        oGP,
-                        oGQ,
-                        D,
-                        W,
-                    )
+                    backward(w, sh, 0, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
+                             oGP, oGQ, D, W)
+                # fmt: on
             fs[blk] = f
             for l in range(L):
                 scale = 1.0 if l == L - 1 else 1.0 / n
