@@ -247,7 +247,8 @@ def _jit_backend(layers, blocks, n, B, workers):
 
 
 #: Batches at least this large use the compiled backend under ``backend="auto"`` (smaller ones
-#: do not repay loading it); the choice depends on the batch size only, so it is reproducible.
+#: do not repay loading it); the choice depends on the batch size and the depth only, so it is
+#: reproducible.
 JIT_MIN_BATCH = 4096
 
 #: The compiled backend unrolls its layer loops (``kernels_jit.MAX_LAYERS``, repeated here so
