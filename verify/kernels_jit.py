@@ -15,9 +15,11 @@ offset into them is a compile-time constant (D, L and MICRO are constants of the
 the layer loops are unrolled).  LLVM then vectorises without run-time alias checks and keeps
 the accumulators in registers.  Measured on one core of the development machine (float64,
 GFLOP/s): one product 42 with constant offsets against 12 through separate arrays (the
-previous kernel); the whole step about 28, against 15 for the previous kernel and 3-4 with
-the layer loop not unrolled (offsets known only at run time).  The price is compile time, once per (D, L) per machine (numba's
-disk cache, ``cache=True``): about 4, 15, 33 and 56 CPU-seconds for L = 1, 2, 3, 4 at d = 5.
+previous kernel); the whole step about 28 with 256-bit vectors (35 with 512-bit ones, see
+:func:`_prefer_512_bit_vectors`), against 15 for the previous kernel and 3-4 with the layer loop
+not unrolled (offsets known only at run time).  The price is compile time, once per (D, L) per
+machine (numba's disk cache, ``cache=True``): about 4, 15, 33 and 56 CPU-seconds for
+L = 1, 2, 3, 4 at d = 5.
 Models deeper than :data:`MAX_LAYERS` use the numpy backend; an odd D runs padded to D + 1
 (:func:`layout`), so the products only ever take rows two at a time.
 
@@ -376,6 +378,8 @@ def compiled(D: int, L: int, W: int = MICRO):
                                 w[oS + (i * D + j) * W + b] = w[og + b] * (
                                     sh[p + i] * w[ov + j * W + b] + w[ov + i * W + b] * sh[p + j]
                                 )
+                # the reverse pass, unrolled like the forward one (a loop over l measured 3-4
+                # GFLOP/s against 35: nothing vectorises when the offsets depend on l)
                 # fmt: off
                 if L > 7:
                     backward(w, sh, 6, oK, oz, oW, oT, oM, oPt, oQt, odz, odz2, oS, odT, odW, oU,
