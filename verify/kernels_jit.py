@@ -210,7 +210,9 @@ MAX_LAYERS = 8
 #: Doubles of padding after each region of the workspace.  Regions of (D, D, W) doubles
 #: (4608 bytes at D = 6, W = 16) would otherwise start at fixed offsets modulo 4 KiB, and a
 #: load whose address matches an earlier store's modulo 4 KiB waits for it (4K aliasing):
-#: measured on one core, 23.6 GFLOP/s unpadded, 25-28 with 8 doubles, 19 with 16.
+#: measured on one core with the workspace on whole cache lines (:data:`LINE`), three rounds side
+#: by side: 33.8-34.3 GFLOP/s unpadded, 36.2-36.6 with 8 doubles, 31.9-34.4 with 16, 34.0-36.7
+#: with 24 (and 35.7-36.4 with micro-blocks of 32 prompts instead of 16).
 PAD = 8
 
 
