@@ -7,10 +7,10 @@ first layer's key Gram matrix is cached per batch, as in ``train_adam`` where a 
 (8).  The bound is numpy's float64 matrix multiply on a large square matrix on this machine.
 
 :func:`paper_step` times the paper protocol's step (L = 3, d = 5, n = 20, minibatch 20000,
-float64) with :mod:`verify.kernels` for family (8), family (11) and unconstrained (P, Q), against
-the authors' GPU figure and the matmul bound measured side by side in the same rounds (the
-machine is shared: each round times the matmul and the step back to back, and the medians and
-the median per-round ratio are reported).
+float64) as ``train_adam`` evaluates it, for family (8), family (11) and unconstrained (P, Q),
+against the authors' GPU figure and the matmul bound measured side by side in the same rounds
+(the machine is shared: each round times the matmul and the step back to back, and the medians
+and the median per-round ratio are reported).
 """
 
 from __future__ import annotations
@@ -182,8 +182,9 @@ def paper_step(
 ) -> dict:
     """The paper protocol's training step as :func:`verify.training.adam.train_adam` runs it.
 
-    Each minibatch is evaluated by :func:`verify.training.adam.batch_objective`: family (8)
-    through its per-prompt summaries, family (11) and all (P, Q) through :mod:`verify.kernels`.
+    Each minibatch is evaluated by :func:`verify.training.adam.batch_objective`: at this batch
+    size every family through :mod:`verify.kernels` (the compiled backend where numba is
+    installed; family (8) through its per-prompt summaries otherwise).
     Each of ``rounds`` rounds times, back to back: a float64 ``matmul_size``^2 matmul (best of 2,
     default BLAS threads) and, per family, the median of ``steps_per_round`` loss-and-gradient
     calls run back to back after ``WARM_STEPS`` untimed ones (with the

@@ -14,6 +14,7 @@ from verify import kernels, model
 from verify.families import GD, GDPlusPlus, Unconstrained
 from verify.sampling import make_sigma, sample_prompts
 from verify.training.adam import Objective, batch_objective
+from verify.training.multilayer import Summaries
 
 RTOL = 1e-11
 
@@ -162,3 +163,20 @@ def test_train_adams_minibatch_objective_is_the_reference_objective(make):
     f0, g0 = Objective(fam, prompts)(theta)
     f1, g1 = batch_objective(fam, prompts)(theta)
     assert abs(f1 - f0) <= RTOL * f0 and _rel(g1, g0) < RTOL
+
+
+@needs_numba
+def test_family8_minibatches_go_through_the_compiled_kernel_when_it_is_chosen():
+    """batch_objective: family (8) through its summaries on small batches, through the compiled
+    kernel (the faster route) where the auto backend picks it; same loss either way."""
+    from verify.training.multilayer import FamilyObjective
+
+    rng, prompts = _setting(8, d=5, n=6, B=kernels.JIT_MIN_BATCH)
+    fam = GD(5, 3)  # L = 3: compiled for the tests above already
+    theta = 0.3 * rng.standard_normal(fam.size)
+    big = batch_objective(fam, prompts)
+    assert isinstance(big, kernels.KernelObjective) and big.backend == "jit"
+    small = batch_objective(fam, prompts.subset(slice(0, 100)))
+    assert isinstance(small, FamilyObjective)
+    ref = FamilyObjective(fam.family, 3, Summaries.from_prompts(prompts))(theta)[0]
+    assert abs(big(theta)[0] - ref) <= RTOL * ref
