@@ -195,3 +195,46 @@ def test_committed_docs_hold_the_regenerated_derivation(cid):
     assert section in path.read_text(), (
         f"docs/{cid}.md is stale: run `verify-theorem all --report docs/`"
     )
+
+
+def _streaming_double(monkeypatch, seen):
+    """verify.api.verify_theorem replaced by a recorder of what stdout held when each claim began."""
+    import io
+    import sys
+
+    import verify.api as api
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+
+    def fake(cid, **k):
+        seen.append(out.getvalue())
+        return _fake_verdict(cid, cid != list(CLAIMS)[-1])  # the last claim fails
+
+    monkeypatch.setattr(api, "verify_theorem", fake)
+    return out
+
+
+def test_all_writes_each_verdict_before_the_next_claim_starts_and_ends_with_a_summary(monkeypatch):
+    seen = []
+    out = _streaming_double(monkeypatch, seen)
+    assert main(["all"]) == 1
+    ids = list(CLAIMS)
+    for k in range(1, len(ids)):  # the k-th claim starts after k verdicts were written
+        assert seen[k].count("synthetic check") == k
+    last = out.getvalue().rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"{len(ids)} claims: {len(ids) - 1} passed, 1 failed, 0 inconclusive;")
+    assert "total time" in last
+
+
+def test_all_in_json_is_one_document_streamed_claim_by_claim(monkeypatch, capsys):
+    import json
+
+    seen = []
+    out = _streaming_double(monkeypatch, seen)
+    assert main(["all", "--format", "json"]) == 1
+    doc = json.loads(out.getvalue())  # ONE document (a second one would be a decode error)
+    assert [v["claim"] for v in doc["claims"]] == list(CLAIMS)
+    assert doc["summary"] == {"passed": len(CLAIMS) - 1, "failed": 1, "inconclusive": 0}
+    assert seen[1].count('"claim"') == 1  # the first verdict was out before the second began
+    assert "claims:" in capsys.readouterr().err  # the timed summary line goes to stderr

@@ -12,6 +12,7 @@ assumption (one line on stderr, no traceback), 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -315,40 +316,83 @@ def _preflight(args, ids, options) -> None:
         prepare(cid, options, candidate=bool(args.candidate))
 
 
+def _summary(verdicts, seconds: float) -> str:
+    """The closing line of a multi-claim run: claims passed, failed, inconclusive; total time."""
+    counts = {
+        st: sum(v.status == st for v in verdicts) for st in ("passed", "failed", "inconclusive")
+    }
+    return (
+        f"{len(verdicts)} claims: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['inconclusive']} inconclusive; total time {seconds:.1f} s"
+    )
+
+
 def _run(args, ids, options, new_progress) -> int:
+    """Each verdict is written (and flushed) as soon as it is done, also into a pipe; a run of
+    several claims ends with :func:`_summary` (on stderr with ``--format json``, whose stdout is
+    ONE document: ``{"claims": [...], "summary": {...}}``, the verdicts streamed into the list)."""
+    import time
+
     from .api import check_candidate, verify_theorem
 
+    t0 = time.perf_counter()
+    many = len(ids) > 1
     if args.report is not None:
         from .report import write_reports
 
         options.pop("progress")
+
+        def done(cid, v):
+            ok = sum(c.passed for c in v.checks)
+            print(
+                f"claim {cid}: {v.status.upper()} ({ok}/{len(v.checks)} checks passed) -> {cid}.md",
+                flush=True,
+            )
+
         verdicts = write_reports(
             ids,
             args.report,
-            index=len(ids) > 1 or args.claim.strip().lower() == ALL,
+            index=many or args.claim.strip().lower() == ALL,
             figures=not args.no_figures,
             scale=args.scale,
             progress_factory=lambda cid: new_progress(f"claim {cid} "),
+            on_done=done,
             **options,
         )
-        for cid, v in zip(ids, verdicts):
-            ok = sum(c.passed for c in v.checks)
-            print(
-                f"claim {cid}: {v.status.upper()} ({ok}/{len(v.checks)} checks passed) -> {cid}.md"
-            )
+        if many:
+            print(_summary(verdicts, time.perf_counter() - t0), flush=True)
         return 0 if all(v.passed for v in verdicts) else 1
     if args.candidate:
         fn = load_candidate(args.candidate)
         options["progress"] = new_progress(f"claim {ids[0]} ")
         verdicts = [check_candidate(ids[0], fn, **options)]
         options["progress"].done()
-    else:
-        verdicts = []
-        for cid in ids:
-            options["progress"] = new_progress(f"claim {cid} ")
-            verdicts.append(verify_theorem(cid, **options))
-            options["progress"].done()
-    print("\n\n".join(v.render(args.format) for v in verdicts))
+        print(verdicts[0].render(args.format))
+        return 0 if verdicts[0].passed else 1
+    stream = args.format == "json" and many
+    if stream:
+        print('{\n  "claims": [', flush=True)
+    verdicts = []
+    for i, cid in enumerate(ids):
+        options["progress"] = new_progress(f"claim {cid} ")
+        v = verify_theorem(cid, **options)
+        options["progress"].done()
+        verdicts.append(v)
+        if stream:
+            print(("," if i else "") + textwrap.indent(v.to_json(), "    "), flush=True)
+        else:
+            print(("\n" if i else "") + v.render(args.format), flush=True)
+    if many:
+        line = _summary(verdicts, time.perf_counter() - t0)
+        if stream:
+            counts = {
+                st: sum(v.status == st for v in verdicts)
+                for st in ("passed", "failed", "inconclusive")
+            }
+            print('  ],\n  "summary": ' + json.dumps(counts) + "\n}", flush=True)
+            print(line, file=sys.stderr, flush=True)
+        else:
+            print(line, flush=True)
     return 0 if all(v.passed for v in verdicts) else 1
 
 

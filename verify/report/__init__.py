@@ -117,9 +117,12 @@ def write_reports(
     figures: bool = True,
     progress_factory=None,
     scale: str = "default",
+    on_done=None,
     **options,
 ) -> list:
-    """Write the reports of ``claim_ids`` (and the index if ``index``); returns the verdicts."""
+    """Write the reports of ``claim_ids`` (and the index if ``index``); returns the verdicts.
+
+    ``on_done(claim_id, verdict)`` is called as each report is written (the CLI prints its line)."""
     rows = []
     for cid in claim_ids:
         progress = progress_factory(cid) if progress_factory else None
@@ -128,6 +131,8 @@ def write_reports(
         )
         if progress is not None:
             progress.done()
+        if on_done is not None:
+            on_done(cid, verdict)
         rows.append((claim, verdict, summary_line(claim, verdict, n_errata)))
     if index:
         atomic_write_text(Path(out_dir) / "README.md", render_index(rows))
