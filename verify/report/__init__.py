@@ -5,19 +5,19 @@ derivations (``claim.derivation``), train and draw its figures (``claim.figures`
 :mod:`.gallery`), fill its errata from the verdict (``claim.errata``), and write
 ``DIR/<claim>.md`` beside the PNGs; ``all`` also writes the index ``DIR/README.md`` and the
 conventions page ``DIR/conventions.md`` (:mod:`verify.conventions`).
-Every file is written atomically (:mod:`.io`) and is a function of the seed alone.
+Every file is a function of the seed alone.  A claim's file set (figures and page) and the
+index's (README.md, conventions.md) are each staged and moved into place as a unit
+(:class:`.io.Staging`): an interrupted run leaves the previous report whole.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from .. import conventions
 from ..api import _setting, verify_theorem
 from ..checks import check_at_most
 from ..claims import get_claim
 from .experiments import Budget
-from .io import atomic_write_text
+from .io import Staging
 from .render import render_derivations, render_index, render_report, summary_line
 
 __all__ = ["write_report", "write_reports", "claim_derivations", "render_derivations"]
@@ -85,27 +85,34 @@ def write_report(
     derivations = claim_derivations(claim.id, setting)
     if derivations:
         verdict.checks.append(derivation_check(derivations))
-    figs = []
-    if figures:
-        if progress is not None:
-            progress.update("figures")
-        from .gallery import build_figures
-
-        budget = (
-            Budget.paper() if scale == "paper" else Budget.quick() if setting.quick else Budget()
-        )
-        figs = build_figures(claim, verdict, setting, Path(out_dir), budget)
     errata = claim.errata_for(verdict)
-    text = render_report(
-        claim,
-        verdict,
-        derivations,
-        hypotheses=claim.hypothesis_texts(),
-        errata=errata,
-        figures=figs,
-        command=_command(claim.id, options, scale),
-    )
-    atomic_write_text(Path(out_dir) / f"{claim.id}.md", text)
+    with Staging(out_dir) as staging:
+        figs = []
+        if figures:
+            if progress is not None:
+                progress.update("figures")
+            from .gallery import build_figures
+
+            budget = (
+                Budget.paper()
+                if scale == "paper"
+                else Budget.quick()
+                if setting.quick
+                else Budget()
+            )
+            figs = build_figures(claim, verdict, setting, staging.path, budget)
+        text = render_report(
+            claim,
+            verdict,
+            derivations,
+            hypotheses=claim.hypothesis_texts(),
+            errata=errata,
+            figures=figs,
+            command=_command(claim.id, options, scale),
+        )
+        page = f"{claim.id}.md"
+        staging.write(page, lambda fh: fh.write(text.encode("utf-8")))
+        staging.commit(last=page)  # figures first, the page last, signals held back meanwhile
     return claim, verdict, len(errata)
 
 
@@ -135,6 +142,9 @@ def write_reports(
             on_done(cid, verdict)
         rows.append((claim, verdict, summary_line(claim, verdict, n_errata)))
     if index:
-        atomic_write_text(Path(out_dir) / "README.md", render_index(rows))
-        atomic_write_text(Path(out_dir) / "conventions.md", conventions.render())
+        pages = {"README.md": render_index(rows), "conventions.md": conventions.render()}
+        with Staging(out_dir) as staging:
+            for name, text in pages.items():
+                staging.write(name, lambda fh, text=text: fh.write(text.encode("utf-8")))
+            staging.commit(last="README.md")
     return [v for _, v, _ in rows]
