@@ -26,9 +26,10 @@ from verify.claims import CLAIMS
 from verify.cli import main
 from verify.errors import CandidateError, UsageError
 from verify.report.io import (
+    PREFIX,
     atomic_write_text,
     check_report_dir,
-    clean_stale_temporaries,
+    clean_stale_staging,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,16 +167,107 @@ def test_a_candidates_output_is_captured_from_python_and_from_file_descriptor_1(
         ("return [[1, 2], [3]]", "rectangular"),
         ("return np.full((sigma.shape[0],) * 2, np.nan)", "non-finite"),
         ("return np.eye(sigma.shape[0] + 1)", "shape (6, 6)"),
+        # what a candidate does to its process stays in its child process (issue 21, item 1)
+        ("os._exit(0)", "candidate process exited with code 0"),
+        ("sys.exit(0)", "candidate raised SystemExit: 0"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", "candidate process was ended by SIGKILL"),
+        ("ctypes.string_at(0)", "candidate process was ended by SIGSEGV"),
+        ("raise type('E', (Exception,), {'__str__': lambda self: 1 / 0})()", "__str__ raised"),
+        ("raise type('E', (Exception,), {'__str__': lambda self: 5})()", "returned int, not str"),
+        ("time.sleep(1000)", "did not answer within 0.5 s"),
     ],
 )
 def test_cli_refuses_a_bad_candidate_with_exit_2_and_one_line(
     body, needle, tmp_path, monkeypatch, capsys, fake_claim5
 ):
-    (tmp_path / "hostile_cand.py").write_text(f"import numpy as np\ndef f(sigma, n):\n    {body}\n")
+    (tmp_path / "hostile_cand.py").write_text(
+        f"import ctypes, os, signal, sys, time\nimport numpy as np\ndef f(sigma, n):\n    {body}\n"
+    )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delitem(sys.modules, "hostile_cand", raising=False)
-    assert main(["5", "--quick", "--candidate", "hostile_cand:f"]) == 2
+    argv = ["5", "--quick", "--candidate", "hostile_cand:f"]
+    if "sleep" in body:  # a call that never returns: stopped at its limit (import: the default)
+        argv += ["--candidate-timeout", "0.5"]
+    assert main(argv) == 2
     _one_line_error(capsys, needle)
+
+
+def _pid_gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs (polled: it was killed, its reaping is the system's)."""
+    for _ in range(2000):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split(") ")[-1].startswith("Z"):
+                    return True  # a zombie runs no code
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_candidate_that_forks_or_leaves_a_printing_thread_cannot_touch_the_output(
+    tmp_path, monkeypatch, capfd, fake_claim5
+):
+    (tmp_path / "forking_cand.py").write_text(
+        textwrap.dedent(f"""
+        import os, sys, threading, time
+        import numpy as np
+        def _chatter():
+            while True:
+                print("late output", flush=True)
+                os.write(1, b"late raw output\\n")
+                time.sleep(0.001)
+        def f(sigma, n):
+            if os.fork() == 0:  # a process that lingers and one that returns too
+                if os.fork() == 0:
+                    with open({str(tmp_path / "pid")!r}, "w") as fh:
+                        fh.write(str(os.getpid()))
+                    time.sleep(1000)
+            threading.Thread(target=_chatter, daemon=True).start()
+            return np.eye(sigma.shape[0])
+    """)
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["5", "--format", "json", "--candidate", "forking_cand:f"]) == 0
+    out = capfd.readouterr().out
+    assert json.loads(out)["verdict"] == "passed"  # one JSON document, nothing else on stdout
+    assert _pid_gone(int((tmp_path / "pid").read_text()))  # the process group was killed
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["5", "--candidate", "m:f", "--candidate-timeout", "0"], "in (0, 3600]"),
+        (["5", "--candidate", "m:f", "--candidate-timeout", "1e9"], "in (0, 3600]"),
+        (["5", "--candidate", "m:f", "--candidate-timeout", "nan"], "in (0, 3600]"),
+        (["5", "--candidate", "m:f", "--candidate-timeout", "soon"], "number of seconds"),
+        (["5", "--candidate-timeout", "5"], "only with --candidate"),
+    ],
+)
+def test_a_bad_candidate_time_limit_is_refused_before_any_work(argv, needle, capsys, no_work):
+    assert main(argv) == 2
+    _one_line_error(capsys, needle)
+
+
+def test_ctrl_c_while_the_candidate_runs_exits_130_and_kills_it(tmp_path):
+    fifo = tmp_path / "called"
+    os.mkfifo(fifo)
+    (tmp_path / "sleepy_cand.py").write_text(
+        textwrap.dedent(f"""
+        import os, time
+        def f(sigma, n):
+            with open({str(fifo)!r}, "w") as fh:  # readiness: the test sends SIGINT after this
+                fh.write(str(os.getpid()))
+            time.sleep(1000)
+    """)
+    )
+    proc = _start_cli(["5", "--quick", "--candidate", "sleepy_cand:f"], cwd=tmp_path)
+    with open(fifo) as fh:
+        pid = int(fh.read())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "verify-theorem: interrupted\n" and out == ""
+    assert _pid_gone(pid)
 
 
 def test_a_candidate_module_that_exits_on_import_is_a_usage_error(
@@ -223,6 +315,11 @@ def test_api_candidate_errors_are_documented_value_errors(fake_claim5):
     "argv, needle",
     [
         (["1", "--d", "2000"], "d <= 12"),
+        (["1", "--d", "99999999999"], "d <= 12"),  # no d-tuple is built first
+        (["lemma1", "--d", "99999999999", "--n", "3"], "d <= 12"),
+        (["1", "--noise", "1e308"], "above the limit 0.5 x the signal variance"),
+        (["1", "--noise", "2"], "tr(Omega Sigma) = 3.312"),  # default spectrum: limit 1.66
+        (["1", "--noise", "0.6", "--prior", "inverse", "--d", "1"], "here 0.5"),
         (["1", "--n", "10000000"], "n <= 1000"),
         (["5", "--d", "10", "--n", "200"], "(d+1)(n+1) = 2211"),
         (["lemma1", "--d", "13"], "d <= 12"),
@@ -237,6 +334,31 @@ def test_problem_sizes_over_the_stated_limits_are_refused_before_any_work(
 ):
     assert main(argv) == 2
     _one_line_error(capsys, needle)
+
+
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        ({"spectrum": 5}, "sequence of numbers"),
+        ({"spectrum": "1,2"}, "sequence of numbers"),
+        ({"d": 5.0}, "d must be an integer"),
+        ({"d": True}, "d must be an integer"),
+        ({"n": "20"}, "n must be an integer"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"noise": "0.1"}, "noise is a variance"),
+        ({"noise": [0.1]}, "noise is a variance"),
+        ({"prior": ["identity"]}, "prior must be one of"),
+        ({"rotate": "no"}, "rotate must be True or False"),
+        ({"quick": 1}, "quick must be True or False"),
+        ({"controls": "yes"}, "controls must be True or False"),
+        ({"d": 99999999999}, "d <= 12"),  # refused before a d-tuple is built (constant time)
+        ({"n": 10**100}, "n <= 1000"),
+    ],
+)
+def test_the_api_refuses_any_bad_type_with_a_documented_value_error(options, needle, no_work):
+    with pytest.raises(ValueError, match=None) as info:
+        verify.verify_theorem("lemma1", **options)
+    assert type(info.value) in (ValueError, UsageError) and needle in str(info.value)
 
 
 def test_a_huge_problem_is_refused_in_a_real_process_quickly():
@@ -327,7 +449,7 @@ def test_report_files_get_the_usual_permissions(tmp_path, umask, mode):
     assert stat.S_IMODE(p.stat().st_mode) == mode
 
 
-def test_a_temporary_file_left_by_sigkill_is_cleaned_by_the_next_write(tmp_path):
+def test_a_staging_directory_left_by_sigkill_is_cleaned_but_never_a_users_file(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
@@ -341,39 +463,83 @@ def test_a_temporary_file_left_by_sigkill_is_cleaned_by_the_next_write(tmp_path)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
-    stale = tmp_path / f".r.md.tmp-{proc.pid}"
-    assert stale.exists()
+    (stale,) = [p for p in tmp_path.iterdir() if p.name.startswith(f"{PREFIX}{proc.pid}-")]
     proc.kill()
     proc.wait()
     proc.stdout.close()
-    assert stale.exists()  # SIGKILL: no chance to clean up
-    live = tmp_path / f".other.md.tmp-{os.getpid()}"  # a live process's temporary file is kept
-    live.write_text("in progress")
+    assert (stale / "r.md").exists()  # SIGKILL: no chance to clean up
+    # look-alikes of temporaries, of a process that is gone too: the user's, never touched
+    users = [tmp_path / f".r.md.tmp-{proc.pid}", tmp_path / f"{PREFIX}{proc.pid}-mine"]
+    users[0].write_text("my notes")
+    users[1].mkdir()
+    (users[1] / "keep.txt").write_text("mine")
     atomic_write_text(tmp_path / "r.md", "complete")
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and all(p.exists() for p in users)
+    assert (users[1] / "keep.txt").read_text() == "mine"
     assert (tmp_path / "r.md").read_text() == "complete"
-    assert clean_stale_temporaries(tmp_path) == []
+    assert clean_stale_staging(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["r.md"] + [p.name for p in users])
 
 
-# -- Ctrl-C ------------------------------------------------------------------------------------
+def test_an_interrupted_report_leaves_the_previous_report_whole(tmp_path, monkeypatch):
+    """Ctrl-C after the first new figure: the old page and figures stay, nothing new is mixed
+    in, and no staging directory remains."""
+    import verify.report as report
+    import verify.report.gallery as gallery
+
+    old = {"lemma1.md": "old page\n", "lemma1_heatmaps.png": "old figure"}
+    for name, text in old.items():
+        (tmp_path / name).write_text(text)
+
+    def interrupted_figures(claim, verdict, setting, out_dir, budget):
+        gallery._write(Path(out_dir), "lemma1_heatmaps.png", b"new figure")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gallery, "build_figures", interrupted_figures)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report("lemma1", tmp_path, d=2, n=3)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == old
 
 
-def _wait_until_inside_main(proc, timeout=120.0):
-    """Return once the child has loaded numpy, which only ``main`` imports (``import verify`` is
-    lazy): a signal before that would hit interpreter start-up, which no program can handle."""
-    maps = Path(f"/proc/{proc.pid}/maps")
-    if not maps.exists():
-        time.sleep(10)
-        return
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout and proc.poll() is None:
-        try:
-            if "_multiarray_umath" in maps.read_text():
-                time.sleep(1.0)  # and a moment into the run
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
+def test_a_signal_during_the_move_into_place_waits_until_the_file_set_is_moved(
+    tmp_path, monkeypatch
+):
+    import verify.report.io as rio
+
+    real_replace = os.replace
+    sent = []
+
+    def replace_and_interrupt(src, dst):
+        if not sent:
+            sent.append(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # held back until every file has moved
+        real_replace(src, dst)
+
+    monkeypatch.setattr(rio.os, "replace", replace_and_interrupt)
+    with pytest.raises(KeyboardInterrupt), rio.Staging(tmp_path) as staging:
+        for name in ("a_fig.png", "b_fig.png", "page.md"):
+            staging.write(name, lambda fh: fh.write(b"new"))
+        staging.commit(last="page.md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_fig.png", "b_fig.png", "page.md"]
+
+
+def test_report_paths_through_symlinks_are_resolved_and_checked_up_front(
+    tmp_path, monkeypatch, capsys, no_work
+):
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    for target in ("loop_a", "loop_a/sub"):
+        assert main(["lemma1", "--report", str(tmp_path / target)]) == 2
+        _one_line_error(capsys, "loops")
+    (tmp_path / "dangling").symlink_to(tmp_path / "made" / "here")
+    assert check_report_dir(str(tmp_path / "dangling")) == tmp_path / "made" / "here"
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "to_file").symlink_to(tmp_path / "afile" / "sub")
+    assert main(["lemma1", "--report", str(tmp_path / "to_file")]) == 2
+    _one_line_error(capsys, "is a file")
+
+
+# -- Ctrl-C and SIGTERM -----------------------------------------------------------------------
 
 
 def _default_sigint():
@@ -383,24 +549,41 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
+def _start_cli(argv, cwd=ROOT, **kwargs):
+    """The CLI in a real process that writes ``ready`` on a pipe once its signal handlers are
+    installed (``VERIFY_THEOREM_READY_FD``): the test waits for that, never for a guessed delay."""
+    r, w = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "verify.cli", "1", "--quick"],
-        cwd=ROOT,
+        [sys.executable, "-m", "verify.cli", *argv],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "VERIFY_THEOREM_READY_FD": str(w)},
+        pass_fds=(w,),
         preexec_fn=_default_sigint,
+        **kwargs,
     )
-    _wait_until_inside_main(proc)
-    proc.send_signal(signal.SIGINT)
+    os.close(w)
+    with os.fdopen(r, "rb") as ready:
+        assert ready.readline() == b"ready\n"
+    return proc
+
+
+@pytest.mark.parametrize(
+    "signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_at_the_earliest_moment_exits_with_one_line_and_no_traceback(signum, code, word):
+    """The signal arrives while the CLI is still importing numpy and the claims (the handlers
+    are installed first thing in main): one line, 128 + signal number, never death by signal."""
+    proc = _start_cli(["1", "--quick"])
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert err == "verify-theorem: interrupted\n" and out == ""
+    assert proc.returncode == code, err
+    assert err == f"verify-theorem: {word}\n" and out == ""
 
 
-# -- the Python API's exceptions ---------------------------------------------------------------
+# -- the Python API# -- the Python API's exceptions ---------------------------------------------------------------
 
 
 def test_the_api_exports_its_exception_types():
@@ -430,6 +613,7 @@ def test_the_api_exports_its_exception_types():
         (["1", "--no-figures"], "only with --report"),
         (["lemma1", "--report", "out", "--format", "json"], "--format json applies"),
         (["4", "--layers", "4"], "L <= 3"),
+        (["lemma4", "--layers", "4"], "L <= 3"),  # the family (11) contrast is exact for L <= 3
     ],
 )
 def test_options_a_claim_does_not_use_are_refused_before_any_work(argv, needle, capsys, no_work):
@@ -497,5 +681,18 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     proc.stdout.close()  # the reader is gone before anything is printed
     err = proc.stderr.read().decode()
     proc.stderr.close()
-    assert proc.wait(timeout=120) == 1
-    assert err == ""
+    assert proc.wait(timeout=120) == 3  # its own exit code (cli.EXIT_NO_STDOUT), not a failed check
+    assert err.count("\n") == 1 and "standard output" in err and "Traceback" not in err
+
+
+def test_a_closed_stdout_is_refused_before_any_work_with_its_own_exit_code():
+    r = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -m verify.cli lemma1 --d 2 --n 3 >&-'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "standard output" in r.stderr

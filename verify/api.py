@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from threadpoolctl import threadpool_limits
 
-from .candidate import CandidateCall
+from .candidate import CandidateCall, CandidateProcess
 from .checks import Verdict
 from .claims import get_claim
 from .errors import UsageError
-from .limits import check_limits
 from .progress import Progress
 
 __all__ = ["check_candidate", "verify_theorem"]
@@ -22,10 +21,9 @@ __all__ = ["check_candidate", "verify_theorem"]
 
 def _setting(claim, options: dict):
     """The claim's Setting from keyword options (:meth:`Claim.setting`: unknown or unused options
-    and violated hypotheses are refused), then the size limits (:mod:`verify.limits`)."""
-    s = claim.setting(options)
-    check_limits(s.d, s.n, s.eigenvalues)
-    return s
+    and violated hypotheses are refused; the Setting checks types, ranges and the limits of
+    :mod:`verify.limits` once, before anything is built)."""
+    return claim.setting(options)
 
 
 def _progress(options: dict):
@@ -45,41 +43,49 @@ def verify_theorem(claim, **options) -> Verdict:
     """Verify a claim ("lemma1", "1", "5", ...) at a setting; returns a :class:`Verdict`.
 
     Options: d, n, spectrum, rotate, prior ("identity"/"inverse"), noise, seed, quick, layers,
-    controls (run the negative controls), progress (a :class:`Progress`).
+    resolution, controls (run the negative controls), progress (a :class:`Progress`).
     Raises ValueError subclasses on bad input (see the module docstring).
     """
-    c = get_claim(claim)
-    s = _setting(c, options)
-    with threadpool_limits(limits=1, user_api="blas"):  # see pyproject: small-matrix loops
-        return c.run(
-            s, with_controls=bool(options.get("controls", False)), progress=_progress(options)
-        )
+    c, s = prepare(claim, options)
+    return run_prepared(c, s, options.get("controls", False), _progress(options))
 
 
-def check_candidate(claim, candidate, **options) -> Verdict:
+def check_candidate(claim, candidate, *, timeout=None, **options) -> Verdict:
     """Check a user's closed form against the trained models (claims 1 and 5).
 
     ``candidate(sigma=<d x d ndarray>, n=<int>)`` returns the claimed d x d preconditioner
-    (the negated top-left block of Q_0 in convention (8)).  It is called with its stdout
-    captured (what it printed becomes a note of the verdict); anything it raises, or a return
-    value that is not a finite real d x d array, raises :class:`CandidateError`.
+    (the negated top-left block of Q_0 in convention (8)).  Given as a ``"module:function"``
+    string it runs in a child process with a time limit of ``timeout`` seconds per call
+    (default :data:`verify.candidate.DEFAULT_TIMEOUT`), see :mod:`verify.candidate`; a Python
+    callable runs in-process.  What it printed becomes a note of the verdict; anything it
+    raises, a crash, a time-out, or a return value that is not a finite real d x d array raises
+    :class:`CandidateError`.
     """
-    c = get_claim(claim)
-    if not c.takes_candidate:
-        raise UsageError(
-            f"claim {c.id} takes no candidate closed form; claims that do: "
-            + ", ".join(k for k, v in _claims().items() if v.takes_candidate)
-        )
-    s = _setting(c, options)
-    call = CandidateCall(candidate, s.d)
-    with threadpool_limits(limits=1, user_api="blas"):
-        verdict = c.run(
-            s,
-            with_controls=bool(options.get("controls", False)),
-            candidate=call,
-            progress=_progress(options),
-        )
-    note = call.note()
+    c, s = prepare(claim, options, candidate=True)
+    return run_prepared(
+        c, s, options.get("controls", False), _progress(options), candidate, timeout
+    )
+
+
+def run_prepared(claim, s, controls=False, progress=None, candidate=None, timeout=None):
+    """Run ``claim`` at the setting ``s`` of :func:`prepare` (checked once, not again here)."""
+    if not isinstance(controls, bool):
+        raise UsageError(f"controls must be True or False; got {type(controls).__name__}")
+    progress = _progress({"progress": progress})
+    if candidate is None:
+        if timeout is not None:
+            raise UsageError("timeout applies only with a candidate")
+        with threadpool_limits(limits=1, user_api="blas"):  # see pyproject: small-matrix loops
+            return claim.run(s, with_controls=controls, progress=progress)
+    if isinstance(candidate, str):
+        call = CandidateProcess(candidate, s.d, timeout)
+    elif timeout is not None:
+        raise UsageError("timeout applies to a 'module:function' candidate (a child process)")
+    else:
+        call = CandidateCall(candidate, s.d)
+    with call, threadpool_limits(limits=1, user_api="blas"):
+        verdict = claim.run(s, with_controls=controls, candidate=call, progress=progress)
+        note = call.note()
     if note:
         verdict.notes.append(note)
     return verdict

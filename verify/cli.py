@@ -3,30 +3,39 @@
 CLAIM may be ``all`` (every registered claim).  ``--report DIR`` writes a Markdown report per
 claim (and, for ``all``, the index DIR/README.md) with figures beside it; the negative controls
 are always run for a report.  Everything that can be checked before the run (options, limits,
-the claims' hypotheses, the report directory) is checked first.
+the claims' hypotheses, the report directory, standard output) is checked first.
 
-Exit codes: 0 every check passed, 1 some check did not pass, 2 bad usage or a violated
-assumption (one line on stderr, no traceback), 130 interrupted (Ctrl-C).
+Exit codes (:data:`EXIT_CODES`): 0 every check passed, 1 some check did not pass, 2 bad usage
+or a violated assumption (one line on stderr, no traceback), 3 standard output closed or its
+reader gone, 130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM).  The signal handlers
+are installed first thing in :func:`main`, before any heavy import, so a signal at any moment
+gives one line and the exit code, never a traceback or death by the signal; with the
+environment variable ``VERIFY_THEOREM_READY_FD=N`` the CLI writes ``ready`` to file descriptor
+N once they are installed (for tests that must not guess a delay).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import re
+import signal
 import sys
-import textwrap
 
-_CANDIDATE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 ALL = "all"
 WIDTH = 100  # CLI text lines stay within this many characters
+#: Exit code when standard output is closed, or its reader left before the verdict was written.
+EXIT_NO_STDOUT = 3
+#: Exit codes of the signals handled like Ctrl-C (128 + the signal's number, as shells report).
+SIGNAL_EXITS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated")}
+#: Environment variable naming a file descriptor that receives ``ready`` once the handlers are in.
+READY_FD_ENV = "VERIFY_THEOREM_READY_FD"
 
 EXIT_CODES = (
     ("0", "every check passed"),
     ("1", "some check did not pass (failed or inconclusive)"),
     ("2", "bad usage, a violated assumption or an unwritable report: one line on stderr"),
-    ("130", "interrupted (Ctrl-C)"),
+    ("3", "standard output is closed or its reader left: the verdict could not be written"),
+    ("130", "interrupted (SIGINT, Ctrl-C)"),
+    ("143", "terminated (SIGTERM); handled like Ctrl-C"),
 )
 
 
@@ -34,60 +43,36 @@ class _Usage(Exception):
     """argparse's complaint, re-raised so that main prints it on one line."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
-        raise _Usage(message)
+class _NoStdout(Exception):
+    """Standard output is closed (checked before any work) or its reader left."""
 
 
-def _positive_int(name):
+def _int(name):
+    """Parse an integer option; its range is the Setting's to check (:mod:`verify.setting`)."""
+
     def parse(text):
         try:
-            v = int(text)
+            return int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be an integer; got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"--{name} must be >= 1; got {v}")
-        return v
+            raise _type_error(f"--{name} must be an integer; got {text!r}") from None
 
     return parse
 
 
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seed must be a non-negative integer; got {text!r}"
-        ) from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be >= 0; got {v}")
-    return v
+def _float(name, what="a number"):
+    def parse(text):
+        try:
+            return float(text)
+        except ValueError:
+            raise _type_error(f"--{name} must be {what}; got {text!r}") from None
+
+    return parse
 
 
-def _variance(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--noise must be a number (a variance); got {text!r}"
-        ) from None
-    if not (v >= 0 and v != float("inf")):
-        raise argparse.ArgumentTypeError(
-            f"--noise is a variance and must be finite and >= 0; got {text!r}"
-        )
-    return v
+def _type_error(message):
+    import argparse
 
-
-def _resolution(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--resolution must be a number; got {text!r}") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(
-            f"--resolution is a relative Frobenius deviation and must be in (0, 1); got {text!r}"
-        )
-    return v
+    return argparse.ArgumentTypeError(message)
 
 
 def _spectrum(text):
@@ -96,7 +81,7 @@ def _spectrum(text):
     try:
         return parse_spectrum(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise _type_error(str(exc)) from None
 
 
 def _version() -> str:
@@ -109,12 +94,15 @@ def _version() -> str:
 
 
 def _wrap(text: str, indent: int = 2) -> str:
+    import textwrap
+
     return textwrap.fill(
         text, WIDTH - 1, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2)
     )
 
 
 def _epilog() -> str:
+    from .candidate import DEFAULT_TIMEOUT, MAX_TIMEOUT
     from .claims import CLAIMS
     from .limits import LIMITS_TEXT
 
@@ -127,7 +115,9 @@ def _epilog() -> str:
         _wrap(
             "FUNCTION(sigma=<d x d ndarray>, n=<int>) returns the claimed d x d preconditioner "
             "(the negated top-left block of Q_0 in convention (8)); it must be a finite real "
-            "array; its printed output is captured and shown as a note."
+            "array. It runs in a child process (its own process group, killed when the run "
+            f"ends) with a time limit per call (--candidate-timeout, default {DEFAULT_TIMEOUT:g} "
+            f"s, at most {MAX_TIMEOUT:g} s); its printed output is captured and shown as a note."
         ),
         "",
         _wrap(
@@ -151,10 +141,17 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    """The argparse parser (options are parsed here, validated once by the Setting)."""
+    import argparse
+
     from .claims import CLAIMS
 
-    p = _Parser(
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, exit 2, no usage dump
+            raise _Usage(message)
+
+    p = Parser(
         prog="verify-theorem",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Verify a claim of Ahn, Cheng, Daneshmand & Sra (NeurIPS 2023) by exact "
@@ -163,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("claim", help=f"claim id: {', '.join(CLAIMS)}, or all")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    p.add_argument("--d", type=_positive_int("d"), help="covariate dimension (default 5)")
-    p.add_argument("--n", type=_positive_int("n"), help="context examples per prompt (default 20)")
+    p.add_argument("--d", type=_int("d"), help="covariate dimension (default 5)")
+    p.add_argument("--n", type=_int("n"), help="context examples per prompt (default 20)")
     p.add_argument(
         "--spectrum",
         type=_spectrum,
@@ -178,18 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="w* ~ N(0, I) or N(0, Sigma^-1) (default: what the claim assumes)",
     )
     p.add_argument(
-        "--noise", type=_variance, help="variance of the context-label noise (default 0)"
+        "--noise",
+        type=_float("noise", "a number (a variance)"),
+        help="variance of the context-label noise (default 0)",
     )
     p.add_argument(
         "--layers",
-        type=_positive_int("layers"),
+        type=_int("layers"),
         help="number of layers (claims 3, 4, lemma4; default 3)",
     )
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_int("seed"), default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller samples (wider tolerances)")
     p.add_argument(
         "--resolution",
-        type=_resolution,
+        type=_float("resolution"),
         metavar="R",
         help="claims 1 and 5: grow the work until the run rejects every relative deviation >= R "
         "from the closed form (the verdict says what it cost)",
@@ -203,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", action="store_true", help="also run the negative controls")
     p.add_argument(
         "--candidate", metavar="MODULE:FUNCTION", help="check your own closed form (claims 1 and 5)"
+    )
+    p.add_argument(
+        "--candidate-timeout",
+        type=_float("candidate-timeout", "a number of seconds"),
+        metavar="SECONDS",
+        help="with --candidate: time limit per call of the candidate (see below)",
     )
     p.add_argument(
         "--report",
@@ -225,40 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_candidate(spec: str):
-    """Import ``package.module:function`` (no eval); ValueError if it cannot be found.
-
-    Importing runs the module's top-level code, so its stdout is captured and any exception
-    (SystemExit included) becomes a CandidateError."""
-    import importlib
-
-    from .candidate import _captured_stdout, _one_line
-    from .errors import CandidateError
-
-    if not _CANDIDATE.match(spec):
-        raise CandidateError(f"--candidate must look like package.module:function; got {spec!r}")
-    mod_name, fn_name = spec.split(":")
-    sys.path.insert(0, "")  # allow modules in the current directory, like `python -m`
-    try:
-        with _captured_stdout():
-            mod = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise CandidateError(
-            f"--candidate: cannot import module {mod_name!r}: {_one_line(exc)}"
-        ) from None
-    except BaseException as exc:  # noqa: BLE001  (the module's own top-level code failed)
-        raise CandidateError(
-            f"--candidate: importing {mod_name!r} raised {type(exc).__name__}: {_one_line(exc)}"
-        ) from None
-    finally:
-        sys.path.pop(0)
-    fn = getattr(mod, fn_name, None)
-    if not callable(fn):
-        raise CandidateError(f"--candidate: {mod_name!r} has no callable {fn_name!r}")
-    return fn
-
-
-def _options(args, progress) -> dict:
+def _options(args) -> dict:
     options = {
         "d": args.d,
         "n": args.n,
@@ -269,7 +241,6 @@ def _options(args, progress) -> dict:
         "quick": args.quick,
         "layers": args.layers,
         "controls": args.controls,
-        "progress": progress,
         "resolution": args.resolution,
     }
     if args.no_rotation:
@@ -283,8 +254,29 @@ def _claim_ids(claim: str) -> list:
     return list(CLAIMS) if claim.strip().lower() == ALL else [get_claim(claim).id]
 
 
-def _preflight(args, ids, options) -> None:
-    """Everything checkable before work: combinations, report directory, every claim's setting."""
+def _check_stdout() -> None:
+    """_NoStdout unless standard output is open for writing (checked before any work)."""
+    if sys.stdout is None:  # Python found file descriptor 1 closed at start-up
+        raise _NoStdout
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # an in-memory stream (a test, an embedding program): nothing to check
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the first write tells
+        return
+    try:
+        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    except OSError:
+        raise _NoStdout from None
+    if mode == os.O_RDONLY:
+        raise _NoStdout
+
+
+def _preflight(args, ids, options) -> dict:
+    """Everything checkable before work: combinations, stdout, report directory, every claim's
+    setting (built once here and reused by the run).  Returns {claim id: (claim, setting)}."""
     from .api import prepare
     from .errors import UsageError
 
@@ -292,6 +284,8 @@ def _preflight(args, ids, options) -> None:
         raise UsageError("--no-figures applies only with --report DIR")
     if args.scale != "default" and args.report is None:
         raise UsageError("--scale applies only with --report DIR")
+    if args.candidate_timeout is not None and not args.candidate:
+        raise UsageError("--candidate-timeout applies only with --candidate MODULE:FUNCTION")
     if args.candidate and len(ids) > 1:
         raise UsageError(
             "--candidate checks one claim's closed form; name the claim instead of 'all'"
@@ -306,14 +300,32 @@ def _preflight(args, ids, options) -> None:
             f"--format {args.format} applies to the verdict printed on stdout; --report "
             "writes Markdown files and prints one summary line per claim"
         )
+    if args.candidate:
+        from .candidate import check_spec, check_timeout
+
+        check_spec(args.candidate)
+        check_timeout(args.candidate_timeout)
+    _check_stdout()
     if args.report is not None:
         from .report.io import check_report_dir
 
-        check_report_dir(
+        args.report = check_report_dir(
             args.report, [f"{cid}.md" for cid in ids] + (["README.md"] if len(ids) > 1 else [])
         )
-    for cid in ids:
-        prepare(cid, options, candidate=bool(args.candidate))
+    return {cid: prepare(cid, options, candidate=bool(args.candidate)) for cid in ids}
+
+
+def _print(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # e.g. `verify-theorem 1 | head`: the reader left
+        raise _NoStdout from None
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.EBADF, errno.EPIPE):
+            raise _NoStdout from None
+        raise
 
 
 def _summary(verdicts, seconds: float) -> str:
@@ -327,26 +339,26 @@ def _summary(verdicts, seconds: float) -> str:
     )
 
 
-def _run(args, ids, options, new_progress) -> int:
+def _run(args, prepared, options, new_progress) -> int:
     """Each verdict is written (and flushed) as soon as it is done, also into a pipe; a run of
     several claims ends with :func:`_summary` (on stderr with ``--format json``, whose stdout is
     ONE document: ``{"claims": [...], "summary": {...}}``, the verdicts streamed into the list)."""
+    import json
+    import textwrap
     import time
 
-    from .api import check_candidate, verify_theorem
+    from .api import run_prepared
 
     t0 = time.perf_counter()
+    ids = list(prepared)
     many = len(ids) > 1
     if args.report is not None:
         from .report import write_reports
 
-        options.pop("progress")
-
         def done(cid, v):
             ok = sum(c.passed for c in v.checks)
-            print(
-                f"claim {cid}: {v.status.upper()} ({ok}/{len(v.checks)} checks passed) -> {cid}.md",
-                flush=True,
+            _print(
+                f"claim {cid}: {v.status.upper()} ({ok}/{len(v.checks)} checks passed) -> {cid}.md"
             )
 
         verdicts = write_reports(
@@ -360,28 +372,28 @@ def _run(args, ids, options, new_progress) -> int:
             **options,
         )
         if many:
-            print(_summary(verdicts, time.perf_counter() - t0), flush=True)
+            _print(_summary(verdicts, time.perf_counter() - t0))
         return 0 if all(v.passed for v in verdicts) else 1
-    if args.candidate:
-        fn = load_candidate(args.candidate)
-        options["progress"] = new_progress(f"claim {ids[0]} ")
-        verdicts = [check_candidate(ids[0], fn, **options)]
-        options["progress"].done()
-        print(verdicts[0].render(args.format))
-        return 0 if verdicts[0].passed else 1
     stream = args.format == "json" and many
     if stream:
-        print('{\n  "claims": [', flush=True)
+        _print('{\n  "claims": [')
     verdicts = []
-    for i, cid in enumerate(ids):
-        options["progress"] = new_progress(f"claim {cid} ")
-        v = verify_theorem(cid, **options)
-        options["progress"].done()
+    for i, (cid, (claim, setting)) in enumerate(prepared.items()):
+        progress = new_progress(f"claim {cid} ")
+        v = run_prepared(
+            claim,
+            setting,
+            controls=args.controls,
+            progress=progress,
+            candidate=args.candidate,
+            timeout=args.candidate_timeout,
+        )
+        progress.done()
         verdicts.append(v)
         if stream:
-            print(("," if i else "") + textwrap.indent(v.to_json(), "    "), flush=True)
+            _print(("," if i else "") + textwrap.indent(v.to_json(), "    "))
         else:
-            print(("\n" if i else "") + v.render(args.format), flush=True)
+            _print(("\n" if i else "") + v.render(args.format))
     if many:
         line = _summary(verdicts, time.perf_counter() - t0)
         if stream:
@@ -389,18 +401,62 @@ def _run(args, ids, options, new_progress) -> int:
                 st: sum(v.status == st for v in verdicts)
                 for st in ("passed", "failed", "inconclusive")
             }
-            print('  ],\n  "summary": ' + json.dumps(counts) + "\n}", flush=True)
+            _print('  ],\n  "summary": ' + json.dumps(counts) + "\n}")
             print(line, file=sys.stderr, flush=True)
         else:
-            print(line, flush=True)
+            _print(line)
     return 0 if all(v.passed for v in verdicts) else 1
 
 
+class _Signals:
+    """SIGINT and SIGTERM handled like Ctrl-C: the FIRST one raises KeyboardInterrupt (so
+    cleanup runs: progress line, candidate process, report staging), later ones are ignored;
+    once ``closing`` is set nothing raises any more, and the exit path reports the signal."""
+
+    def __init__(self):
+        self.signum = None
+        self.closing = False
+        self.saved = {}
+
+    def install(self) -> None:
+        try:
+            for signum in SIGNAL_EXITS:
+                self.saved[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread: signals are the host program's business
+            self.saved.clear()
+
+    def _handle(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+            if not self.closing:
+                raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
+_STATE = None  # the _Signals of the running main() (the one-line error is dropped once interrupted)
+
+
+def _ready() -> None:
+    fd = os.environ.get(READY_FD_ENV)
+    if fd:
+        try:
+            os.write(int(fd), b"ready\n")
+            os.close(int(fd))
+        except (OSError, ValueError):
+            pass
+
+
 def _error(message: str) -> None:
+    if _STATE is not None and _STATE.signum is not None:
+        return  # the interruption's line says what happened
     print(f"verify-theorem: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
+    """The CLI's work; KeyboardInterrupt propagates to :func:`main`."""
     progresses = []
 
     def new_progress(label):
@@ -409,42 +465,72 @@ def main(argv=None) -> int:
         progresses.append(Progress(sys.stderr, label))
         return progresses[-1]
 
-    def stop_progress():
-        for p in progresses:
-            p.done()
-
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, --version
             return int(exc.code or 0)
         ids = _claim_ids(args.claim)
-        options = _options(args, None)
-        _preflight(args, ids, options)
-        return _run(args, ids, options, new_progress)
-    except KeyboardInterrupt:
-        stop_progress()
-        print("verify-theorem: interrupted", file=sys.stderr)
-        return 130
-    except (
-        _Usage,
-        ValueError,
-    ) as exc:  # ValueError covers UsageError, AssumptionError, CandidateError
-        stop_progress()
+        options = _options(args)
+        prepared = _preflight(args, ids, options)
+        return _run(args, prepared, options, new_progress)
+    except (_Usage, ValueError) as exc:  # ValueError: UsageError, AssumptionError, CandidateError
         _error(exc)
         return 2
-    except BrokenPipeError:  # e.g. `verify-theorem 1 | head`: the reader left; say nothing more
-        stop_progress()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+    except _NoStdout:
+        _error("standard output is closed or its reader left; nothing more is written")
+        with_devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(with_devnull, 1)  # the interpreter's final flush must not fail again
+        os.close(with_devnull)
+        return EXIT_NO_STDOUT
     except OSError as exc:  # e.g. the disk filled up while a report was written
-        stop_progress()
         _error(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "))
         return 2
     finally:
-        stop_progress()
+        for p in progresses:
+            p.done()
+
+
+def _entry(argv, restore: bool) -> int:
+    global _STATE
+    state = _STATE = _Signals()
+    code = None
+    try:
+        try:
+            state.install()  # first: a signal from here on gives one line and 130/143
+            _ready()
+            code = _main(argv)
+        finally:
+            state.closing = True  # nothing raises after this line
+    except KeyboardInterrupt:
+        pass
+    except BaseException:  # noqa: BLE001  e.g. numpy turns a KeyboardInterrupt mid-import into
+        if state.signum is None:  # ImportError: after a signal, the signal is what happened
+            raise
+    if state.signum is not None or code is None:
+        signum = state.signum if state.signum is not None else signal.SIGINT
+        code, word = SIGNAL_EXITS[signum]
+        try:
+            os.write(2, f"verify-theorem: {word}\n".encode())
+        except OSError:
+            pass
+    if restore:
+        state.restore()
+    _STATE = None
+    return code
+
+
+def main(argv=None) -> int:
+    """Run the CLI on ``argv`` (default ``sys.argv[1:]``); returns the exit code.  The signal
+    handlers are restored on return (for callers inside a bigger program, e.g. tests)."""
+    return _entry(argv, restore=True)
+
+
+def console() -> None:
+    """The ``verify-theorem`` entry point: :func:`main`, keeping its signal handlers to the end
+    (a signal while the interpreter exits still gives one line and 130/143)."""
+    sys.exit(_entry(None, restore=False))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

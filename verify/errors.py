@@ -8,16 +8,19 @@
   including ``SystemExit`` and ``KeyboardInterrupt``) or returned something that is not a
   finite real d x d array.
 
-Other invalid values (a negative ``n``, an unparsable spectrum) raise a plain ``ValueError``
-naming what was required and what was given.  The CLI turns every one of them into exit
+Other invalid values (a negative ``n``, an unparsable spectrum) and values of the wrong type
+(``spectrum=5``, ``d=5.0``, ``quick="yes"``) raise a plain ``ValueError`` naming what was
+required and what was given, never a ``TypeError``.  The CLI turns every one of them into exit
 code 2 and a one-line message on stderr.
 """
 
 from __future__ import annotations
 
-from .setting import AssumptionError
-
 __all__ = ["AssumptionError", "CandidateError", "UsageError"]
+
+
+class AssumptionError(ValueError):
+    """The setting violates a hypothesis of the claim (CLI exit code 2)."""
 
 
 class UsageError(ValueError):

@@ -13,6 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .errors import AssumptionError
+from .limits import check_limits
 from .sampling import PAPER_SPECTRUM, make_sigma, validate_spectrum
 
 __all__ = ["Setting", "parse_spectrum", "AssumptionError"]
@@ -21,7 +23,7 @@ PRIORS = ("identity", "inverse")
 
 
 def parse_spectrum(text: str) -> tuple:
-    """Parse ``"l1,...,ld"`` into eigenvalues of Sigma (validated by
+    """Parse ``"l1,...,ld"`` into numbers (syntax only: the :class:`Setting` validates them, by
     :func:`verify.sampling.validate_spectrum`); ValueError names what was wrong."""
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
@@ -36,7 +38,7 @@ def parse_spectrum(text: str) -> tuple:
             raise ValueError(
                 f"--spectrum entries must be numbers; {p!r} in {text!r} is not"
             ) from None
-    return validate_spectrum(vals)
+    return tuple(vals)
 
 
 @dataclass(frozen=True)
@@ -62,39 +64,40 @@ class Setting:
     )
 
     def __post_init__(self):
+        """Every field validated once, in constant time, before anything is built: types, ranges,
+        then the limits of :mod:`verify.limits` (sizes first, so a huge d builds nothing)."""
         for name in ("d", "n", "seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ValueError(f"{name} must be an integer; got {v!r}")
+            _integer(name, getattr(self, name))
         if self.d < 1:
             raise ValueError(f"d (covariate dimension) must be >= 1; got {self.d}")
         if self.n < 1:
             raise ValueError(f"n (number of context examples) must be >= 1; got {self.n}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0; got {self.seed}")
-        if self.spectrum is not None:
-            object.__setattr__(self, "spectrum", validate_spectrum(self.spectrum, self.d))
-        if self.prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}; got {self.prior!r}")
-        if not (
-            isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0
-        ):
+        for name in ("rotate", "quick"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(
+                    f"{name} must be True or False; got {type(getattr(self, name)).__name__}"
+                )
+        if not isinstance(self.prior, str) or self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}; got {_show(self.prior)}")
+        if not (_real(self.noise) and math.isfinite(self.noise) and self.noise >= 0):
             raise ValueError(
-                f"noise is a variance and must be a finite number >= 0; got {self.noise!r}"
+                f"noise is a variance and must be a finite number >= 0; got {_show(self.noise)}"
             )
-        if self.layers is not None and (
-            not isinstance(self.layers, (int, np.integer)) or self.layers < 1
-        ):
-            raise ValueError(f"layers must be an integer >= 1; got {self.layers!r}")
-        if self.resolution is not None and (
-            isinstance(self.resolution, bool)
-            or not isinstance(self.resolution, (int, float))
-            or not (0 < self.resolution < 1)
-        ):
+        if self.layers is not None:
+            _integer("layers", self.layers)
+            if self.layers < 1:
+                raise ValueError(f"layers must be an integer >= 1; got {self.layers}")
+        if self.resolution is not None and not (_real(self.resolution) and 0 < self.resolution < 1):
             raise ValueError(
                 "resolution is a relative Frobenius deviation and must be a number in (0, 1); "
-                f"got {self.resolution!r}"
+                f"got {_show(self.resolution)}"
             )
+        check_limits(self.d, self.n)  # before the spectrum: a d-tuple of a huge d is never built
+        if self.spectrum is not None:
+            object.__setattr__(self, "spectrum", validate_spectrum(self.spectrum, self.d))
+        check_limits(self.d, self.n, self.eigenvalues, self.noise, self.prior)
 
     @property
     def eigenvalues(self) -> tuple:
@@ -137,5 +140,21 @@ class Setting:
         return out
 
 
-class AssumptionError(ValueError):
-    """The setting violates a hypothesis of the claim (CLI exit code 2)."""
+def _integer(name: str, v) -> None:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer; got {_show(v)}")
+
+
+def _show(v) -> str:
+    """A short description of a bad value (its repr if short, else its type)."""
+    try:
+        text = repr(v)
+    except Exception:  # noqa: BLE001  a hostile __repr__
+        text = ""
+    return text if isinstance(text, str) and len(text) <= 60 else f"a {type(v).__name__}"
+
+
+def _real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_)
+    )

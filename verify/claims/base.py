@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..errors import UsageError
+from ..sampling import validate_spectrum
 from ..setting import AssumptionError, Setting
 
 __all__ = [
@@ -142,7 +143,7 @@ class Claim:
                 f"{self.name} does not use {_flags(unused)}; its options: {_flags(self.options)}"
             )
         if "spectrum" in given and "d" not in given:
-            given["d"] = len(given["spectrum"])
+            given["d"] = len(validate_spectrum(given["spectrum"]))  # ValueError, not TypeError
         s = self.default_setting(**given)
         self.check(s)
         return s
