@@ -198,7 +198,8 @@ def test_committed_docs_hold_the_regenerated_derivation(cid):
 
 
 def _streaming_double(monkeypatch, seen):
-    """verify.api.verify_theorem replaced by a recorder of what stdout held when each claim began."""
+    """verify.api.run_prepared (what the CLI runs each prepared claim with) replaced by a
+    recorder of what stdout held when each claim began."""
     import io
     import sys
 
@@ -207,11 +208,11 @@ def _streaming_double(monkeypatch, seen):
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
 
-    def fake(cid, **k):
+    def fake(claim, setting, **k):
         seen.append(out.getvalue())
-        return _fake_verdict(cid, cid != list(CLAIMS)[-1])  # the last claim fails
+        return _fake_verdict(claim.id, claim.id != list(CLAIMS)[-1])  # the last claim fails
 
-    monkeypatch.setattr(api, "verify_theorem", fake)
+    monkeypatch.setattr(api, "run_prepared", fake)
     return out
 
 
