@@ -56,6 +56,7 @@ __all__ = [
     "CriticalPoint",
     "CriticalSet",
     "certified_critical_points",
+    "certify_candidate",
     "certify_point",
     "critical_points",
     "global_minimum_value_family8",
@@ -428,6 +429,20 @@ def _point(family, L, n, d, t, pattern=(), provenance="", prec=PREC):
         provenance=provenance,
         zero_directions=zero,
     )
+
+
+def certify_candidate(family: str, L: int, n: int, d: int, t, provenance: str) -> CriticalPoint:
+    """One candidate zero t (effective variables) as a :class:`CriticalPoint`: Newton on the exact
+    grad phi_L, Krawczyk existence and uniqueness, kind from verified Hessian enclosures.
+
+    ``certified`` is False when any of these fails (the caller decides what that means); used for
+    points found outside the tables, e.g. from trained replicas.  Theorem 4 (eq. 12).
+    """
+    family = str(family)
+    names = _system(family, L, n, d)[0]
+    if len(t) != len(names):
+        raise ValueError(f"certify_candidate needs {len(names)} coordinates {names}; got {len(t)}")
+    return _point(family, L, n, d, list(t), (), provenance)
 
 
 def _mark_global(points, proved: bool, how: str):

@@ -12,9 +12,99 @@ the result into check records that can fail and flat closed-form fields:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from .checks import check_at_most
 
-__all__ = ["closed_form_fields", "critical_checks", "critical_set", "lowest_note"]
+__all__ = [
+    "EVIDENCE_PROVENANCE",
+    "EvidencePoint",
+    "certify_from_evidence",
+    "closed_form_fields",
+    "critical_checks",
+    "critical_set",
+    "lowest_note",
+    "same_point",
+]
+
+#: Provenance of a critical point found from the trained replicas rather than from the list.
+EVIDENCE_PROVENANCE = (
+    "certified from the trained replicas (float root finder, then Newton on the exact grad phi_L "
+    "from the replica mean; Krawczyk; kind from verified Hessian enclosures)"
+)
+#: Gauss nodes of the float refinement: exact for p^2 up to degree 59 (L = 3 needs 26).
+EVIDENCE_NODES = 30
+
+
+@dataclass
+class EvidencePoint:
+    """What certifying the replica mean gave: ``status`` is ``certified`` (``point`` is a
+    certified CriticalPoint), ``uncertified`` (Newton reached a point whose certificate failed),
+    ``escaping`` (the root finder ran off towards a_l -> 0 or |b_l| -> inf) or ``not converged``.
+    ``start``: the replica-mean step sizes; ``reason``: one line for the verdict."""
+
+    status: str
+    start: tuple
+    point: object = None
+    reason: str = ""
+    grad_max: float = float("nan")
+
+    def record(self) -> dict:
+        """JSON fields (``point`` as the CriticalPoint's record, or None)."""
+        return {
+            "status": self.status,
+            "start": [float(x) for x in self.start],
+            "reason": self.reason,
+            "float_grad_max": self.grad_max,
+            "point": None if self.point is None else self.point.as_record(),
+        }
+
+
+def certify_from_evidence(family, L: int, n: int, d: int, t0) -> EvidencePoint:
+    """Certify the critical point the replicas point at: float root finder from ``t0`` (the
+    replica-mean (a_0..a_{L-1}, b_0..b_{L-2})), then theory.critical.certify_candidate (exact
+    Newton, Krawczyk, Hessian kind).  Never starts from a listed point or a control; a point it
+    certifies is a zero of the exact gradient wherever it came from.  Family (11) only.
+    """
+    from theory.critical import certify_candidate
+
+    from .search import gauss_float, refine_float
+
+    if family.equation != "11":
+        raise ValueError(f"certify_from_evidence supports family (11); got ({family.equation})")
+    t0 = tuple(float(x) for x in t0)
+    x, w = gauss_float(n, d, EVIDENCE_NODES)
+    fl = refine_float(L, x, w, d, t0)
+    if not fl["converged"]:
+        status = "escaping" if fl["escaping"] else "not converged"
+        where = np.round(fl["t"], 4).tolist()
+        why = (
+            "the root finder ran off towards a_l -> 0 or |b_l| -> inf (an escaping sequence: the "
+            "gradient tends to 0 without vanishing)"
+            if fl["escaping"]
+            else "the root finder did not reach a zero of grad phi"
+        )
+        return EvidencePoint(
+            status,
+            t0,
+            reason=f"{why}; it ended at {where} with max |grad phi| {fl['grad_max']:.2g}",
+            grad_max=fl["grad_max"],
+        )
+    p = certify_candidate("11", L, n, d, [float(v) for v in fl["t"]], EVIDENCE_PROVENANCE)
+    if not p.certified:
+        return EvidencePoint(
+            "uncertified",
+            t0,
+            p,
+            f"Newton reached a point whose certificate failed ({p.certificate.get('reason')}; "
+            f"kind {p.kind})",
+            fl["grad_max"],
+        )
+    return EvidencePoint(
+        "certified", t0, p, f"certified {p.kind} phi = {float(p.loss):.6g}", fl["grad_max"]
+    )
 
 
 def critical_set(family, L: int, n: int, d: int):
@@ -70,15 +160,24 @@ def closed_form_fields(cs) -> dict:
     return cs.closed_form()
 
 
-def lowest_note(cs) -> str:
-    """One line on the lowest point: value, kind, and whether it is the proved global minimum."""
-    best = cs.lowest
+def same_point(p, q, tol: float = 1e-30) -> bool:
+    """Two certified critical points are the same when their (a, b) agree to ``tol`` (both are
+    Newton centres at 400 bits, ~1e-100 apart when they certify the same zero)."""
+    return max(abs(float(x - y)) for x, y in zip(p.a + p.b, q.a + q.b)) < tol
+
+
+def lowest_note(cs, points=None) -> str:
+    """One line on the lowest CERTIFIED point of ``points`` (default: the list's points): value,
+    kind, and whether it is the proved global minimum."""
+    certified = [p for p in (cs.points if points is None else points) if p.certified]
+    best = min(certified, key=lambda p: p.loss) if certified else None
     if best is None:
         return "no certified critical point: " + cs.coverage_statement
     b = [round(float(x), 5) for x in best.b[:-1]] if best.family == "11" else []
     return (
         f"lowest critical point: a = {[round(float(x), 5) for x in best.a]}"
         + (f", b = {b}" if b else "")
-        + f", phi = {best.row()['loss']}, {best.kind}, certified {best.certified}; {best.global_status}"
+        + f", phi = {best.row()['loss']}, {best.kind}, certified {best.certified}; "
+        + (best.global_status or "lowest known critical point (not proved global)")
         + ("" if cs.complete else "; the list is not proved complete")
     )

@@ -17,6 +17,7 @@ gradient does not vanish are counted as escaping sequences (a_l -> 0, |b_l| -> i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
@@ -26,7 +27,14 @@ import numpy as np
 from theory.critical import polish_point
 from theory.spectral import gauss_rule
 
-__all__ = ["gdpp_grad_float", "gdpp_search", "main", "polish"]
+__all__ = ["gauss_float", "gdpp_grad_float", "gdpp_search", "main", "polish", "refine_float"]
+
+#: A float zero of grad phi is accepted when max |grad| <= ROOT_GRAD_TOL: the Gauss-rule gradient
+#: is exact up to round-off (~1e-13 relative at the moduli met here); exact Newton polishes after.
+ROOT_GRAD_TOL = 1e-8
+#: Signs of an escaping sequence (a_l -> 0, |b_l| -> inf with a_l b_l bounded; Theorem 4's
+#: footnote): the root finder ends with some |a_l| below ESCAPE_A or some |b_l| above ESCAPE_B.
+ESCAPE_A, ESCAPE_B = 1e-3, 1e3
 
 
 def gdpp_grad_float(t, L, x, w, d):
@@ -47,6 +55,46 @@ def gdpp_grad_float(t, L, x, w, d):
             dfg[:, L + l] += a * h
             g, dg = g * fg, dg * fg[:, None] + g[:, None] * dfg
     return d * np.sum(w * p * p), 2 * d * (w * p) @ dp
+
+
+@functools.lru_cache(maxsize=8)
+def gauss_float(n: int, d: int, nodes: int):
+    """The nodes-point Gauss rule of mu as float arrays, once per process (mpmath eigsy, ~1.5 s)."""
+    with mpmath.workdps(30):
+        x, w = gauss_rule(n, d, nodes)
+    return np.array([float(v) for v in x]), np.array([float(v) for v in w])
+
+
+def refine_float(L: int, x, w, d: int, t0) -> dict:
+    """A float64 zero of grad phi_L near t0 (Powell hybrid root finder on the Gauss rule (x, w)).
+
+    t0, t: (a_0..a_{L-1}, b_0..b_{L-2}).  x, w: float nodes and weights of a Gauss rule of mu
+    with at least (3^L + 1) / 2 nodes (exact for p^2, p of degree (3^L - 1) / 2).  Returns
+    ``{"t", "grad_max", "converged", "escaping"}``: converged when max |grad| <= ROOT_GRAD_TOL;
+    escaping when not converged and the end point shows a_l -> 0 or |b_l| -> inf.
+    """
+    from scipy.optimize import root
+
+    t0 = np.asarray(t0, dtype=float)
+    P = 2 * L - 1
+    if t0.shape != (P,):
+        raise ValueError(
+            f"refine_float needs {P} coordinates (a_0..a_{L - 1}, b_0..b_{L - 2}); got {t0.shape}"
+        )
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    grad = lambda t: gdpp_grad_float(t, L, x, w, d)[1]  # noqa: E731
+    with np.errstate(over="ignore", invalid="ignore"):
+        sol = root(grad, t0, method="hybr", options={"maxfev": 100 * (P + 1)})
+        t = sol.x
+        g = grad(t) if np.all(np.isfinite(t)) else np.full(P, np.inf)
+    gmax = float(np.max(np.abs(g))) if np.all(np.isfinite(g)) else float("inf")
+    converged = bool(np.all(np.isfinite(t)) and gmax <= ROOT_GRAD_TOL)
+    escaping = (not converged) and bool(
+        not np.all(np.isfinite(t))
+        or np.min(np.abs(t[:L])) < ESCAPE_A
+        or (L > 1 and np.max(np.abs(t[L:])) > ESCAPE_B)
+    )
+    return {"t": t, "grad_max": gmax, "converged": converged, "escaping": escaping}
 
 
 def gdpp_search(L: int, n: int, d: int, starts: int, seed: int):

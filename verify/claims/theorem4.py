@@ -28,35 +28,37 @@ there.  The verdict reports both trained points with their exact phi.
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 
-from theory.spectral import gauss_rule
-
 from ..checks import (
     K_SIGMA,
+    SPREAD_CEILING,
     Verdict,
     check_at_most,
     controls_check,
     evaluate_controls,
+    inconclusive,
     replica_tolerance,
 )
 from ..compare import EPS, dist_identity, dist_tolerance, rel_fro
 from ..critical_sets import (
+    certify_from_evidence,
     closed_form_fields,
     critical_checks,
     critical_set,
     lowest_note,
+    same_point,
 )
 from ..families import FAMILY11, GDPlusPlus
 from ..model import forward
 from ..population import fit_from_small_start, refit, sample_population
 from ..progress import Progress
 from ..sampling import sample_prompts, sqrtm_psd
+from ..search import gauss_float
 from ..setting import Setting
 from ..training.multilayer import FamilyObjective, Summaries
 from . import layers
@@ -100,11 +102,9 @@ def b_last_is_invisible(theta, s: Setting, L: int) -> float:
     return float(np.abs(out - out2).max())
 
 
-@functools.lru_cache(maxsize=8)
 def _gauss(n: int, d: int, nodes: int):
-    """The Gauss rule of the spectral measure as float arrays, once per process (mpmath eigsy is slow)."""
-    x, w = gauss_rule(n, d, nodes)
-    return np.array([float(v) for v in x]), np.array([float(v) for v in w])
+    """The Gauss rule of the spectral measure as float arrays (cached per process)."""
+    return gauss_float(n, d, nodes)
 
 
 def tail_share(a, b, n, d, quantile_weight: float = 1e-6, nodes: int = 30) -> float:
@@ -147,37 +147,53 @@ def run(
     tauA = replica_tolerance(ev.A_white, max(np.linalg.norm(W), EPS))
     tauB = replica_tolerance(ev.B[:, : L - 1], max(np.linalg.norm(Bm), EPS)) if L > 1 else 0.0
     checks.append(
-        check_at_most(
-            "trained A_l lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)",
-            "sampling",
-            max(dist_identity(M) for M in W),
-            dist_tolerance(np.eye(s.d), tauA) + ev.opt,
-            f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
+        _within_ceiling(
+            check_at_most(
+                "trained A_l lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)",
+                "sampling",
+                max(dist_identity(M) for M in W),
+                dist_tolerance(np.eye(s.d), tauA) + ev.opt,
+                f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
+            ),
+            tauA + ev.opt,
         )
     )
     if L > 1:
         checks.append(
-            check_at_most(
-                "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)",
-                "sampling",
-                max(dist_identity(M) for M in Bm),
-                dist_tolerance(np.eye(s.d), tauB) + ev.opt,
-                f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
+            _within_ceiling(
+                check_at_most(
+                    "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)",
+                    "sampling",
+                    max(dist_identity(M) for M in Bm),
+                    dist_tolerance(np.eye(s.d), tauB) + ev.opt,
+                    f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
+                ),
+                tauB + ev.opt,
             )
         )
-    near, within = reached_point(ev, s, cps)
-    truth = _trained_vs(near.a, near.b, ev, s) if near is not None else []
-    checks += truth
-    checks.append(reached_minimum_check(near, within))
     a_mean, b_mean = a_tr.mean(0), b_tr.mean(0)
     b_mean[-1] = 0.0  # b_{L-1} is invisible to f
+    evidence = None
+    if not cs.complete:  # a complete list already holds every critical point the replicas can reach
+        progress.update("certifying the critical point the replicas point at (Newton, Krawczyk)")
+        evidence = certify_from_evidence(
+            FAMILY11, L, s.n, s.d, list(a_mean) + list(b_mean[: L - 1])
+        )
+        cps = with_evidence_point(cps, evidence)
+    near, within = reached_point(ev, s, cps)
+    truth = truth_checks(near, within, ev, s, cs.complete)
+    checks += truth
+    checks.append(reached_minimum_check(near, within, cs.complete, evidence, truth))
     R = FAMILY11.restricted_loss(L, s.n, s.d)
     pop = _exact_at(R, a_mean, b_mean, L)
     pl = _exact_at(R, *plain["step_sizes"], L)
     test_loss = float(ev.test_loss.mean())
-    best = min(cps, key=lambda c: c.loss) if cps else None
+    certified = [c for c in cps if c.certified]
+    best = min(certified, key=lambda c: c.loss) if certified else None
     closed = {
         **closed_form_fields(cs),
+        "critical_points": [c.as_record() for c in sorted(cps, key=lambda c: c.loss)],
+        "certified_from_replicas": None if evidence is None else evidence.record(),
         "trained_step_sizes_mean": {"a": a_mean.tolist(), "b": b_mean.tolist()},
         "plain_trained_step_sizes": {
             "a": list(plain["step_sizes"][0]),
@@ -197,7 +213,9 @@ def run(
             + ". This run cannot tell them apart; it is compared with the nearest minimum among "
             "them (a larger effort narrows the tolerance)"
         )
-    notes.append(lowest_note(cs))
+    if evidence is not None:
+        notes.append(_evidence_note(evidence, cps, cs))
+    notes.append(lowest_note(cs, cps))
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
     facts = {
@@ -247,6 +265,29 @@ def run(
         verdict.checks.append(controls_check(verdict.controls))
     verdict.timings["seconds"] = time.perf_counter() - t0
     return verdict
+
+
+#: Why a spread-derived tolerance above SPREAD_CEILING (relative) leaves a check no power.
+CEILING_BASIS = (
+    "verify.checks.SPREAD_CEILING: replicas (or the optimiser's stopping rule) disagreeing "
+    "beyond sampling error"
+)
+
+
+def _within_ceiling(chk, relative: float):
+    """``chk`` made inconclusive when the relative sampling + optimisation error behind its
+    tolerance exceeds SPREAD_CEILING (e.g. --n 1, where LM stops with an error of order 1)."""
+    if relative <= SPREAD_CEILING and np.isfinite(relative):
+        return chk
+    return inconclusive(
+        chk.name,
+        chk.kind,
+        chk.observed,
+        chk.tolerance,
+        chk.basis,
+        f"relative replica spread + optimisation error {relative:.3g} exceeds the ceiling "
+        f"{SPREAD_CEILING:g} ({CEILING_BASIS}); observed {chk.observed:.3g} would have {chk.status}",
+    )
 
 
 def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
@@ -355,38 +396,109 @@ def reached_point(ev, s: Setting, cps) -> tuple:
         return None, []
     within = [c for c in cps if _trained_vs(c.a, c.b, ev, s)[0].passed]
     key = lambda c: _rel_distance(ev, c)  # noqa: E731
-    minima = [c for c in within if c.kind == "minimum"]
+    minima = [c for c in within if c.kind == "minimum" and c.certified]
     return (min(minima, key=key) if minima else min(cps, key=key)), sorted(within, key=key)
 
 
-def reached_minimum_check(point, within):
-    """Passed iff a certified MINIMUM is within the step-size tolerance of the replica mean
-    (``point`` is then that minimum); failed when no certified point is, or only saddles are."""
+def with_evidence_point(cps, evidence) -> list:
+    """The run's list: ``cps`` plus the point certified from the replicas when it is new."""
+    p = evidence.point
+    if evidence.status != "certified" or any(same_point(p, q) for q in cps):
+        return list(cps)
+    return [*cps, p]
+
+
+def truth_checks(near, within, ev, s, complete: bool) -> list:
+    """The step-size check of the replica mean against the compared point.
+
+    When no certified point is within tolerance and the list is not proved complete, the check
+    is inconclusive: absence from an incomplete list is not evidence against Theorem 4."""
+    if near is None:
+        return []
+    chk = _trained_vs(near.a, near.b, ev, s)
+    if any(c is near for c in within) or complete or chk[0].inconclusive:
+        return chk  # inconclusive: the replicas' spread leaves the check no power
+    return [
+        inconclusive(
+            c.name,
+            c.kind,
+            c.observed,
+            c.tolerance,
+            c.basis,
+            "no certified critical point within tolerance, and the list is not proved complete "
+            "(the nearest listed point is not evidence against the claim)",
+        )
+        for c in chk
+    ]
+
+
+def reached_minimum_check(point, within, complete: bool = False, evidence=None, truth=()):
+    """Whether the replicas reached a certified MINIMUM of phi (within the step-size tolerance).
+
+    passed: a certified minimum is within tolerance (``point`` is then that minimum).
+    inconclusive: only non-minima are within tolerance (replicas settled near a saddle); or none
+    is and the list is not proved complete, or the replicas point along an escaping sequence,
+    or the step-size check (``truth``) has no power (spread above the ceiling).
+    failed: no critical point within tolerance while the list IS proved complete (L <= 2).
+    """
     name = (
         "trained replicas within tolerance of a certified minimum of phi (Hessian on S and off it)"
     )
     basis = (
         "kinds (full Hessian blocks, theory.critical) of the certified critical points the "
-        "step-size check accepts"
+        "step-size check accepts (the list, and the point certified from the replicas)"
     )
 
     def describe(c):
         return f"{c.kind} phi = {float(c.loss):.6g}"
 
+    powerless = [c for c in truth if c.inconclusive and "ceiling" in c.reason]
+    if powerless:
+        return inconclusive(
+            name, "exact", 1, 0, basis, f"the step-size check has no power: {powerless[0].reason}"
+        )
     if point is None or not any(c is point for c in within):
         where = "" if point is None else f"; nearest: {describe(point)}"
-        return check_at_most(
+        if evidence is not None and evidence.status == "escaping":
+            return inconclusive(
+                name,
+                "exact",
+                1,
+                0,
+                basis,
+                f"no critical point within tolerance; the replicas point along an escaping "
+                f"sequence: {evidence.reason}{where}",
+            )
+        if complete:
+            return check_at_most(
+                name,
+                "exact",
+                1,
+                0,
+                basis,
+                reason=f"no certified critical point within tolerance, and the list is proved "
+                f"complete{where}",
+            )
+        ev_why = "" if evidence is None else f"; from the replicas: {evidence.reason}"
+        return inconclusive(
             name,
             "exact",
             1,
             0,
             basis,
-            reason=f"no certified critical point within tolerance{where}",
+            f"no certified critical point within tolerance of the replica mean, and the list is "
+            f"not proved complete{ev_why}{where}",
         )
-    if point.kind != "minimum":
+    if point.kind != "minimum" or not point.certified:
         listed = "; ".join(describe(c) for c in within)
-        return check_at_most(
-            name, "exact", 1, 0, basis, reason=f"only non-minima within tolerance: {listed}"
+        return inconclusive(
+            name,
+            "exact",
+            1,
+            0,
+            basis,
+            f"only non-minima within tolerance (the replicas settled near a saddle; it is a "
+            f"critical point, but not a minimum): {listed}",
         )
     others = [c for c in within if c is not point]
     reason = f"within tolerance: {describe(point)}" + (
@@ -395,7 +507,24 @@ def reached_minimum_check(point, within):
         if others
         else ""
     )
+    if point.provenance.startswith("certified from the trained replicas"):
+        reason += " (certified from the trained replicas; not in the list)"
     return check_at_most(name, "exact", 0, 0, basis, reason=reason)
+
+
+def _evidence_note(evidence, cps, cs) -> str:
+    """One line: what certifying the replica mean gave, and whether the list held it."""
+    if evidence.status != "certified":
+        return f"certifying the replica mean: {evidence.status}: {evidence.reason}"
+    listed = any(same_point(evidence.point, q) for q in cs.points)
+    p = evidence.point
+    return (
+        f"certified from the trained replicas: a {p.kind} at a = "
+        f"{[round(float(x), 5) for x in p.a]}, b = {[round(float(x), 5) for x in p.b[:-1]]}, "
+        f"phi = {float(p.loss):.10g} ("
+        + ("already in the list" if listed else "not in the list: added with its provenance")
+        + ")"
+    )
 
 
 def _exact_at(R, a, b, L) -> dict:
@@ -450,6 +579,8 @@ def _trained_vs(a, b, ev, s):
             replica_tolerance(T, nc) + ev.opt,
             f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas + optimisation "
             f"error {ev.opt:.1e} (Gauss-Newton step not taken)",
+            ceiling=SPREAD_CEILING,
+            ceiling_basis=CEILING_BASIS,
         )
     ]
 
