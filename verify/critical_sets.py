@@ -12,7 +12,12 @@ the result into check records that can fail and flat closed-form fields:
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +26,7 @@ from .checks import check_at_most
 __all__ = [
     "EVIDENCE_PROVENANCE",
     "EvidencePoint",
+    "cache_dir",
     "certify_from_evidence",
     "closed_form_fields",
     "critical_checks",
@@ -108,10 +114,95 @@ def certify_from_evidence(family, L: int, n: int, d: int, t0) -> EvidencePoint:
 
 
 def critical_set(family, L: int, n: int, d: int):
-    """The certified critical set of phi_L on S (cached per process by theory.critical)."""
-    from theory.critical import certified_critical_points
+    """The certified critical set of phi_L on S (cached per process).
 
+    Family (11), L = 3 without a shipped table (theory/data): the open stratum's candidates come
+    from the seeded on-demand search of :func:`verify.search.on_demand_table`, cached per (n, d)
+    in :func:`cache_dir` and certified at every call, like a shipped table (the same list at
+    every effort)."""
+    from theory.critical import certified_critical_points, shipped_table
+
+    if family.equation == "11" and L == 3 and shipped_table(3, n, d) is None:
+        return _three_layer_on_demand(n, d)
     return certified_critical_points(family.equation, L, n, d)
+
+
+#: Environment variable overriding the cache directory (tests point it at a temporary one).
+CACHE_ENV = "ICL_VERIFY_CACHE"
+
+
+def cache_dir() -> Path:
+    """$ICL_VERIFY_CACHE, else $XDG_CACHE_HOME/icl-verify, else ~/.cache/icl-verify."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "icl-verify"
+
+
+@functools.lru_cache(maxsize=16)
+def _three_layer_on_demand(n: int, d: int):
+    from theory.critical import family11_three_layers
+
+    return family11_three_layers(
+        n,
+        d,
+        search_table(3, n, d),
+        "on-demand seeded search, cached per (n, d) in the user cache directory",
+    )
+
+
+def search_table(L: int, n: int, d: int) -> dict:
+    """The on-demand search table for (L, n, d): read from the cache when it holds a table of
+    the current search version for exactly this setting, else searched and written atomically.
+
+    A cached table only PROPOSES points: every row is certified by the caller, so an edited or
+    stale file can shrink the list (never claimed complete) but cannot list a non-critical point.
+    """
+    from .search import ON_DEMAND, on_demand_table
+
+    path = cache_dir() / f"gdpp_L{L}_n{n}_d{d}_v{ON_DEMAND['version']}.json"
+    try:
+        table = json.loads(path.read_text())
+        if _valid_table(table, L, n, d, ON_DEMAND):
+            return table
+    except (OSError, ValueError):
+        pass  # absent or unreadable: search again
+    table = on_demand_table(L, n, d)
+    _write_atomically(path, json.dumps(table, indent=1) + "\n")
+    return table
+
+
+def _valid_table(t, L, n, d, spec) -> bool:
+    try:
+        return (
+            isinstance(t, dict)
+            and (t["family"], t["L"], t["n"], t["d"]) == ("11", L, n, d)
+            and t["version"] == spec["version"]
+            and t["seed"] == spec["seed"]
+            and t["starts"] == 2 * spec["starts"]
+            and all(
+                len(r["t"]) == 2 * L - 1 and len(r["t_float"]) == 2 * L - 1 for r in t["points"]
+            )
+        )
+    except (KeyError, TypeError):
+        return False
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory and os.replace (readers never see a
+    partial file); an unwritable cache only costs the search again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
 
 
 def critical_checks(cs, equation: str, complete_expected: bool) -> list:
