@@ -79,7 +79,7 @@ def _paper_step_targets(ps) -> list:
     rows = []
     for r in ps["rows"]:
         name = (
-            f"paper step ({r['family']}, {r.get('evaluator', 'verify.kernels')}), d={ps['d']} n={ps['n']} "
+            f"paper step ({r['family']}, {r.get('evaluator', 'verify.training.kernels')}), d={ps['d']} n={ps['n']} "
             f"L={ps['L']} batch {ps['batch']}"
         )
         rows.append(
@@ -198,7 +198,7 @@ def _paper_step_markdown(ps: dict) -> str:
             [
                 [
                     r["family"],
-                    r.get("evaluator", "verify.kernels"),
+                    r.get("evaluator", "verify.training.kernels"),
                     r.get("flops_per_prompt", ps.get("kernel_flops_per_prompt")),
                     r["ms_per_step"],
                     r["cpu_ms_per_step"],

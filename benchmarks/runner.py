@@ -202,7 +202,7 @@ def run_throughput(cfg) -> dict:
     }
     if "paper_step" in cfg:
         _log(
-            "[throughput] the paper protocol's step (verify.kernels) vs the GPU figure and the matmul bound"
+            "[throughput] the paper protocol's step (verify.training.kernels) vs the GPU figure and the matmul bound"
         )
         out["paper_step"] = throughput.paper_step(**cfg["paper_step"])
     return out

@@ -21,10 +21,10 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from verify import kernels
 from verify.families import Unconstrained, as_family
 from verify.model import loss_and_grad
 from verify.sampling import PAPER_SPECTRUM, make_sigma, sample_prompts
+from verify.training import kernels
 from verify.training.multilayer import FamilyObjective, Summaries
 
 __all__ = [
@@ -71,7 +71,7 @@ def family8_step_flops(d: int, L: int) -> int:
 
 
 def kernel_step_flops(d: int, L: int) -> int:
-    """Flops per prompt of one :func:`verify.kernels.loss_and_grad` call, read off its GEMMs and
+    """Flops per prompt of one :func:`verify.training.kernels.loss_and_grad` call, read off its GEMMs and
     batched products (D = d + 1; the cached K_0 is not counted, as for the reference)."""
     D = d + 1
     hidden_fwd = 10 * D**3 + 2 * D * D * (D + 1)  # K Q, P W, K P^T, Q^T (.), R T^T, T (K T^T)
@@ -82,7 +82,7 @@ def kernel_step_flops(d: int, L: int) -> int:
 
 
 def jit_step_flops(d: int, L: int) -> int:
-    """Flops per prompt of one :mod:`verify.kernels_jit` evaluation (D = d + 1), read off its loop
+    """Flops per prompt of one :mod:`verify.training.kernels_jit` evaluation (D = d + 1), read off its loop
     nests: per hidden layer the forward pass K Q, P W, T K, (T K) T^T (4 products, 2 D^3 each),
     T z and the identity, and the reverse pass S M, dT W^T, P^T dT, K dW (4 products) and
     dz z^T; per hidden layer but the first, the carry T^T (S T), dW Q^T (3 products),
@@ -183,7 +183,7 @@ def paper_step(
     """The paper protocol's training step as :func:`verify.training.adam.train_adam` runs it.
 
     Each minibatch is evaluated by :func:`verify.training.adam.batch_objective`: at this batch
-    size every family through :mod:`verify.kernels` (the compiled backend where numba is
+    size every family through :mod:`verify.training.kernels` (the compiled backend where numba is
     installed; family (8) through its per-prompt summaries otherwise).
     Each of ``rounds`` rounds times, back to back: a float64 ``matmul_size``^2 matmul (best of 2,
     default BLAS threads) and, per family, the median of ``steps_per_round`` loss-and-gradient
@@ -206,7 +206,8 @@ def paper_step(
     prompts = sample_prompts(B, n, sigma, rng)
     sample_ms = 1e3 * (time.perf_counter() - t0)
     if kernels.jit_available():  # load numba once, not inside the first family's batch setup
-        import verify.kernels_jit  # noqa: F401
+        kernels.prefer_wide_vectors()  # the opt-in the measured figures were taken with
+        import verify.training.kernels_jit  # noqa: F401
     objectives, setup_ms = {}, {}
     for name, fam in fams.items():
         t0 = time.perf_counter()
@@ -269,7 +270,7 @@ def paper_step(
         obj = objectives[name]
         if isinstance(obj, kernels.KernelObjective):
             step_flops = jit_step_flops if obj.backend == "jit" else kernel_step_flops
-            evaluator, flops = f"verify.kernels ({obj.backend})", step_flops(d, L)
+            evaluator, flops = f"verify.training.kernels ({obj.backend})", step_flops(d, L)
         else:
             evaluator, flops = (
                 "training.multilayer.FamilyObjective (summaries)",
@@ -294,7 +295,7 @@ def paper_step(
         if name in wall1:
             rows[-1]["one_core_ms_per_step"] = _median(wall1[name])
             rows[-1]["one_core_times_matmul_bound"] = per_round_ratio(wall1[name], peaks1, flops)
-    from verify.kernels_jit import CHUNK as jit_chunk
+    from verify.training.kernels_jit import CHUNK as jit_chunk
 
     return {
         "d": d,

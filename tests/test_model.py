@@ -10,7 +10,7 @@ from verify.claims.lemma1 import gd_iterates, lemma_error, random_preconditioner
 from verify.families import GD, GDPlusPlus, Unconstrained
 from verify.model import IDENTITY, RELU, forward, loss_and_grad, predict
 from verify.sampling import make_sigma, prompts_from_tasks, sample_prompts, sample_tasks
-from verify.training.one_layer import OneLayerStats, fit_gd_layer, gd_features, relu_residuals
+from verify.training.one_layer import fit_gd_layer, gd_features
 
 EPS = np.finfo(float).eps
 
@@ -128,20 +128,6 @@ def test_family_pullback_is_the_gradient_in_theta(family):
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-7)
 
 
-def test_one_layer_sample_moments_reproduce_the_models_loss_and_gradient():
-    rng = np.random.default_rng(3)
-    prompts = sample_prompts(500, 8, make_sigma([1.0, 0.25, 2.0], rng), rng)
-    stats = OneLayerStats.from_prompts(prompts, chunk=128)
-    theta = 0.4 * rng.standard_normal(4 + 4 * 3)
-    P, Q = OneLayerStats.to_PQ(theta, 3)
-    f, ((dP, dQ),) = loss_and_grad([(P, Q)], prompts)
-    f2, g2 = stats.loss_and_grad(theta)
-    assert abs(f - f2) <= 1e-12 * max(1.0, f)  # same sum in another order: round-off only
-    np.testing.assert_allclose(
-        g2, np.concatenate([dP[-1], dQ[:, :3].ravel()]), rtol=1e-9, atol=1e-12
-    )
-
-
 def test_family_8_features_reproduce_the_models_prediction_and_least_squares():
     rng = np.random.default_rng(4)
     tasks = sample_tasks(400, 6, make_sigma([1.0, 0.5], rng), rng)
@@ -154,20 +140,6 @@ def test_family_8_features_reproduce_the_models_prediction_and_least_squares():
     A_hat, _ = fit_gd_layer(tasks)
     _, grads = loss_and_grad(GD(2, 1).unpack(A_hat.ravel()), prompts)
     assert np.abs(GD(2, 1).pullback(grads)).max() < 1e-10  # the exact minimiser is stationary
-
-
-def test_relu_residuals_reproduce_the_models_relu_loss_and_gradient():
-    rng = np.random.default_rng(5)
-    prompts = sample_prompts(300, 6, np.eye(3), rng)
-    theta = 0.5 * rng.standard_normal(4 + 9)
-    r, J = relu_residuals(theta, prompts)
-    P, Q = np.zeros((4, 4)), np.zeros((4, 4))
-    P[-1], Q[:3, :3] = theta[:4], theta[4:].reshape(3, 3)
-    f, ((dP, dQ),) = loss_and_grad([(P, Q)], prompts, RELU)
-    assert abs(f - r @ r / len(r)) < 1e-12 * f
-    np.testing.assert_allclose(
-        2 * J.T @ r / len(r), np.concatenate([dP[-1], dQ[:3, :3].ravel()]), rtol=1e-9, atol=1e-12
-    )
 
 
 def test_prompts_follow_eq_1_and_are_reproducible():

@@ -16,6 +16,7 @@ from .. import conventions
 from ..api import _setting, verify_theorem
 from ..checks import check_at_most
 from ..claims import get_claim
+from ..training.kernels import prefer_wide_vectors
 from .experiments import Budget
 from .io import Staging
 from .render import render_derivations, render_index, render_report, summary_line
@@ -76,6 +77,7 @@ def write_report(
     ``quick``) or "paper" (the paper's protocol, :meth:`.experiments.Budget.paper`)."""
     if scale not in ("default", "paper"):
         raise ValueError(f"scale must be 'default' or 'paper'; got {scale!r}")
+    prefer_wide_vectors()  # the figures' training runs: as fast as measured (an explicit opt-in)
     claim = get_claim(claim_id)
     options = {k: v for k, v in options.items() if k != "controls"}
     setting = _setting(claim, options)

@@ -26,7 +26,7 @@ class LossAndGradient(Protocol):
     """The objective interface every trainer here consumes: ``theta (p,) -> (loss, gradient (p,))``.
 
     Implemented by :class:`.adam.Objective`, :class:`.multilayer.FamilyObjective`,
-    :class:`.one_layer.OneLayerStats` and :class:`verify.kernels.KernelObjective`.
+    :class:`.one_layer.OneLayerStats` and :class:`verify.training.kernels.KernelObjective`.
     """
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]: ...

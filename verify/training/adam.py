@@ -52,9 +52,9 @@ class Objective:
 def batch_objective(family, prompts: Prompts, act: Activation = IDENTITY):
     """theta -> (loss, grad) on one minibatch, by the fastest exact route for the family.
 
-    Linear attention: :class:`verify.kernels.KernelObjective` (compiled, or GEMM-shaped, on
+    Linear attention: :class:`verify.training.kernels.KernelObjective` (compiled, or GEMM-shaped, on
     (K_l, z_l) blocks), except family (8) on batches too small for the compiled backend
-    (:func:`verify.kernels.choose_backend`), which goes through its per-prompt summaries,
+    (:func:`verify.training.kernels.choose_backend`), which goes through its per-prompt summaries,
     :class:`verify.training.multilayer.FamilyObjective` (O(L d^2) flops per prompt, but
     memory-bound: at the paper protocol's batch of 20000, d = 5, on 2 cores, it took 6.2 ms a
     step against 3.5 ms for the compiled kernel at L = 3, and 2.2 against 0.7 ms at L = 1,
@@ -63,7 +63,7 @@ def batch_objective(family, prompts: Prompts, act: Activation = IDENTITY):
     """
     if not act.linear:
         return Objective(family, prompts, act)
-    from ..kernels import KernelObjective, choose_backend
+    from .kernels import KernelObjective, choose_backend
 
     small = choose_backend("auto", prompts.B, family.L) != "jit"
     if small and getattr(family, "family", None) is FAMILY8:  # a GD parametrisation

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["conditional_loss", "fit_integrated_layer", "wishart_moments"]
+__all__ = ["conditional_gradient", "conditional_loss", "fit_integrated_layer", "wishart_moments"]
 
 
 def wishart_moments(B: int, n: int, d: int, rng: np.random.Generator, chunk: int = 50_000):
@@ -107,3 +107,19 @@ def conditional_loss(
     return float(
         np.trace(sigma @ A.T @ M @ A) - 2 * np.trace(sigma @ A.T @ S @ om) + np.trace(sigma @ om)
     )
+
+
+def conditional_gradient(
+    A: np.ndarray,
+    S: np.ndarray,
+    sigma: np.ndarray,
+    n: int,
+    omega: np.ndarray | None = None,
+    noise: float = 0.0,
+) -> np.ndarray:
+    """Gradient of ``l(A | X)`` w.r.t. A (d, d): ``2 M A Sigma - 2 S Omega Sigma`` with
+    ``M = S Omega S + (s2/n) S`` (symmetric); ``f_B`` is stationary exactly at ``M^{-1} N``."""
+    d = sigma.shape[0]
+    om = np.eye(d) if omega is None else omega
+    M = S @ om @ S + noise / n * S
+    return 2.0 * M @ A @ sigma - 2.0 * S @ om @ sigma

@@ -1,4 +1,4 @@
-"""The same loss and gradient as :mod:`verify.kernels`, compiled by numba for fixed D = d+1 and L.
+"""The same loss and gradient as :mod:`verify.training.kernels`, compiled by numba for fixed D = d+1 and L.
 
 Why a compiler: per prompt the work is a dozen products of (d+1) x (d+1) matrices.  Through
 numpy every such product is a separate BLAS call (about 40 ns of call overhead for 432 flops),
@@ -16,14 +16,14 @@ the layer loops are unrolled).  LLVM then vectorises without run-time alias chec
 the accumulators in registers.  Measured on one core of the development machine (float64,
 GFLOP/s): one product 42 with constant offsets against 12 through separate arrays (the
 previous kernel); the whole step about 28 with 256-bit vectors (35 with 512-bit ones, see
-:func:`_prefer_512_bit_vectors`), against 15 for the previous kernel and 3-4 with the layer loop
+:func:`verify.training.kernels.prefer_wide_vectors`, an opt-in), against 15 for the previous kernel and 3-4 with the layer loop
 not unrolled (offsets known only at run time).  The price is compile time, once per (D, L) per
 machine (numba's disk cache, ``cache=True``): about 4, 15, 33 and 56 CPU-seconds for
 L = 1, 2, 3, 4 at d = 5.
 Models deeper than :data:`MAX_LAYERS` use the numpy backend; an odd D runs padded to D + 1
 (:func:`layout`), so the products only ever take rows two at a time.
 
-The algebra, the reverse mode and the notation are those of :mod:`verify.kernels` (its module
+The algebra, the reverse mode and the notation are those of :mod:`verify.training.kernels` (its module
 docstring); ``tests/test_kernels.py`` checks this backend against :mod:`verify.model` to
 round-off.  Floating-point: ``fastmath`` is limited to reassociation and contraction (FMA), so
 NaN and infinity keep their IEEE meaning.
@@ -31,34 +31,10 @@ NaN and infinity keep their IEEE meaning.
 
 from __future__ import annotations
 
-import os
-import sys
 from functools import cache
 
-
-def _prefer_512_bit_vectors() -> None:
-    """Let LLVM use 512-bit vectors where the CPU has them (AVX-512), before numba loads.
-
-    LLVM's tuning for these CPUs prefers 256-bit vectors (older Xeons lowered their clock for
-    512-bit code).  This kernel is bound by its multiply-adds, and on the development machine
-    (Xeon, AVX-512) the step ran 24 % faster with 512-bit vectors: 35 against 28 GFLOP/s on
-    one core, measured side by side.  Only the instruction width changes: the same IEEE
-    operations, summed in another order (round-off).  A user's own NUMBA_CPU_FEATURES wins, and
-    nothing changes if numba was loaded first or the CPU has no AVX-512.
-    """
-    if "numba" in sys.modules or os.environ.get("NUMBA_CPU_FEATURES"):
-        return
-    import llvmlite.binding as llvm
-
-    features = llvm.get_host_cpu_features()
-    if features.get("avx512f"):
-        os.environ["NUMBA_CPU_FEATURES"] = features.flatten() + ",-prefer-256-bit"
-
-
-_prefer_512_bit_vectors()
-
-import numpy as np  # noqa: E402
-from numba import njit  # noqa: E402
+import numpy as np
+from numba import njit
 
 __all__ = ["CHUNK", "LINE", "MAX_LAYERS", "MICRO", "compiled", "layout", "on_lines", "pad"]
 
