@@ -40,6 +40,7 @@ from fractions import Fraction
 
 import mpmath
 
+from theory.families import exact_family
 from theory.wishart import sample_cov_moment
 
 __all__ = ["BLOCK_TYPES", "block_dimension", "full_gradient_trace", "hessian_block", "kernel"]
@@ -125,15 +126,16 @@ _S = ({1: 1}, {}, {})
 def _residual(family, a, b, wa, wb, sigma):
     """U_L as a word-algebra element; wa, wb: perturbation weights of A_l, B_l."""
     G, U = _ONE, _ONE
-    for l in range(len(a)):
-        if family == "8":
-            P_x, Q_x = ({}, {}, {}), _scale(_perturbed(a[l], wa[l]), -1)
-        else:
-            P_x, Q_x = _perturbed(b[l], wb[l]), _perturbed(a[l], wa[l])
+    L = len(a)
+    Ps = [_perturbed(b[l], wb[l]) for l in range(len(b))]
+    blocks = family.layer_blocks(
+        [_perturbed(a[l], wa[l]) for l in range(L)], Ps, ({}, {}, {}), lambda x: _scale(x, -1)
+    )
+    for l, (P_x, Q_x) in enumerate(blocks):
         Gt = _transpose(G, sigma)
         U_step = _add(_ONE, _mul(_mul(_mul(Gt, _transpose(Q_x, sigma)), G), _S))
         U = _mul(U_step, U)
-        if family == "11" and l < len(a) - 1:
+        if family.moves_covariates(l, L):
             G = _mul(_add(_ONE, _mul(_mul(_mul(_mul(P_x, G), _S), Gt), Q_x)), G)
     return U
 
@@ -183,11 +185,9 @@ def _converter(arith: str):
 
 
 def _check(family, a, b, n, d, kind):
-    if family not in ("8", "11"):
-        raise ValueError(f"family must be '8' or '11'; got {family!r}")
     if kind not in BLOCK_TYPES:
         raise ValueError(f"kind must be one of {BLOCK_TYPES}; got {kind!r}")
-    if family == "11" and len(b) != len(a):
+    if family.has_b and len(b) != len(a):
         raise ValueError(f"family (11) needs len(b) == len(a); got {len(b)} and {len(a)}")
     if kind != "trace" and d < 2:
         raise ValueError(f"block {kind!r} needs d >= 2; got d={d}")
@@ -196,7 +196,7 @@ def _check(family, a, b, n, d, kind):
 def _quadratic(family, a, b, weights, kind, n, d, cache, conv, value=True):
     L = len(a)
     sigma = -1 if kind == "antisym" else 1
-    wa, wb = weights[:L], (weights[L:] if family == "11" else [0] * L)
+    wa, wb = weights[:L], (weights[L:] if family.has_b else [0] * L)
     U = _residual(family, a, b, wa, wb, sigma)
     V = _mul(_transpose(U, sigma), U)
     return _expected_trace(V, kind, n, d, cache, conv, value)
@@ -210,7 +210,8 @@ def full_gradient_trace(family: str, a, b, n: int, d: int, arith: str = "mpmath"
     dps) or "arb" (python-flint balls; a, b may then be balls, giving enclosures over a box).
     """
     conv = _converter(arith)
-    b = [_lift(x, arith) for x in b] if family == "11" else []
+    family = exact_family(family)
+    b = [_lift(x, arith) for x in b] if family.has_b else []
     _check(family, a, b, n, d, "trace")
     a = [_lift(x, arith) for x in a]
     P = len(a) + len(b)
@@ -244,7 +245,8 @@ def hessian_block(
     keep x keep sub-block (e.g. 2L - 1 to skip b_{L-1}, on which f does not depend).
     """
     conv = _converter(arith)
-    b = list(b) if family == "11" else []
+    family = exact_family(family)
+    b = list(b) if family.has_b else []
     _check(family, a, b, n, d, kind)
     a = [_lift(x, arith) for x in a]
     b = [_lift(x, arith) for x in b]

@@ -35,6 +35,8 @@ import mpmath
 import numpy as np
 import sympy
 
+from theory.families import FAMILIES as _EXACT
+from theory.families import exact_family
 from theory.wishart import D_SYMBOL, N_SYMBOL, mixed_moment, sample_cov_moment
 
 __all__ = [
@@ -49,14 +51,14 @@ __all__ = [
     "residual_polynomial",
 ]
 
-FAMILIES = ("8", "11")
+#: The families' equation numbers (:mod:`theory.families` holds the objects).
+FAMILIES = tuple(f.equation for f in _EXACT)
 S_SYMBOL = sympy.Symbol("s", nonnegative=True)
 
 
-def _check_family_L(family: str, L: int) -> str:
-    family = str(family)
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
+def _check_family_L(family, L: int):
+    """The :class:`theory.families.ExactFamily` of ``family``; ValueError for a bad L."""
+    family = exact_family(family)
     if not isinstance(L, int) or L < 1:
         raise ValueError(f"L must be a positive int; got {L!r}")
     return family
@@ -68,16 +70,14 @@ def parameter_symbols(
     """Symbols (a_0..a_{L-1}) and (b_0..b_{L-1}); b is empty for family (8)."""
     family = _check_family_L(family, L)
     a = sympy.symbols(f"a_0:{L}", real=True)
-    b = sympy.symbols(f"b_0:{L}", real=True) if family == "11" else ()
+    b = sympy.symbols(f"b_0:{L}", real=True) if family.has_b else ()
     return tuple(a), tuple(b)
 
 
 def _layer_blocks(family: str, L: int):
     """Scalar x-blocks (P_x, Q_x) of each layer on S, in whitened coordinates."""
     a, b = parameter_symbols(family, L)
-    if family == "8":
-        return [(sympy.Integer(0), -a[l]) for l in range(L)]
-    return [(b[l], a[l]) for l in range(L)]
+    return exact_family(family).layer_blocks(a, b, sympy.Integer(0))
 
 
 @functools.cache
@@ -126,7 +126,8 @@ class RestrictedLoss:
     """
 
     def __init__(self, family: str, L: int, n: int, d: int):
-        self.family = _check_family_L(family, L)
+        self.exact = _check_family_L(family, L)
+        self.family = self.exact.equation
         if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
             raise ValueError(f"RestrictedLoss needs positive integers n, d; got n={n!r}, d={d!r}")
         self.L, self.n, self.d = L, n, d

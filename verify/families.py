@@ -1,9 +1,11 @@
 """Parameter families: the paper's families (8) and (11) as objects, and their parametrisations.
 
 * :class:`Family` -- one object per family of the paper (:data:`FAMILY8`, :data:`FAMILY11`):
-  its equation, sign convention, blocks, fast evaluator (:mod:`verify.training.multilayer`) and exact
-  loss on S (:mod:`theory.restricted`, :mod:`theory.critical`, keyed by the equation number).
-  Theory-facing code, trainers and reports all take a :class:`Family`, never a name.
+  its equation, sign convention, parametrisation, exact evaluators on per-prompt summaries
+  (:mod:`verify.training.summaries`), warm start, and exact loss on S (its
+  :class:`theory.families.ExactFamily`).  Theory-facing code, trainers and reports all take a
+  :class:`Family`, never a name; what differs between the families is in its two subclasses.
+  Adding a family: the list in :mod:`theory.families` (one place).
 * Parametrisations of ``theta`` (1-D float array) for a given (d, L), each mapping ``theta`` to
   ``[(P_0, Q_0), ...]`` and pulling a gradient w.r.t. the (P_l, Q_l) back to ``theta``:
   :class:`Unconstrained` (every entry of every P_l, Q_l, optionally Q_l's last row held at 0,
@@ -20,6 +22,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .training.one_layer import fit_family, levenberg_marquardt
+from .training.summaries import (
+    Summaries,
+    loss_and_grad_8,
+    loss_and_grad_11,
+    residuals_8,
+    residuals_11,
+    residuals_and_jacobian_8,
+    residuals_and_jacobian_11,
+)
 
 __all__ = [
     "Family",
@@ -160,21 +173,25 @@ class GDPlusPlus:
 
 @dataclass(frozen=True)
 class Family:
-    """A parameter family of the paper: equation, sign convention, blocks, evaluator, exact loss.
+    """A parameter family of the paper: its parametrisation, its exact evaluators on per-prompt
+    summaries, its warm start and its exact loss on S.
 
-    ``theta`` of L layers holds A_0, ..., A_{L-1} (each d x d, row-major) and, when ``has_B``,
+    ``theta`` of L layers holds A_0, ..., A_{L-1} (each d x d, row-major) and, for family (11),
     then B_0, ..., B_{L-1}.  ``sign`` is the sign in ``Q_l = sign [[A_l,0],[0,0]]``: -1 for
     eq. (8), +1 for eq. (11) (so a family-(8) a_l is minus the family-(11) a_l on the same
-    model).  ``equation`` ("8" / "11") is also the key of the exact code in :mod:`theory`.
+    model).  ``equation`` ("8" / "11") names the family in reports and random streams;
+    ``exact`` is its object in :mod:`theory.families`.  The behaviour that differs between the
+    families is in the two subclasses below: nothing outside this module branches on the family.
     """
 
     equation: str
     name: str
     sign: float
     has_B: bool
-    P_form: str
-    Q_form: str
     parametrisation: type
+    #: train_adam's small minibatches go through the per-prompt summaries (faster than the layer
+    #: kernel for family (8): :func:`verify.training.adam.batch_objective`)
+    summaries_on_small_batches: bool = False
 
     @property
     def title(self) -> str:
@@ -200,20 +217,35 @@ class Family:
         L = len(perm)
         return list(perm) + ([L + i for i in perm] if self.has_B else [])
 
-    # -- evaluators on per-prompt summaries (verify.training.multilayer) --------------------------
+    # -- evaluators on per-prompt summaries (verify.training.summaries) ---------------------------
+    def loss_and_grad(self, theta, L: int, sm: Summaries):
+        """(loss, gradient w.r.t. theta) of the sample loss on summaries ``sm``."""
+        raise NotImplementedError
+
+    def residuals(self, theta, L: int, sm: Summaries, jacobian: bool = True):
+        """(residuals q_L + t (N,), their Jacobian w.r.t. theta (N, size) or None)."""
+        raise NotImplementedError
+
+    def warm_start(self, L: int, sub: Summaries, theta: np.ndarray) -> np.ndarray:
+        """From a small random start, the cheap first phase of training on a subsample."""
+        raise NotImplementedError
+
     def objective(self, L: int, sm):
         """theta -> (loss, gradient) of the sample loss on summaries ``sm``."""
-        from .training.multilayer import FamilyObjective
-
-        return FamilyObjective(self, L, sm)
+        return lambda theta: self.loss_and_grad(theta, L, sm)
 
     def resjac(self, L: int, sm):
         """theta, jacobian -> (residuals, Jacobian or None) on summaries ``sm``."""
-        from .training.multilayer import resjac
+        return lambda theta, jacobian=True: self.residuals(theta, L, sm, jacobian)
 
-        return resjac(self, L, sm)
+    # -- exact mathematics (theory/) ------------------------------------------------------------
+    @property
+    def exact(self):
+        """The family's exact object in :mod:`theory.families`."""
+        from theory.families import exact_family
 
-    # -- exact mathematics (theory/, keyed by the equation number) ------------------------
+        return exact_family(self.equation)
+
     def restricted_loss(self, L: int, n: int, d: int):
         """phi_L on S (:class:`theory.restricted.RestrictedLoss`), exact Wishart moments."""
         from theory.restricted import RestrictedLoss
@@ -227,10 +259,48 @@ class Family:
         return critical_points(self.equation, L, n, d, **kw)
 
 
-FAMILY8 = Family("8", "gd", -1.0, False, "P_l = [[0,0],[0,1]]", "Q_l = -[[A_l,0],[0,0]]", GD)
-FAMILY11 = Family(
-    "11", "gdpp", 1.0, True, "P_l = [[B_l,0],[0,1]]", "Q_l = [[A_l,0],[0,0]]", GDPlusPlus
-)
+@dataclass(frozen=True)
+class _Family8(Family):
+    """Eq. (8): P_l = [[0,0],[0,1]], Q_l = -[[A_l,0],[0,0]]."""
+
+    def loss_and_grad(self, theta, L, sm):
+        f, dA = loss_and_grad_8(list(theta.reshape(-1, sm.S.shape[1], sm.S.shape[1])), sm)
+        return f, np.concatenate([g.ravel() for g in dA])
+
+    def residuals(self, theta, L, sm, jacobian=True):
+        mats = list(theta.reshape(-1, sm.S.shape[1], sm.S.shape[1]))
+        if not jacobian:
+            return residuals_8(mats, sm), None
+        return residuals_and_jacobian_8(mats, sm)
+
+    def warm_start(self, L, sub, theta):
+        """Levenberg-Marquardt: family (8)'s loss is a polynomial of low degree in each A_l."""
+        return levenberg_marquardt(self.resjac(L, sub), theta, maxiter=300, rtol=1e-8)[0]
+
+
+@dataclass(frozen=True)
+class _Family11(Family):
+    """Eq. (11): P_l = [[B_l,0],[0,1]], Q_l = [[A_l,0],[0,0]]."""
+
+    def loss_and_grad(self, theta, L, sm):
+        mats = theta.reshape(-1, sm.S.shape[1], sm.S.shape[1])
+        f, dA, dB = loss_and_grad_11(list(mats[:L]), list(mats[L : 2 * L]), sm)
+        return f, np.concatenate([g.ravel() for g in dA + dB])
+
+    def residuals(self, theta, L, sm, jacobian=True):
+        mats = list(theta.reshape(-1, sm.S.shape[1], sm.S.shape[1]))
+        if not jacobian:
+            return residuals_11(mats[:L], mats[L:], sm), None
+        return residuals_and_jacobian_11(mats[:L], mats[L:], sm)
+
+    def warm_start(self, L, sub, theta):
+        """From a small start family (11) crosses long plateaus (step sizes spanning a factor 30):
+        many cheap L-BFGS iterations on the subsample do that better than Levenberg-Marquardt."""
+        return fit_family(self.objective(L, sub), theta, gtol=1e-7, maxiter=30000)[0]
+
+
+FAMILY8 = _Family8("8", "gd", -1.0, False, GD, summaries_on_small_batches=True)
+FAMILY11 = _Family11("11", "gdpp", 1.0, True, GDPlusPlus)
 FAMILIES = (FAMILY8, FAMILY11)
 
 

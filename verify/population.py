@@ -74,7 +74,7 @@ from threadpoolctl import threadpool_limits
 
 from .families import FAMILY8, FAMILY11, as_family
 from .sampling import sqrtm_psd
-from .training.multilayer import FamilyObjective, Summaries, _subset, resjac
+from .training.multilayer import FamilyObjective, Summaries, resjac, subset
 from .training.one_layer import gauss_newton_step, levenberg_marquardt
 
 __all__ = [
@@ -378,7 +378,7 @@ def fit_from_small_start(
                 True,
             )
             for count, method, budget in stages:
-                sub = _subset(sm, min(count, sm.count))
+                sub = subset(sm, min(count, sm.count))
                 if method == "lbfgs":
                     theta, k = _lbfgs(
                         family, L, sub, theta, budget, k, record_every, its, losses, thetas

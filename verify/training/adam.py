@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..families import FAMILY8
 from ..model import IDENTITY, Activation, Prompts, loss_and_grad
 from ..progress import Progress
 
@@ -66,10 +65,11 @@ def batch_objective(family, prompts: Prompts, act: Activation = IDENTITY):
     from .kernels import KernelObjective, choose_backend
 
     small = choose_backend("auto", prompts.B, family.L) != "jit"
-    if small and getattr(family, "family", None) is FAMILY8:  # a GD parametrisation
+    fam = getattr(family, "family", None)  # the paper family of a GD / GD++ parametrisation
+    if small and fam is not None and fam.summaries_on_small_batches:
         from .multilayer import FamilyObjective, Summaries
 
-        return FamilyObjective(FAMILY8, family.L, Summaries.from_prompts(prompts))
+        return FamilyObjective(fam, family.L, Summaries.from_prompts(prompts))
     return KernelObjective(family, prompts)
 
 

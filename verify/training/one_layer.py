@@ -38,6 +38,7 @@ __all__ = [
     "fit_relu_layer",
     "levenberg_marquardt",
     "gauss_newton_step",
+    "fit_family",
 ]
 
 
@@ -324,6 +325,20 @@ def fit_relu_layer(
             "next_PQ": (Pn, Qn),
         },
     )
+
+
+def fit_family(obj, theta0: np.ndarray, gtol: float = 1e-12, maxiter: int = 20000):
+    """L-BFGS on ``obj`` (theta -> (loss, gradient)) from ``theta0`` to the stopping rule;
+    returns (theta, info)."""
+    res = minimize(
+        obj,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxcor": 50},
+    )
+    f, g = obj(res.x)
+    return res.x, {"loss": f, "grad_norm": float(np.linalg.norm(g)), "iterations": int(res.nit)}
 
 
 def levenberg_marquardt(resjac, theta, maxiter: int = 200, rtol: float = 1e-7):
