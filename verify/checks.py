@@ -33,7 +33,11 @@ __all__ = [
     "SPREAD_CEILING",
     "STATUSES",
     "Check",
+    "CheckDef",
+    "Control",
     "Verdict",
+    "check_key",
+    "refers_to",
     "check_at_least",
     "check_at_most",
     "control_row",
@@ -80,6 +84,9 @@ class Check:
     status: str
     reason: str = ""
     sense: str = "<="
+    #: the stable id of the check as its claim declares it (:class:`CheckDef`); tests, errata,
+    #: controls and the resolution refer to it, never to ``name``.  Not part of the JSON.
+    id: str = ""
 
     def __post_init__(self):
         if self.sense not in SENSES:
@@ -107,6 +114,7 @@ class Check:
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        del out["id"]
         out["margin"] = self.margin
         return out
 
@@ -156,6 +164,7 @@ def check_at_most(
     *,
     ceiling: float | None = None,
     ceiling_basis: str = "",
+    id: str = "",
 ) -> Check:
     """A ``<=`` check: passes when ``observed <= tolerance``.
 
@@ -164,28 +173,90 @@ def check_at_most(
     """
     observed, tolerance = float(observed), float(tolerance)
     chk = Check(
-        name, kind, observed, tolerance, basis, _status(observed, tolerance, "<="), reason, "<="
+        name, kind, observed, tolerance, basis, _status(observed, tolerance, "<="), reason, "<=", id
     )
     return _with_ceiling(chk, ceiling, ceiling_basis)
 
 
-def check_at_least(name, kind, observed, tolerance, basis, reason="") -> Check:
+def check_at_least(name, kind, observed, tolerance, basis, reason="", *, id: str = "") -> Check:
     """A ``>=`` check: passes when ``observed >= tolerance`` (e.g. an erratum is confirmed)."""
     observed, tolerance = float(observed), float(tolerance)
     return Check(
-        name, kind, observed, tolerance, basis, _status(observed, tolerance, ">="), reason, ">="
+        name, kind, observed, tolerance, basis, _status(observed, tolerance, ">="), reason, ">=", id
     )
 
 
-def inconclusive(name, kind, observed, tolerance, basis, reason, sense: str = "<=") -> Check:
+def inconclusive(
+    name, kind, observed, tolerance, basis, reason, sense: str = "<=", *, id: str = ""
+) -> Check:
     """A check the evidence cannot decide (e.g. the setting leaves it no power); ``reason`` says why."""
     if not reason:
         raise ValueError(
             "an inconclusive check needs a reason saying why the evidence cannot decide"
         )
     return Check(
-        name, kind, float(observed), float(tolerance), basis, "inconclusive", reason, sense
+        name, kind, float(observed), float(tolerance), basis, "inconclusive", reason, sense, id
     )
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """A check as a claim declares it: a stable ``id`` and the ``title`` reports print.
+
+    Tests, errata, controls and the resolution refer to the id; renaming the title changes no
+    behaviour.  A title with ``{field}`` placeholders is completed from the run
+    (:meth:`title_for`).  ``at_most`` / ``at_least`` / ``inconclusive`` build the
+    :class:`Check` (the builders above, with this id).
+    """
+
+    id: str
+    title: str
+
+    def title_for(self, **fields) -> str:
+        return self.title.format(**fields) if fields else self.title
+
+    def at_most(self, kind, observed, tolerance, basis, reason="", *, title=None, **kw) -> Check:
+        return check_at_most(
+            title or self.title, kind, observed, tolerance, basis, reason, id=self.id, **kw
+        )
+
+    def at_least(self, kind, observed, tolerance, basis, reason="", *, title=None) -> Check:
+        return check_at_least(
+            title or self.title, kind, observed, tolerance, basis, reason, id=self.id
+        )
+
+    def inconclusive(
+        self, kind, observed, tolerance, basis, reason, sense="<=", *, title=None
+    ) -> Check:
+        return inconclusive(
+            title or self.title, kind, observed, tolerance, basis, reason, sense, id=self.id
+        )
+
+
+def check_key(check) -> str:
+    """What refers to a check: its declared id (the title only for a check built without one)."""
+    return check.id or check.name
+
+
+def refers_to(check, keys) -> bool:
+    """Whether ``keys`` (check ids, e.g. an erratum's) name ``check``.  A check built without an
+    id (a claim not yet declared through :class:`CheckDef`) is matched by title substring."""
+    if check.id:
+        return check.id in keys
+    return any(k.lower() in check.name.lower() for k in keys)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A negative control: a plausible wrong closed form ``value`` named ``name``.
+
+    ``deviation``: its relative distance from the true closed form, where the claim has a
+    resolution (a control within the run's resolution is not required to be rejected:
+    :func:`mark_within_resolution`)."""
+
+    name: str
+    value: object
+    deviation: float | None = None
 
 
 def replica_tolerance(estimates: np.ndarray, scale: float, k: float = K_SIGMA) -> float:
@@ -447,8 +518,9 @@ def _control_line(c: dict) -> str:
 
 
 def eligible_check_names(truth_checks) -> set:
-    """Names of the checks that can reject a control: those the true closed form passes."""
-    return {c.name for c in truth_checks if c.passed}
+    """Ids (:func:`check_key`) of the checks that can reject a control: those the true closed
+    form passes."""
+    return {check_key(c) for c in truth_checks if c.passed}
 
 
 def evaluate_controls(ctrls, ev, s, checker, truth_checks=None) -> list:
@@ -466,15 +538,15 @@ def evaluate_controls(ctrls, ev, s, checker, truth_checks=None) -> list:
     """
     eligible = None if truth_checks is None else eligible_check_names(truth_checks)
     out = []
-    for name, C in ctrls:
-        cs = checker(C, ev, s)
-        out.append(control_row(name, cs, eligible))
+    for ctrl in ctrls:
+        name, C = (ctrl.name, ctrl.value) if isinstance(ctrl, Control) else ctrl
+        out.append(control_row(name, checker(C, ev, s), eligible))
     return out
 
 
 def control_row(name: str, cs: list, eligible: set | None) -> dict:
     """The controls-table row of one wrong closed form judged by checks ``cs``."""
-    usable = [c for c in cs if eligible is None or c.name in eligible]
+    usable = [c for c in cs if eligible is None or check_key(c) in eligible]
     rows = [
         {
             "name": c.name,

@@ -32,9 +32,10 @@ def check_resolution(check) -> float:
     return (check.observed + check.tolerance) / (1.0 - check.tolerance)
 
 
-def run_resolution(checks, names) -> tuple[float, str]:
-    """(resolution, basis) over the checks named in ``names`` (relative-Frobenius checks)."""
-    cands = [(check_resolution(c), c.name) for c in checks if c.name in names]
+def run_resolution(checks, ids) -> tuple[float, str]:
+    """(resolution, basis) over the checks whose ids (:func:`verify.checks.check_key`) are in
+    ``ids`` (relative-Frobenius checks)."""
+    cands = [(check_resolution(c), c.name) for c in checks if (c.id or c.name) in ids]
     finite = [x for x in cands if math.isfinite(x[0])]
     if not finite:
         return math.inf, (

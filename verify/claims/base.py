@@ -9,15 +9,20 @@ them.  Conventions (tokens as columns, 1/n, the read-out sign, the code's transp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from ..checks import Verdict, controls_check, evaluate_controls, mark_within_resolution
 from ..errors import UsageError
+from ..progress import Progress
 from ..sampling import validate_spectrum
 from ..setting import AssumptionError, Setting
 
 __all__ = [
     "Claim",
+    "Judgement",
+    "run_claim",
     "Hypothesis",
     "Erratum",
     "REPLICAS",
@@ -71,8 +76,9 @@ class Erratum:
 
     ``computed`` is text, or a function of the run's verdict returning text: numbers in an
     erratum come from the run (``verdict.artifacts`` / closed form), never pasted.  ``steps``
-    and ``checks`` are substrings of derivation-step titles and check names whose records (with
-    their outcomes) are quoted as evidence.
+    are substrings of derivation-step titles and ``checks`` the ids of checks
+    (:class:`~verify.checks.CheckDef`) whose records (with their outcomes) are quoted as
+    evidence.
     """
 
     topic: str
@@ -88,11 +94,43 @@ class Erratum:
         return self
 
 
+@dataclass
+class Judgement:
+    """What a claim's ``judge`` concludes from its evidence: the verdict's content.
+
+    ``truth``: the checks of the true closed form that negative controls are judged by (only a
+    check the truth passes can reject a control), or a function returning them (evaluated only
+    when controls run); ``control_resolution``: the run's resolution, where controls within it
+    are not required to be rejected (None: every control is required).
+    """
+
+    setting: dict
+    closed_form: dict
+    checks: list
+    notes: list = field(default_factory=list)
+    artifacts: dict = field(default_factory=dict)
+    resolution: float | None = None
+    resolution_basis: str = ""
+    timings: dict = field(default_factory=dict)
+    truth: object = None
+    control_resolution: object = None
+
+
 @dataclass(frozen=True)
 class Claim:
     """A claim of the paper as data.
 
-    ``run(setting, with_controls, candidate, progress) -> Verdict`` does the work;
+    A declared claim gives ``gather(setting, progress) -> evidence`` (trains, samples, solves:
+    nothing there consults a closed form), ``judge(setting, evidence, target, progress) ->``
+    :class:`Judgement` (the checks of the evidence against the closed form, or against
+    ``target``, a user's candidate evaluated by ``prepare(setting, candidate)`` before any
+    work), ``controls(setting, evidence, judgement) -> [Control]`` and
+    ``control_checks(value, evidence, setting) -> [Check]`` (how a wrong closed form is judged),
+    and ``checks``, its :class:`~verify.checks.CheckDef` records (stable ids).
+    :func:`run_claim` runs every declared claim: hypotheses, timing, the verdict's id and the
+    controls; ``claim.run(setting, with_controls, candidate, progress)`` is that function
+    bound to the claim (a claim not yet declared passes its own ``run``).
+
     ``default_setting(**options) -> Setting`` applies the claim's defaults (e.g. Sigma = I);
     ``hypotheses`` are checked by :meth:`check` before any work; ``options`` are the options
     the claim uses (others are refused); ``effort(setting)`` returns the sample sizes and
@@ -105,7 +143,7 @@ class Claim:
     title: str
     source: str
     statement: str
-    run: Callable
+    run: Callable | None = None
     hypotheses: tuple = ()
     options: frozenset = COMMON_OPTIONS
     default_setting: Callable = Setting
@@ -114,6 +152,21 @@ class Claim:
     derivation: tuple = ()
     errata: tuple = ()
     figures: tuple = ()
+    gather: Callable | None = None
+    judge: Callable | None = None
+    prepare: Callable | None = None
+    controls: Callable | None = None
+    control_checks: Callable | None = None
+    checks: tuple = ()
+
+    def __post_init__(self):
+        if self.run is None:
+            if self.gather is None or self.judge is None:
+                raise ValueError(f"claim {self.id}: declare gather and judge (or a run)")
+            object.__setattr__(self, "run", _Bound(self))
+        ids = [c.id for c in self.checks]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"claim {self.id}: check ids must be unique; got {ids}")
 
     @property
     def name(self) -> str:
@@ -203,3 +256,57 @@ def inverse_prior(s: Setting) -> bool:
 def noiseless(s: Setting) -> bool:
     """No label noise (the paper has none anywhere)."""
     return s.noise == 0
+
+
+class _Bound:
+    """``claim.run``: :func:`run_claim` bound to a declared claim."""
+
+    def __init__(self, claim: Claim):
+        self.claim = claim
+
+    def __call__(self, s, with_controls=False, candidate=None, progress=None) -> Verdict:
+        return run_claim(self.claim, s, with_controls, candidate, progress)
+
+
+def run_claim(
+    claim: Claim,
+    s: Setting,
+    with_controls: bool = False,
+    candidate=None,
+    progress: Progress | None = None,
+) -> Verdict:
+    """Verify a declared ``claim`` at setting ``s``: its hypotheses (before any work), the
+    candidate (evaluated before any training is spent on it), the evidence, the judgement,
+    then, with ``with_controls``, every negative control judged by the checks the true closed
+    form passes, and the discrimination check.  The verdict carries the claim's id."""
+    claim.check(s)
+    if candidate is not None and claim.prepare is None:
+        raise ValueError(f"{claim.name} takes no candidate closed form")
+    progress = progress or Progress(None)
+    t0 = time.perf_counter()
+    target = None if candidate is None else claim.prepare(s, candidate)
+    evidence = claim.gather(s, progress)
+    j = claim.judge(s, evidence, target, progress)
+    verdict = Verdict(
+        claim.id,
+        j.setting,
+        j.closed_form,
+        j.checks,
+        notes=j.notes,
+        artifacts=j.artifacts,
+        resolution=j.resolution,
+        resolution_basis=j.resolution_basis,
+    )
+    verdict.timings.update(j.timings)
+    if with_controls and claim.controls is not None:
+        ctrls = claim.controls(s, evidence, j)
+        truth = j.truth() if callable(j.truth) else j.truth
+        rows = evaluate_controls(ctrls, evidence, s, claim.control_checks, truth_checks=truth)
+        if j.control_resolution is not None:
+            res = j.control_resolution
+            res = res(truth) if callable(res) else res
+            rows = mark_within_resolution(rows, [c.deviation for c in ctrls], res)
+        verdict.controls = rows
+        verdict.checks.append(controls_check(rows))
+    verdict.timings["seconds"] = time.perf_counter() - t0
+    return verdict

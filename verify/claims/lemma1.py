@@ -16,21 +16,20 @@ Exactly, with sympy: :func:`theory.lemma1.check_lemma1_symbolic`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from theory.lemma1 import check_lemma1_symbolic
 
-from ..checks import Verdict, check_at_least, check_at_most, controls_check, evaluate_controls
+from ..checks import CheckDef, Control
 from ..compare import EPS
 from ..families import GD
 from ..model import forward
 from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
-from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis, Judgement
 
 
 @dataclass(frozen=True)
@@ -129,150 +128,214 @@ def random_preconditioners(d, L, rng, symmetric: bool, sigma):
     return out
 
 
-EQ3_SYMMETRIC = "eq. (3): printed recursion (A_l), symmetric A_l, L = 1..4"
-EQ3_TRANSPOSED = "eq. (3): recursion with A_l^T, any A_l, L = 1..4"
-EQ3_ERRATUM = "erratum, eq. (3): printed recursion fails for non-symmetric A_l"
-CODE_PRINTED = "code's convention: printed recursion (A_l), any A_l, L = 1..4"
-CODE_TRANSPOSED_FAILS = "code's convention: A_l^T recursion fails for non-symmetric A_l"
+#: The checks of Lemma 1, by stable id (tests, the erratum and the controls refer to the ids).
+EQ3_SYMMETRIC = CheckDef(
+    "eq3_symmetric", "eq. (3): printed recursion (A_l), symmetric A_l, L = 1..4"
+)
+EQ3_TRANSPOSED = CheckDef("eq3_transposed", "eq. (3): recursion with A_l^T, any A_l, L = 1..4")
+EQ3_ERRATUM = CheckDef(
+    "eq3_erratum", "erratum, eq. (3): printed recursion fails for non-symmetric A_l"
+)
+CODE_PRINTED = CheckDef(
+    "code_printed", "code's convention: printed recursion (A_l), any A_l, L = 1..4"
+)
+CODE_TRANSPOSED_FAILS = CheckDef(
+    "code_transposed_fails", "code's convention: A_l^T recursion fails for non-symmetric A_l"
+)
+EXACT_TRANSPOSED = CheckDef(
+    "exact_transposed", "exact (sympy, d = n = L = 2, {kind} A_l): A_l^T reading holds"
+)
+EXACT_PRINTED_SYMMETRIC = CheckDef(
+    "exact_printed_symmetric", "exact (sympy): printed reading holds for symmetric A_l"
+)
+EXACT_PRINTED_FAILS = CheckDef(
+    "exact_printed_fails", "exact (sympy): printed reading fails for general A_l"
+)
+EXACT_CODE = CheckDef(
+    "exact_code", "exact (sympy, code convention): printed reading holds for general A_l"
+)
+CHECKS = (
+    EQ3_SYMMETRIC,
+    EQ3_TRANSPOSED,
+    EQ3_ERRATUM,
+    CODE_PRINTED,
+    CODE_TRANSPOSED_FAILS,
+    EXACT_TRANSPOSED,
+    EXACT_PRINTED_SYMMETRIC,
+    EXACT_PRINTED_FAILS,
+    EXACT_CODE,
+)
 
 
-def _observed(verdict, name) -> float:
-    """The observed value of the verdict's check ``name`` (nan if the run has no such check)."""
-    return next((c.observed for c in verdict.checks if c.name == name), float("nan"))
+@dataclass
+class Evidence:
+    """Forward passes against the GD iterates, and the exact (sympy) readings.
+
+    ``residual[(symmetric, transpose, convention)]``: the worst residual over L = 1..4 (relative
+    to max |Z|) of the recursion read with A_l (transpose False) or A_l^T, for symmetric or
+    general A_l, in eq. (3)'s convention or the code's; ``exact``: which readings sympy proves
+    (``(symmetric, "eq3" / "code") -> (printed holds, transposed holds)``).  ``prompts`` and
+    ``cases`` (the random A_l per (symmetric, L)) let a control rerun the recursion.
+    """
+
+    residual: dict
+    exact: dict
+    floor: float
+    prompts: object = None
+    cases: dict | None = None
+
+    def worst(self, symmetric, transpose, convention="eq3", **wrong) -> float:
+        """Worst residual over L = 1..4 of the recursion (``wrong``: a control's change)."""
+        errs = []
+        for L in range(1, MAX_LAYERS + 1):
+            A = self.cases[symmetric, L]
+            mats = [a.T for a in A] if transpose else A
+            errs.append(
+                lemma_error(self.prompts, A, gd_iterates(self.prompts, mats, **wrong), convention)
+            )
+        return max(errs)
+
+
+#: (symmetric, transposed reading, convention) of the residual each forward-pass check reads
+READINGS = {
+    EQ3_SYMMETRIC.id: (True, False, "eq3"),
+    EQ3_TRANSPOSED.id: (False, True, "eq3"),
+    EQ3_ERRATUM.id: (False, False, "eq3"),
+    CODE_PRINTED.id: (False, False, "code"),
+    CODE_TRANSPOSED_FAILS.id: (False, True, "code"),
+}
+
+
+def _observed(checks, check: CheckDef) -> float:
+    """The observed value of the check ``check`` among ``checks`` (nan if there is none)."""
+    return next((c.observed for c in checks if c.id == check.id), float("nan"))
 
 
 def conventions_text(verdict) -> str:
     """Both conventions with the residuals this run computed (relative to max |Z|)."""
+    return _conventions(verdict.checks)
+
+
+def _conventions(checks) -> str:
     return (
         "Two readings of the score (docs/conventions.md). Eq. (3) read literally (scores "
         "z_key^T Q z_query): the layer implements w_{l+1} = w_l - A_l^T grad R(w_l) (residual "
-        f"{_observed(verdict, EQ3_TRANSPOSED):.1e}); the printed recursion holds for symmetric A_l "
-        f"(residual {_observed(verdict, EQ3_SYMMETRIC):.1e}) and misses by "
-        f"{_observed(verdict, EQ3_ERRATUM):.2g} for non-symmetric A_l. The official code's convention "
+        f"{_observed(checks, EQ3_TRANSPOSED):.1e}); the printed recursion holds for symmetric A_l "
+        f"(residual {_observed(checks, EQ3_SYMMETRIC):.1e}) and misses by "
+        f"{_observed(checks, EQ3_ERRATUM):.2g} for non-symmetric A_l. The official code's convention "
         "(scores z_query^T Q z_key; its Q block is eq. (3)'s transposed): the printed recursion holds "
-        f"for every A_l (residual {_observed(verdict, CODE_PRINTED):.1e}). Residuals are max errors "
+        f"for every A_l (residual {_observed(checks, CODE_PRINTED):.1e}). Residuals are max errors "
         "relative to max |Z| over L = 1..4 layers, every column, random prompts."
     )
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    if candidate is not None:
-        raise ValueError(
-            "--candidate applies to claims 1 and 5 (a preconditioner); Lemma 1 is an identity"
-        )
-    CLAIM.check(s)
-    t0 = time.perf_counter()
-    progress = progress or Progress(None)
+def _floor(s: Setting) -> float:
+    """8 (n+d+1) L eps: the forward error of L layers of length-(n+d+1) sums."""
+    return 8.0 * (s.n + s.d + 1) * MAX_LAYERS * EPS
+
+
+def gather(s: Setting, progress: Progress) -> Evidence:
+    """Random prompts and preconditioners; every forward pass and the exact readings."""
     sigma = s.sigma
     om = None if s.prior == "identity" else s.omega(sigma)
     rng = s.rng("lemma1")
     prompts = sample_prompts(BATCH, s.n, sigma, s.rng("lemma1/prompts"), om, s.noise)
-    floor = 8.0 * (s.n + s.d + 1) * MAX_LAYERS * EPS
-    basis = (
-        f"floating point: 8 (n+d+1) L eps = {floor:.1e} relative to max |Z| "
-        "(forward error of L layers of length-(n+d+1) sums)"
-    )
     cases = {}
     for symmetric in (True, False):
         for L in range(1, MAX_LAYERS + 1):
             cases[symmetric, L] = random_preconditioners(s.d, L, rng, symmetric, sigma)
-
-    def worst(symmetric, transpose, convention="eq3", **ctrl):
-        errs = []
-        for L in range(1, MAX_LAYERS + 1):
-            A = cases[symmetric, L]
-            mats = [a.T for a in A] if transpose else A
-            errs.append(lemma_error(prompts, A, gd_iterates(prompts, mats, **ctrl), convention))
-        return max(errs)
-
+    ev = Evidence({}, {}, _floor(s), prompts, cases)
     progress.update("Lemma 1: forward passes")
-    big = 1e6 * floor
-    big_basis = "a disagreement 10^6 times the round-off bound is not round-off"
-    checks = [
-        check_at_most(EQ3_SYMMETRIC, "floating point", worst(True, False), floor, basis),
-        check_at_most(EQ3_TRANSPOSED, "floating point", worst(False, True), floor, basis),
-        check_at_least(EQ3_ERRATUM, "erratum", worst(False, False), big, big_basis),
-        check_at_most(CODE_PRINTED, "floating point", worst(False, False, "code"), floor, basis),
-        check_at_least(
-            CODE_TRANSPOSED_FAILS, "erratum", worst(False, True, "code"), big, big_basis
-        ),
-    ]
+    ev.residual = {key: ev.worst(*key) for key in READINGS.values()}
     progress.update("Lemma 1: exact (sympy)")
     for symmetric in (True, False):
         res = check_lemma1_symbolic(2, 2, 2, symmetric)
-        checks.append(
-            check_at_most(
-                f"exact (sympy, d = n = L = 2, {'symmetric' if symmetric else 'general'} A_l): "
-                "A_l^T reading holds",
+        ev.exact[symmetric, "eq3"] = (res.printed_holds, res.transposed_holds)
+    code = check_lemma1_symbolic(2, 2, 2, False, convention="code")
+    ev.exact[False, "code"] = (code.printed_holds, code.transposed_holds)
+    return ev
+
+
+def _round_off(ev: Evidence):
+    basis = (
+        f"floating point: 8 (n+d+1) L eps = {ev.floor:.1e} relative to max |Z| "
+        "(forward error of L layers of length-(n+d+1) sums)"
+    )
+    return ev.floor, basis
+
+
+def residual_checks(ev: Evidence) -> list:
+    """The forward-pass checks: identities to round-off, and the erratum far beyond it."""
+    floor, basis = _round_off(ev)
+    big = 1e6 * floor
+    big_basis = "a disagreement 10^6 times the round-off bound is not round-off"
+    r = {k: ev.residual[READINGS[k]] for k in READINGS}
+    return [
+        EQ3_SYMMETRIC.at_most("floating point", r[EQ3_SYMMETRIC.id], floor, basis),
+        EQ3_TRANSPOSED.at_most("floating point", r[EQ3_TRANSPOSED.id], floor, basis),
+        EQ3_ERRATUM.at_least("erratum", r[EQ3_ERRATUM.id], big, big_basis),
+        CODE_PRINTED.at_most("floating point", r[CODE_PRINTED.id], floor, basis),
+        CODE_TRANSPOSED_FAILS.at_least("erratum", r[CODE_TRANSPOSED_FAILS.id], big, big_basis),
+    ]
+
+
+def exact_checks(ev: Evidence) -> list:
+    """The readings sympy proves (d = n = L = 2)."""
+    out = []
+    for symmetric in (True, False):
+        printed, transposed = ev.exact[symmetric, "eq3"]
+        out.append(
+            EXACT_TRANSPOSED.at_most(
                 "exact",
-                int(not res.transposed_holds),
+                int(not transposed),
                 0,
                 "exact: every column's last entry simplifies to the GD prediction",
+                title=EXACT_TRANSPOSED.title_for(kind="symmetric" if symmetric else "general"),
             )
         )
         if symmetric:
-            checks.append(
-                check_at_most(
-                    "exact (sympy): printed reading holds for symmetric A_l",
-                    "exact",
-                    int(not res.printed_holds),
-                    0,
-                    "exact simplification",
+            out.append(
+                EXACT_PRINTED_SYMMETRIC.at_most(
+                    "exact", int(not printed), 0, "exact simplification"
                 )
             )
         else:
-            checks.append(
-                check_at_least(
-                    "exact (sympy): printed reading fails for general A_l",
-                    "erratum",
-                    int(not res.printed_holds),
-                    1,
-                    "exact simplification",
-                )
+            out.append(
+                EXACT_PRINTED_FAILS.at_least("erratum", int(not printed), 1, "exact simplification")
             )
-    code = check_lemma1_symbolic(2, 2, 2, False, convention="code")
-    checks.append(
-        check_at_most(
-            "exact (sympy, code convention): printed reading holds for general A_l",
-            "exact",
-            int(not code.printed_holds),
-            0,
-            "exact simplification",
-        )
-    )
-    verdict = Verdict(
-        "lemma1",
-        s.describe(sigma),
+    printed, _ = ev.exact[False, "code"]
+    out.append(EXACT_CODE.at_most("exact", int(not printed), 0, "exact simplification"))
+    return out
+
+
+def judge(s: Setting, ev: Evidence, target, progress) -> Judgement:
+    checks = residual_checks(ev) + exact_checks(ev)
+    return Judgement(
+        s.describe(s.sigma),
         {
             "recursion_eq3": "w_{l+1} = w_l - A_l^T grad R(w_l)",
             "recursion_code": "w_{l+1} = w_l - A_l grad R(w_l)",
             "printed": "w_{l+1} = w_l - A_l grad R(w_l)",
         },
         checks,
+        notes=[_conventions(checks)],
+        truth=checks[:1],
     )
-    verdict.notes.append(conventions_text(verdict))
-    if with_controls:
-        wrong = [
-            ("wrong sign: w_{l+1} = w_l + A_l grad R", {"sign": -1.0}),
-            ("R normalised by 1/(n+1) instead of 1/n", {"n_norm": s.n + 1.0}),
-            ("w_l dropped: w_{l+1} = -A_l grad R(w_l)", {"keep": False}),
-        ]
-        verdict.controls = evaluate_controls(
-            wrong,
-            None,
-            s,
-            lambda kw, ev, s: [
-                check_at_most(
-                    EQ3_SYMMETRIC, "floating point", worst(True, False, **kw), floor, basis
-                )
-            ],
-            truth_checks=[checks[0]],
-        )
-        verdict.checks.append(controls_check(verdict.controls))
-    verdict.timings["seconds"] = time.perf_counter() - t0
-    return verdict
+
+
+def controls(s: Setting, ev: Evidence, judgement) -> list:
+    """Wrong recursions (keyword changes of :func:`gd_iterates`)."""
+    return [
+        Control("wrong sign: w_{l+1} = w_l + A_l grad R", {"sign": -1.0}),
+        Control("R normalised by 1/(n+1) instead of 1/n", {"n_norm": s.n + 1.0}),
+        Control("w_l dropped: w_{l+1} = -A_l grad R(w_l)", {"keep": False}),
+    ]
+
+
+def control_checks(wrong: dict, ev: Evidence, s: Setting) -> list:
+    """A wrong recursion is judged by the symmetric eq. (3) check."""
+    floor, basis = _round_off(ev)
+    return [EQ3_SYMMETRIC.at_most("floating point", ev.worst(True, False, **wrong), floor, basis)]
 
 
 def _derivation(s):
@@ -287,7 +350,11 @@ CLAIM = Claim(
     source="Lemma 1, eq. (8)",
     statement="With P_l = [[0,0],[0,1]], Q_l = -[[A_l,0],[0,0]], [Z_l]_{d+1,n+1} = -<x_q, w_l> where "
     "w_{l+1} = w_l - A_l grad R(w_l).",
-    run=run,
+    gather=gather,
+    judge=judge,
+    controls=controls,
+    control_checks=control_checks,
+    checks=CHECKS,
     hypotheses=(
         Hypothesis(
             "any prompt (no distributional assumption: the identity holds prompt by prompt)"
@@ -310,7 +377,9 @@ CLAIM = Claim(
             "Lemma 1: [Z_l]_{d+1,n+1} = -<x^(n+1), w_l> with w_{l+1} = w_l - A_l grad R(w_l).",
             conventions_text,
             steps=("Printed recursion fails", "One family-(8) layer", "code's convention"),
-            checks=("erratum", "code's convention"),
+            checks=(EQ3_ERRATUM.id, CODE_PRINTED.id, CODE_TRANSPOSED_FAILS.id),
         ),
     ),
 )
+
+run = CLAIM.run

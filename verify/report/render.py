@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..checks import refers_to
 from ..markdown import Markup, code_span, escape_cell, escape_text, fmt_number, table
 from .tables import matrix_table, value_tables
 
@@ -249,7 +250,7 @@ def _evidence(erratum, derivations, checks) -> list:
                     f"{_result(st)}" + (f". {_text(st.detail)}" if st.detail else "")
                 )
     for c in checks:
-        if any(key.lower() in c.name.lower() for key in erratum.checks):
+        if refers_to(c, erratum.checks):
             out.append(
                 f"  - check *{_text(c.name)}*: observed {_sci(c.observed)}, tolerance "
                 f"{_sci(c.tolerance)} ({_text(c.basis)}): {c.status}"
@@ -273,12 +274,8 @@ def _errata(errata, derivations, verdict) -> list:
         ev = _evidence(e, derivations, verdict.checks)
         out += [pad + line for line in ev] if ev else [f"{pad}  - (no matching record in this run)"]
         out.append("")
-    listed = {key.lower() for e in errata for key in e.checks}
-    extra = [
-        c
-        for c in verdict.checks
-        if c.kind == "erratum" and not any(k in c.name.lower() for k in listed)
-    ]
+    listed = [key for e in errata for key in e.checks]
+    extra = [c for c in verdict.checks if c.kind == "erratum" and not refers_to(c, listed)]
     if extra:
         out += [
             "Checks of kind *erratum* (the paper's text is contradicted when the check passes):",
