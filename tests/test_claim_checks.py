@@ -1,20 +1,107 @@
-"""Every check of claims 1 and 5 fails on evidence that must fail it (synthetic evidence, no
-training: seconds), and the replica bookkeeping makes checks inconclusive, never passed."""
+"""Every declared check of every declared claim fails on evidence built to fail it.
+
+In the spirit of scikit-learn's ``check_estimator``: each claim registers small hand-built
+evidence that its truth passes (no training: seconds) and, for each check it declares
+(``CLAIM.checks``, by stable id), a *breaker* that builds evidence (or a closed form) that must
+make that check fail.  ``test_every_declared_check_has_a_breaker`` keeps the registry complete:
+a check added to a claim without a breaker fails the suite.  Checks that can only be
+inconclusive (a count below its minimum: the evidence cannot decide, it does not refute) are
+shown not to pass.  The replica bookkeeping (spread above the ceiling, too few converged
+replicas) makes checks inconclusive, never passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pytest
 
 from theory import relu as tr
 from theory import single_layer as sl
+from verify.claims import lemma1 as l1
 from verify.claims import theorem1 as c1
 from verify.claims import theorem5 as c5
 from verify.families import GD
 from verify.model import RELU, predict
+from verify.progress import Progress
 from verify.resolution import check_resolution, run_resolution
 from verify.sampling import make_sigma, sample_prompts
 from verify.setting import Setting
 
 R = c1.REPLICAS
+
+
+@dataclass(frozen=True)
+class _Derivation:
+    """A stand-in for a :class:`theory.derivation.Derivation`: its failed steps only."""
+
+    failures_in_claim: tuple = ()
+
+    def describe(self) -> str:
+        return f"{len(self.failures_in_claim)} failed"
+
+
+PASSES, FAILS = _Derivation(), _Derivation(("a step that does not simplify",))
+
+
+def _by_id(checks):
+    return {c.id: c for c in checks}
+
+
+# -- Lemma 1 -------------------------------------------------------------------------------
+
+
+def _lemma1():
+    """Residuals as the identity predicts: round-off where it holds, O(1) where it fails."""
+    s = Setting(d=2, n=3)
+    residual = {
+        (True, False, "eq3"): 1e-16,
+        (False, True, "eq3"): 1e-16,
+        (False, False, "eq3"): 0.3,
+        (False, False, "code"): 1e-16,
+        (False, True, "code"): 0.3,
+    }
+    exact = {
+        (True, "eq3"): (True, True),
+        (False, "eq3"): (False, True),
+        (False, "code"): (True, False),
+    }
+    return s, l1.Evidence(residual, exact, 1e-13), None
+
+
+def _lemma1_residual(check, value):
+    def breaker(s, ev, target):
+        ev.residual[l1.READINGS[check.id]] = value
+        return l1.judge(s, ev, target, Progress(None)).checks
+
+    return breaker
+
+
+def _lemma1_exact(key, reading):
+    def breaker(s, ev, target):
+        ev.exact[key] = reading
+        return l1.judge(s, ev, target, Progress(None)).checks
+
+    return breaker
+
+
+LEMMA1 = {
+    l1.EQ3_SYMMETRIC.id: _lemma1_residual(l1.EQ3_SYMMETRIC, 1e-6),
+    l1.EQ3_TRANSPOSED.id: _lemma1_residual(l1.EQ3_TRANSPOSED, 1e-6),
+    l1.EQ3_ERRATUM.id: _lemma1_residual(l1.EQ3_ERRATUM, 1e-15),
+    l1.CODE_PRINTED.id: _lemma1_residual(l1.CODE_PRINTED, 1e-6),
+    l1.CODE_TRANSPOSED_FAILS.id: _lemma1_residual(l1.CODE_TRANSPOSED_FAILS, 1e-15),
+    l1.EXACT_TRANSPOSED[True].id: _lemma1_exact((True, "eq3"), (True, False)),
+    l1.EXACT_TRANSPOSED[False].id: _lemma1_exact((False, "eq3"), (False, False)),
+    l1.EXACT_PRINTED_SYMMETRIC.id: _lemma1_exact((True, "eq3"), (False, True)),
+    l1.EXACT_PRINTED_FAILS.id: _lemma1_exact((False, "eq3"), (True, True)),
+    l1.EXACT_CODE.id: _lemma1_exact((False, "code"), (False, False)),
+}
+
+
+# -- Theorem 1 -----------------------------------------------------------------------------
 
 
 def _ev1(spread=1e-3, kept=R, vanish=1e-3, seed=0):
@@ -39,81 +126,234 @@ def _ev1(spread=1e-3, kept=R, vanish=1e-3, seed=0):
         [(r, "synthetic") for r in range(kept, R)],
         test,
         preds,
+        derivations=(PASSES, PASSES, PASSES),
     )
     return s, ev, A
 
 
-def _by_name(checks):
-    return {c.name: c for c in checks}
+def _theorem1():
+    s, ev, _ = _ev1()
+    return s, ev, None
 
 
-def test_claim1_truth_passes_synthetic_evidence():
-    s, ev, A = _ev1()
-    assert all(c.passed for c in c1.closed_form_checks(A, ev, s))
+def _judged(module, s, ev, target):
+    return module.judge(s, ev, target, Progress(None)).checks
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        c1.INT_CHECK,
-        c1.GD_CHECK,
-        c1.FULL_CHECK,
-        "predictor on fresh prompts: trained vs closed form (rel. RMS)",
-    ],
-)
-def test_claim1_relative_checks_fail_a_5_percent_wrong_form(name):
-    s, ev, A = _ev1()
-    assert _by_name(c1.closed_form_checks(1.05 * A, ev, s))[name].status == "failed"
+def _wrong_target(module, make):
+    """The checks of a wrong closed form ``make(truth)`` (a user's candidate)."""
+
+    def breaker(s, ev, target):
+        truth = module.judge(s, ev, None, Progress(None)).closed_form
+        return _judged(module, s, ev, make(truth))
+
+    return breaker
 
 
-def test_claim1_dist_check_fails_an_anisotropic_form():
-    s, ev, A = _ev1()
-    C = A + 0.2 * np.linalg.norm(A) * np.diag([1.0, -1.0, 0.0])
-    assert (
-        _by_name(c1.closed_form_checks(C, ev, s))[
-            "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form"
-        ].status
-        == "failed"
+def _c1_target(scale):
+    return _wrong_target(c1, lambda cf: scale * cf["preconditioner"])
+
+
+def _c1_anisotropic(s, ev, target):
+    A = sl.optimal_preconditioner(ev.sigma, s.n)
+    return _judged(c1, s, ev, A + 0.2 * np.linalg.norm(A) * np.diag([1.0, -1.0, 0.0]))
+
+
+def _c1_vanish(s, ev, target):
+    ev.vanish = ev.vanish + 0.05  # a systematic offset; 5 standard errors are ~2e-3
+    return _judged(c1, s, ev, target)
+
+
+def _c1_too_few(s, ev, target):
+    _, ev, _ = _ev1(kept=3)
+    return _judged(c1, s, ev, target)
+
+
+def _c1_derivation(k):
+    def breaker(s, ev, target):
+        ev.derivations = tuple(FAILS if i == k else PASSES for i in range(3))
+        return _judged(c1, s, ev, target)
+
+    return breaker
+
+
+def _c1_eq6(s, ev, target):
+    """Were the derived optimum not Gamma^{-1}, the eq. (6) check must say so."""
+    with pytest.MonkeyPatch.context() as mp:
+        true = sl.optimal_preconditioner
+        mp.setattr(c1.sl, "optimal_preconditioner", lambda *a, **k: 1.01 * true(*a, **k))
+        return _judged(c1, s, ev, target)
+
+
+def _c1_resolution(s, ev, target):
+    """A requested resolution the capped run did not reach (growing it would train)."""
+    return [c1.resolution_check(replace(s, resolution=0.01), 0.02)]
+
+
+THEOREM1 = {
+    c1.INT_CHECK.id: _c1_target(1.05),
+    c1.GD_CHECK.id: _c1_target(1.05),
+    c1.FULL_CHECK.id: _c1_target(1.05),
+    c1.PREDICTOR_CHECK.id: _c1_target(1.05),
+    c1.DIST_CHECK.id: _c1_anisotropic,
+    c1.TEST_LOSS_CHECK.id: _c1_target(2.0),
+    c1.UNBEATEN_CHECK.id: _c1_target(2.0),
+    c1.VANISH_CHECK.id: _c1_vanish,
+    c1.CONVERGED_CHECK.id: _c1_too_few,
+    c1.DERIVED_CHECK.id: _c1_derivation(0),
+    c1.GENERAL_CHECK.id: _c1_derivation(1),
+    c1.REDUCTION_CHECK.id: _c1_derivation(2),
+    c1.EQ6_CHECK.id: _c1_eq6,
+    c1.RESOLUTION_CHECK.id: _c1_resolution,
+}
+
+
+# -- Theorem 5 -----------------------------------------------------------------------------
+
+
+def _ev5(spread=1e-3, seed=0, kept=R):
+    s = Setting(d=2, n=5, spectrum=(1.0, 1.0), seed=seed)
+    rng = np.random.default_rng(seed)
+    C = -tr.optimal_scale(s.n, s.d) * np.eye(2)
+    reps = C + spread * rng.standard_normal((R, 2, 2))
+    test = sample_prompts(4000, s.n, np.eye(2), rng)
+    preds = np.array([predict([c5._closed_form_params(M, 1.0)], test, RELU) for M in reps])
+    ev = c5.Evidence(
+        reps[:kept],
+        1e-3 * rng.standard_normal((kept, 2)),
+        np.ones(kept),
+        0.0,
+        test,
+        preds[:kept],
+        [],
+        [(r, "synthetic") for r in range(kept, R)],
+        1000,
+        derivation=PASSES,
+    )
+    return s, ev, C
+
+
+def _theorem5():
+    s, ev, _ = _ev5()
+    return s, ev, None
+
+
+def _c5_target(make):
+    """A candidate preconditioner (the claim's target is minus Q_0's block)."""
+    return _wrong_target(c5, lambda cf: -make(cf["Q0_top_left"]))
+
+
+def _c5_vanish(s, ev, target):
+    ev.vanish = ev.vanish + 0.05
+    return _judged(c5, s, ev, target)
+
+
+def _c5_too_few(s, ev, target):
+    _, ev, _ = _ev5(kept=3)
+    return _judged(c5, s, ev, target)
+
+
+def _c5_derivation(s, ev, target):
+    ev.derivation = FAILS
+    return _judged(c5, s, ev, target)
+
+
+def _c5_resolution(s, ev, target):
+    return [c5.resolution_check(replace(s, resolution=0.01), 0.02)]
+
+
+THEOREM5 = {
+    c5.B_CHECK.id: _c5_target(lambda C: 1.05 * C),
+    c5.PREDICTOR_CHECK.id: _c5_target(lambda C: 1.05 * C),
+    c5.DIST_CHECK.id: _c5_target(lambda C: C + np.diag([0.1, -0.1])),
+    c5.UNBEATEN_CHECK.id: _c5_target(lambda C: 0.5 * C),
+    c5.TEST_LOSS_CHECK.id: _c5_target(lambda C: 0.0 * C),  # 4000 test prompts: a coarse check
+    c5.VANISH_CHECK.id: _c5_vanish,
+    c5.CONVERGED_CHECK.id: _c5_too_few,
+    c5.DERIVED_CHECK.id: _c5_derivation,
+    c5.RESOLUTION_CHECK.id: _c5_resolution,
+}
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A claim's module, its passing evidence and a breaker per declared check id."""
+
+    module: object
+    evidence: Callable  # () -> (setting, evidence, target or None)
+    breakers: dict
+    #: checks that can only be inconclusive when the evidence is bad (counts below a minimum,
+    #: a capped resolution): the evidence cannot decide, it does not refute
+    undecided: tuple = ()
+
+
+CLAIMS = {
+    "lemma1": Entry(l1, _lemma1, LEMMA1),
+    "1": Entry(c1, _theorem1, THEOREM1, (c1.CONVERGED_CHECK.id, c1.RESOLUTION_CHECK.id)),
+    "5": Entry(c5, _theorem5, THEOREM5, (c5.CONVERGED_CHECK.id, c5.RESOLUTION_CHECK.id)),
+}
+
+CASES = [(cid, check) for cid, e in CLAIMS.items() for check in e.breakers]
+
+
+@pytest.mark.parametrize("cid", CLAIMS)
+def test_every_declared_check_has_a_breaker(cid):
+    entry = CLAIMS[cid]
+    assert set(entry.breakers) == {c.id for c in entry.module.CLAIM.checks}
+
+
+@pytest.mark.parametrize("cid", CLAIMS)
+def test_the_truth_passes_the_hand_built_evidence(cid):
+    entry = CLAIMS[cid]
+    s, ev, target = entry.evidence()
+    checks = _judged(entry.module, s, ev, target)
+    assert checks and all(c.passed for c in checks), [c.id for c in checks if not c.passed]
+    ids = [c.id for c in checks]  # every check a declared claim makes carries its own id
+    assert all(ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("cid, check", CASES, ids=[f"{c}-{k}" for c, k in CASES])
+def test_every_declared_check_fails_on_evidence_built_to_fail_it(cid, check):
+    entry = CLAIMS[cid]
+    s, ev, target = entry.evidence()
+    got = _by_id(entry.breakers[check](s, ev, target))
+    expected = "inconclusive" if check in entry.undecided else "failed"
+    assert got[check].status == expected, (
+        got[check].name,
+        got[check].observed,
+        got[check].tolerance,
     )
 
 
-def test_claim1_loss_checks_fail_a_form_the_trained_models_beat():
-    s, ev, A = _ev1()
-    chk = _by_name(c1.closed_form_checks(2.0 * A, ev, s))
-    assert (
-        chk["test loss of trained model vs exact loss of closed form (relative)"].status == "failed"
-    )
-    beaten = chk["closed form's exact loss minus the best trained model's exact loss"]
-    assert beaten.status == "failed" and beaten.observed > 0 and "beats" in beaten.reason
+# -- the replica bookkeeping and the resolution ------------------------------------------------
 
 
 def test_claim1_spread_above_the_ceiling_is_inconclusive_not_passed():
     s, ev, A = _ev1(spread=2.0)  # replicas disagree wildly: the tolerance swells
-    chk = _by_name(c1.closed_form_checks(A, ev, s))
-    assert chk[c1.INT_CHECK].status == "inconclusive" and "ceiling" in chk[c1.INT_CHECK].reason
+    chk = _by_id(c1.closed_form_checks(A, ev, s))
+    assert chk["int"].status == "inconclusive" and "ceiling" in chk["int"].reason
 
 
 def test_claim1_too_few_converged_replicas_make_their_checks_inconclusive():
     s, ev, A = _ev1(kept=3)
-    chk = _by_name(c1.closed_form_checks(A, ev, s))
-    assert chk[c1.FULL_CHECK].status == "inconclusive"
+    assert _by_id(c1.closed_form_checks(A, ev, s))["full"].status == "inconclusive"
     conv = c1.convergence_check(ev)
     assert conv.status == "inconclusive" and "replica 9: synthetic" in conv.reason
 
 
-def test_claim1_vanishing_entries_check_fails_when_they_do_not_vanish():
-    _, ev, _ = _ev1(vanish=1e-3)
-    assert c1.vanish_check(ev).passed
-    ev.vanish = ev.vanish + 0.05  # a systematic offset; 5 standard errors are ~2e-3
-    assert c1.vanish_check(ev).status == "failed"
+def test_claim5_spread_above_the_ceiling_is_inconclusive():
+    s, ev, C = _ev5(spread=3.0)
+    assert _by_id(c5.closed_form_checks(C, ev, s))["b_eff"].status == "inconclusive"
 
 
 def test_resolution_is_obs_plus_tol_over_one_minus_tol_and_rejects_every_direction_beyond_it():
     s, ev, A = _ev1()
     checks = c1.closed_form_checks(A, ev, s)
     res, basis = run_resolution(checks, c1.RESOLUTION_CHECKS)
-    c = _by_name(checks)[c1.INT_CHECK]
-    assert res <= check_resolution(c) and "worst-case" in basis
+    assert res <= check_resolution(_by_id(checks)["int"]) and "worst-case" in basis
     rng = np.random.default_rng(5)
     for _ in range(20):  # random directions at 1.01 x the resolution are all rejected
         D = rng.standard_normal(A.shape)
@@ -121,62 +361,15 @@ def test_resolution_is_obs_plus_tol_over_one_minus_tol_and_rejects_every_directi
         assert any(
             x.status == "failed"
             for x in c1.closed_form_checks(C, ev, s)
-            if x.name in c1.RESOLUTION_CHECKS
+            if x.id in c1.RESOLUTION_CHECKS
         )
 
 
-def _ev5(spread=1e-3, seed=0):
-    s = Setting(d=2, n=5, spectrum=(1.0, 1.0), seed=seed)
-    rng = np.random.default_rng(seed)
-    C = -tr.optimal_scale(s.n, s.d) * np.eye(2)
-    reps = C + spread * rng.standard_normal((R, 2, 2))
-    test = sample_prompts(4000, s.n, np.eye(2), rng)
-    preds = np.array([predict([c5._closed_form_params(M, 1.0)], test, RELU) for M in reps])
-    return (
-        s,
-        c5.Evidence(
-            reps, 1e-3 * rng.standard_normal((R, 2)), np.ones(R), 0.0, test, preds, [], [], 1000
-        ),
-        C,
-    )
-
-
-def test_claim5_truth_passes_and_every_check_fails_a_wrong_form():
-    s, ev, C = _ev5()
-    assert all(c.passed for c in c5.closed_form_checks(C, ev, s))
-    wrong = _by_name(c5.closed_form_checks(1.05 * C, ev, s))
-    for name in (
-        c5.B_CHECK,
-        "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)",
-    ):
-        assert wrong[name].status == "failed", name
-    aniso = _by_name(c5.closed_form_checks(C + np.diag([0.1, -0.1]), ev, s))
-    assert aniso["Dist(B_eff, I): trained vs closed form"].status == "failed"
-    assert (
-        _by_name(c5.closed_form_checks(0.5 * C, ev, s))[
-            "closed form's exact loss minus the trained B_eff's exact loss"
-        ].status
-        == "failed"
-    )
-    far = _by_name(c5.closed_form_checks(0.0 * C, ev, s))  # 4000 test prompts: a coarse check
-    assert (
-        far["test loss of trained model vs exact loss of closed form (relative)"].status == "failed"
-    )
-
-
-def test_claim5_spread_above_the_ceiling_is_inconclusive():
-    s, ev, C = _ev5(spread=3.0)
-    assert _by_name(c5.closed_form_checks(C, ev, s))[c5.B_CHECK].status == "inconclusive"
-
-
 def test_claim1_resolution_request_grows_the_integrated_sample_until_reached():
-    from dataclasses import replace
-
     s, ev, A = _ev1(spread=0.02)  # 2 % per replica from "1000 contexts": resolution ~ 0.05
     s = replace(s, resolution=0.01)
     before, _ = run_resolution(c1.closed_form_checks(A, ev, s), c1.RESOLUTION_CHECKS)
-    cost = c1._grow_resolution(s, ev, A, c1.Progress(None))
+    cost = c1._grow_resolution(s, ev, A, Progress(None))
     after, _ = run_resolution(c1.closed_form_checks(A, ev, s), c1.RESOLUTION_CHECKS)
     assert before > 0.01 >= after and ev.int_contexts > 1000 and "extra round" in cost
     assert c1.resolution_check(s, after).passed
-    assert c1.resolution_check(s, 0.02).status == "inconclusive"  # a cap that was hit is not a pass

@@ -377,6 +377,7 @@ def test_mpmath_twin_leaves_global_precision_unchanged():
 # --- verification: trained models ------------------------------------------------------
 
 from verify import check_candidate, verify_theorem  # noqa: E402
+from verify.checks import evaluate_controls  # noqa: E402
 from verify.claims import theorem1 as claim1  # noqa: E402
 from verify.setting import Setting  # noqa: E402
 
@@ -396,7 +397,7 @@ def test_trained_one_layer_models_support_gamma_inverse_at_the_quick_setting(qui
 
 def test_every_negative_control_is_rejected_by_the_trained_models(quick_evidence):
     s, ev = quick_evidence
-    ctrls = claim1.evaluate_controls(
+    ctrls = evaluate_controls(
         claim1.controls(s, ev.sigma, ev.omega), ev, s, claim1.closed_form_checks
     )
     assert len(ctrls) >= 5 and all(c["rejected"] for c in ctrls), [
@@ -407,7 +408,8 @@ def test_every_negative_control_is_rejected_by_the_trained_models(quick_evidence
 def test_sampling_checks_alone_reject_the_coarse_controls(quick_evidence):
     """Without the exact-loss check, the independent sampling checks still reject them."""
     s, ev = quick_evidence
-    for name, C in claim1.controls(s, ev.sigma, ev.omega):
+    for ctrl in claim1.controls(s, ev.sigma, ev.omega):
+        name, C = ctrl.name, ctrl.value
         if "(n+1)/n replaced" in name or "1/(n+1)" in name:
             continue  # 4-5% perturbations: resolved by the default sample, not the quick one
         sampling = [c for c in claim1.closed_form_checks(C, ev, s) if c.kind == "sampling"]

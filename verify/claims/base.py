@@ -114,6 +114,9 @@ class Judgement:
     timings: dict = field(default_factory=dict)
     truth: object = None
     control_resolution: object = None
+    #: the evidence the judgement rests on, where it replaced the gathered one (a run grown to a
+    #: requested resolution); controls are judged on it
+    evidence: object = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,8 @@ def run_claim(
         resolution_basis=j.resolution_basis,
     )
     verdict.timings.update(j.timings)
+    if j.evidence is not None:
+        evidence = j.evidence
     if with_controls and claim.controls is not None:
         ctrls = claim.controls(s, evidence, j)
         truth = j.truth() if callable(j.truth) else j.truth

@@ -142,9 +142,12 @@ CODE_PRINTED = CheckDef(
 CODE_TRANSPOSED_FAILS = CheckDef(
     "code_transposed_fails", "code's convention: A_l^T recursion fails for non-symmetric A_l"
 )
-EXACT_TRANSPOSED = CheckDef(
-    "exact_transposed", "exact (sympy, d = n = L = 2, {kind} A_l): A_l^T reading holds"
-)
+EXACT_TRANSPOSED = {
+    symmetric: CheckDef(
+        f"exact_transposed_{kind}", f"exact (sympy, d = n = L = 2, {kind} A_l): A_l^T reading holds"
+    )
+    for symmetric, kind in ((True, "symmetric"), (False, "general"))
+}
 EXACT_PRINTED_SYMMETRIC = CheckDef(
     "exact_printed_symmetric", "exact (sympy): printed reading holds for symmetric A_l"
 )
@@ -160,7 +163,8 @@ CHECKS = (
     EQ3_ERRATUM,
     CODE_PRINTED,
     CODE_TRANSPOSED_FAILS,
-    EXACT_TRANSPOSED,
+    EXACT_TRANSPOSED[True],
+    EXACT_TRANSPOSED[False],
     EXACT_PRINTED_SYMMETRIC,
     EXACT_PRINTED_FAILS,
     EXACT_CODE,
@@ -285,12 +289,11 @@ def exact_checks(ev: Evidence) -> list:
     for symmetric in (True, False):
         printed, transposed = ev.exact[symmetric, "eq3"]
         out.append(
-            EXACT_TRANSPOSED.at_most(
+            EXACT_TRANSPOSED[symmetric].at_most(
                 "exact",
                 int(not transposed),
                 0,
                 "exact: every column's last entry simplifies to the GD prediction",
-                title=EXACT_TRANSPOSED.title_for(kind="symmetric" if symmetric else "general"),
             )
         )
         if symmetric:

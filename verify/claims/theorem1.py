@@ -26,7 +26,7 @@ a given resolution, growing the Rao-Blackwellised stream as needed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,13 +37,8 @@ from theory.single_layer_symbolic import derive_general, derive_theorem1
 from ..checks import (
     K_SIGMA,
     SPREAD_CEILING,
-    Verdict,
-    check_at_least,
-    check_at_most,
-    controls_check,
-    evaluate_controls,
-    inconclusive,
-    mark_within_resolution,
+    CheckDef,
+    Control,
     replica_tolerance,
 )
 from ..compare import (
@@ -66,7 +61,7 @@ from ..training.one_layer import (
     fit_gd_layer,
     fit_unconstrained_multistart,
 )
-from .base import COMMON_OPTIONS, REPLICAS, Claim, Erratum, Hypothesis
+from .base import COMMON_OPTIONS, REPLICAS, Claim, Erratum, Hypothesis, Judgement
 
 #: Fewest converged all-(P, Q) replicas for a spread-based tolerance: with 5 the K_SIGMA band
 #: is still a 99 % Student-t interval (P(|t_4| > 5) = 7.5e-3); with fewer the checks that use
@@ -82,11 +77,52 @@ BASIN_GAP = 2e-2
 MAX_INT_CONTEXTS = 5_000_000
 CEILING_BASIS = "verify.checks.SPREAD_CEILING: replicas disagreeing beyond sampling error"
 SAMP = f"sampling: {K_SIGMA:g} standard errors of the mean of {{R}} independent replicas"
+#: The checks of Theorem 1, by stable id (tests, errata, controls and the resolution use the ids).
+INT_CHECK = CheckDef("int", "family (8) Rao-Blackwellised A vs closed form (rel. Frobenius)")
+GD_CHECK = CheckDef("gd", "family (8) trained A vs closed form (rel. Frobenius)")
+FULL_CHECK = CheckDef("full", "all-(P,Q) trained A_eff vs closed form (rel. Frobenius)")
+DIST_CHECK = CheckDef("dist", "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form")
+PREDICTOR_CHECK = CheckDef(
+    "predictor", "predictor on fresh prompts: trained vs closed form (rel. RMS)"
+)
+TEST_LOSS_CHECK = CheckDef(
+    "test_loss", "test loss of trained model vs exact loss of closed form (relative)"
+)
+UNBEATEN_CHECK = CheckDef(
+    "unbeaten", "closed form's exact loss minus the best trained model's exact loss"
+)
+VANISH_CHECK = CheckDef(
+    "vanish", "all-(P,Q): entries the theorem says vanish (p_x/||p||, p_y q21/||A_eff||)"
+)
+CONVERGED_CHECK = CheckDef(
+    "converged",
+    "all-(P,Q) replicas converged (stopping rule, second order, starts agree, common basin)",
+)
+DERIVED_CHECK = CheckDef("derived", "Theorem 1 derived symbolically (sympy, d = 2)")
+GENERAL_CHECK = CheckDef("general", "general (Omega, noise) optimum derived symbolically")
+REDUCTION_CHECK = CheckDef("reduction", "reduction of all (P, Q) to family (8), exact")
+EQ6_CHECK = CheckDef(
+    "eq6", "paper's eq. (6) Gamma^{-1} equals the derived optimum H^{-1} Sigma Omega"
+)
+RESOLUTION_CHECK = CheckDef("resolution", "requested resolution {resolution:g} reached")
+CHECKS = (
+    VANISH_CHECK,
+    CONVERGED_CHECK,
+    DERIVED_CHECK,
+    GENERAL_CHECK,
+    REDUCTION_CHECK,
+    EQ6_CHECK,
+    INT_CHECK,
+    GD_CHECK,
+    FULL_CHECK,
+    DIST_CHECK,
+    PREDICTOR_CHECK,
+    TEST_LOSS_CHECK,
+    UNBEATEN_CHECK,
+    RESOLUTION_CHECK,
+)
 #: The relative-Frobenius checks the resolution is computed from.
-INT_CHECK = "family (8) Rao-Blackwellised A vs closed form (rel. Frobenius)"
-GD_CHECK = "family (8) trained A vs closed form (rel. Frobenius)"
-FULL_CHECK = "all-(P,Q) trained A_eff vs closed form (rel. Frobenius)"
-RESOLUTION_CHECKS = (INT_CHECK, GD_CHECK, FULL_CHECK)
+RESOLUTION_CHECKS = (INT_CHECK.id, GD_CHECK.id, FULL_CHECK.id)
 
 
 @dataclass(frozen=True)
@@ -138,6 +174,10 @@ class Evidence:
     excluded: list  # (replica index, reason) of the all-(P, Q) replicas not averaged in
     test: object  # Prompts
     test_pred_gd: np.ndarray  # (R, B_test) predictions of the family-(8) replicas
+    #: the exact derivations (Theorem 1, the general optimum, the reduction; cached in theory/)
+    derivations: tuple = field(
+        default_factory=lambda: (derive_theorem1(), derive_general(), derive_reduction())
+    )
 
 
 def gather_integrated(s: Setting, sigma, om, contexts: int, stream: str = "theorem1/integrated"):
@@ -246,20 +286,18 @@ def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     )
 
 
-def _spread_check(name, observed, estimates, scale, extra, basis):
+def _spread_check(check: CheckDef, observed, estimates, scale, extra, basis):
     """A rel.-Frobenius check with a replica-spread tolerance, its ceiling and enough replicas."""
     R = len(estimates)
     if R < MIN_KEPT:
-        return inconclusive(
-            name,
+        return check.inconclusive(
             "sampling",
             observed if np.isfinite(observed) else 0.0,
             np.inf,
             basis,
             f"only {R} converged replicas (< {MIN_KEPT}): no spread-based tolerance",
         )
-    return check_at_most(
-        name,
+    return check.at_most(
         "sampling",
         observed,
         replica_tolerance(estimates, scale) + extra,
@@ -312,8 +350,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     Cw = whiten(C, sig_half)
     tau = replica_tolerance(W, max(np.linalg.norm(Cw), EPS))
     checks.append(
-        check_at_most(
-            "Dist(Sigma^1/2 A Sigma^1/2, I): trained vs closed form",
+        DIST_CHECK.at_most(
             "sampling",
             abs(dist_identity(W.mean(0)) - dist_identity(Cw)),
             dist_tolerance(Cw, tau),
@@ -326,8 +363,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     pred_C = predict(fam.unpack(C.ravel()), ev.test)
     nP = max(np.linalg.norm(pred_C), EPS)
     checks.append(
-        check_at_most(
-            "predictor on fresh prompts: trained vs closed form (rel. RMS)",
+        PREDICTOR_CHECK.at_most(
             "sampling",
             np.linalg.norm(ev.test_pred_gd.mean(0) - pred_C) / nP,
             replica_tolerance(ev.test_pred_gd, nP),
@@ -340,8 +376,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     fC = sl.population_loss(C, ev.sigma, s.n, om, s.noise)
     se = float(sq.std(ddof=1) / np.sqrt(sq.size))
     checks.append(
-        check_at_most(
-            "test loss of trained model vs exact loss of closed form (relative)",
+        TEST_LOSS_CHECK.at_most(
             "sampling",
             abs(sq.mean() - fC) / fC,
             K_SIGMA * se / fC,
@@ -366,8 +401,7 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
     best = min(sl.population_loss(M, ev.sigma, s.n, om, s.noise) for M in means)
     floor = quadratic_form_floor(s.d, float(np.linalg.cond(ev.sigma)))
     gap = (fC - best) / fC
-    return check_at_most(
-        "closed form's exact loss minus the best trained model's exact loss",
+    return UNBEATEN_CHECK.at_most(
         "exact",
         max(gap, 0.0),
         floor,
@@ -380,8 +414,16 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
 
 
 def controls(s: Setting, sigma: np.ndarray, omega: np.ndarray) -> list:
-    """Plausible wrong closed forms: (name, d x d matrix).  The off-by-one forms are the
-    regulariser and the data factor shifted by one in n (issue 8)."""
+    """Plausible wrong closed forms (:class:`~verify.checks.Control`: a d x d matrix and its
+    relative distance from the optimum).  The off-by-one forms are the regulariser and the
+    data factor shifted by one in n (issue 8)."""
+    A_star = sl.optimal_preconditioner(
+        sigma, s.n, None if s.prior == "identity" else omega, s.noise
+    )
+    return [Control(name, C, rel_fro(C, A_star)) for name, C in _wrong_forms(s, sigma)]
+
+
+def _wrong_forms(s: Setting, sigma: np.ndarray) -> list:
     n, d = s.n, s.d
     I = np.eye(d)
     G = sl.gamma(sigma, n)
@@ -420,19 +462,16 @@ def vanish_check(ev: Evidence):
     """sign(p_y) p_x / ||p|| and p_y q21 / ||A_eff|| of the kept all-(P, Q) replicas vanish
     within sampling error (p = P's last row; both are invariant under (gP, Q/g))."""
     kept = len(ev.A_full)
-    name = "all-(P,Q): entries the theorem says vanish (p_x/||p||, p_y q21/||A_eff||)"
     basis = SAMP.format(R=kept) + " that converged"
     if kept < MIN_KEPT:
-        return inconclusive(
-            name,
+        return VANISH_CHECK.inconclusive(
             "sampling",
             0.0,
             np.inf,
             basis,
             f"only {kept} converged replicas (< {MIN_KEPT}): no spread-based tolerance",
         )
-    return check_at_most(
-        name,
+    return VANISH_CHECK.at_most(
         "sampling",
         float(np.linalg.norm(ev.vanish.mean(0))),
         replica_tolerance(ev.vanish, 1.0),
@@ -447,16 +486,10 @@ def base_checks(ev: Evidence, s: Setting) -> list:
     # d = 1: a second branch of global minimisers has p_y = 0 (see the erratum), so the entries
     # need not vanish and the check is not part of the claim there
     checks = ([vanish_check(ev)] if s.d > 1 else []) + [convergence_check(ev)]
-    t1, gen, red = derive_theorem1(), derive_general(), derive_reduction()
-    for title, der in (
-        ("Theorem 1 derived symbolically (sympy, d = 2)", t1),
-        ("general (Omega, noise) optimum derived symbolically", gen),
-        ("reduction of all (P, Q) to family (8), exact", red),
-    ):
+    t1, gen, red = ev.derivations
+    for check, der in ((DERIVED_CHECK, t1), (GENERAL_CHECK, gen), (REDUCTION_CHECK, red)):
         checks.append(
-            check_at_most(
-                title, "exact", len(der.failures_in_claim), 0, f"exact: steps {der.describe()}"
-            )
+            check.at_most("exact", len(der.failures_in_claim), 0, f"exact: steps {der.describe()}")
         )
     return checks
 
@@ -464,17 +497,16 @@ def base_checks(ev: Evidence, s: Setting) -> list:
 def convergence_check(ev: Evidence):
     """At least MIN_KEPT all-(P, Q) replicas converged to the common basin; else inconclusive."""
     kept = len(ev.A_full)
-    name = "all-(P,Q) replicas converged (stopping rule, second order, starts agree, common basin)"
     basis = (
         f"count of {REPLICAS} replicas kept; excluded ones are listed and never averaged in; "
         f">= {MIN_KEPT} keep the Student-t basis of the tolerance"
     )
     why = "; ".join(f"replica {r}: {w}" for r, w in ev.excluded)
     if kept < MIN_KEPT:
-        return inconclusive(
-            name, "optimisation", kept, MIN_KEPT, basis, f"too few converged: {why}", ">="
+        return CONVERGED_CHECK.inconclusive(
+            "optimisation", kept, MIN_KEPT, basis, f"too few converged: {why}", ">="
         )
-    return check_at_least(name, "optimisation", kept, MIN_KEPT, basis, reason=why)
+    return CONVERGED_CHECK.at_least("optimisation", kept, MIN_KEPT, basis, reason=why)
 
 
 def _grow_resolution(s: Setting, ev: Evidence, target: np.ndarray, progress: Progress):
@@ -501,34 +533,30 @@ def _grow_resolution(s: Setting, ev: Evidence, target: np.ndarray, progress: Pro
 
 def resolution_check(s: Setting, res: float):
     """``--resolution R``: the run reached R, or says it could not within the cap."""
-    name = f"requested resolution {s.resolution:g} reached"
+    title = RESOLUTION_CHECK.title_for(resolution=s.resolution)
     basis = f"verify.resolution; Rao-Blackwellised sample capped at {MAX_INT_CONTEXTS} contexts per replica"
     if res <= s.resolution:
-        return check_at_most(name, "resolution", res, s.resolution, basis)
-    return inconclusive(
-        name,
+        return RESOLUTION_CHECK.at_most("resolution", res, s.resolution, basis, title=title)
+    return RESOLUTION_CHECK.inconclusive(
         "resolution",
         res,
         s.resolution,
         basis,
         f"the cap was reached at resolution {res:.3g}: a finer request needs more work than allowed",
+        title=title,
     )
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    """Verify Theorem 1 (or its generalisation) at setting ``s``; see the module docstring."""
-    CLAIM.check(s)
-    progress = progress or Progress(None)
-    t0 = time.perf_counter()
-    # A candidate is evaluated (and validated) before any training is spent on it.
-    target = None if candidate is None else candidate(sigma=s.sigma, n=s.n)
-    ev = gather(s, progress)
+def prepare(s: Setting, candidate) -> np.ndarray:
+    """A user's candidate preconditioner, evaluated (and validated) before any training."""
+    return candidate(sigma=s.sigma, n=s.n)
+
+
+def judge(s: Setting, ev: Evidence, target, progress: Progress) -> Judgement:
+    """The checks of the evidence against the optimum (or ``target``); see the module docstring."""
     om = None if s.prior == "identity" else ev.omega
     A_star = sl.optimal_preconditioner(ev.sigma, s.n, om, s.noise)
     G_inv = np.linalg.inv(sl.gamma(ev.sigma, s.n))
-    paper_applies = s.prior == "identity" and s.noise == 0
     closed = {
         "preconditioner": A_star,
         "gamma_inverse_eq6": G_inv,
@@ -540,16 +568,18 @@ def run(
             "d = 1: the check that p_x and q21 vanish is not run; a second branch of global "
             "minimisers (p_y = 0, -p_x q21 = A*) computes the same predictor (see the erratum)"
         )
-    if target is None:
-        target = A_star
-    else:
+    candidate = target is not None
+    if candidate:
         closed["candidate"] = target
-    cost = _grow_resolution(s, ev, target, progress) if s.resolution is not None else None
+    else:
+        target = A_star
+    timings = {}
+    if s.resolution is not None:
+        timings["resolution_cost"] = _grow_resolution(s, ev, target, progress)
     checks = base_checks(ev, s)
-    if paper_applies:
+    if s.prior == "identity" and s.noise == 0:  # the paper's setting: eq. (6) applies
         checks.append(
-            check_at_most(
-                "paper's eq. (6) Gamma^{-1} equals the derived optimum H^{-1} Sigma Omega",
+            EQ6_CHECK.at_most(
                 "exact",
                 rel_fro(G_inv, A_star),
                 64 * s.d * EPS * np.linalg.cond(ev.sigma),
@@ -567,28 +597,25 @@ def run(
     res, basis = run_resolution(target_checks, RESOLUTION_CHECKS)
     if s.resolution is not None:
         checks.append(resolution_check(s, res))
-    verdict = Verdict(
-        "1",
+
+    def truth():
+        return closed_form_checks(A_star, ev, s) if candidate else target_checks
+
+    return Judgement(
         s.describe(ev.sigma),
         closed,
         checks,
         notes=notes,
         resolution=res,
         resolution_basis=basis,
+        timings=timings,
+        truth=truth,
+        control_resolution=lambda truth: run_resolution(truth, RESOLUTION_CHECKS)[0],
     )
-    if cost is not None:
-        verdict.timings["resolution_cost"] = cost
-    if with_controls:
-        truth = target_checks if candidate is None else closed_form_checks(A_star, ev, s)
-        ctrls = controls(s, ev.sigma, ev.omega)
-        verdict.controls = mark_within_resolution(
-            evaluate_controls(ctrls, ev, s, closed_form_checks, truth_checks=truth),
-            [rel_fro(C, A_star) for _, C in ctrls],
-            run_resolution(truth, RESOLUTION_CHECKS)[0],
-        )
-        verdict.checks.append(controls_check(verdict.controls))
-    verdict.timings["seconds"] = time.perf_counter() - t0
-    return verdict
+
+
+def _controls(s: Setting, ev: Evidence, judgement) -> list:
+    return controls(s, ev.sigma, ev.omega)
 
 
 def _gaussian(s):
@@ -621,7 +648,12 @@ CLAIM = Claim(
     source="Theorem 1, eqs. (6)-(7)",
     statement="For x ~ N(0, Sigma), w* ~ N(0, I), a global minimiser over all (P, Q) with L = 1 is "
     "P_0 = [[0,0],[0,1]], Q_0 = -[[Gamma^{-1},0],[0,0]], Gamma = ((n+1)/n) Sigma + (tr Sigma/n) I.",
-    run=run,
+    gather=gather,
+    judge=judge,
+    prepare=prepare,
+    controls=_controls,
+    control_checks=closed_form_checks,
+    checks=CHECKS,
     hypotheses=(
         Hypothesis("x^(i) ~ N(0, Sigma) i.i.d., Sigma positive definite"),
         Hypothesis(
@@ -645,3 +677,5 @@ CLAIM = Claim(
     ),
     figures=(_figures,),
 )
+
+run = CLAIM.run

@@ -11,7 +11,7 @@ branch sign(p_y) it reached; the branch counts are reported.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,13 +20,8 @@ from theory import relu as tr
 from ..checks import (
     K_SIGMA,
     SPREAD_CEILING,
-    Verdict,
-    check_at_least,
-    check_at_most,
-    controls_check,
-    evaluate_controls,
-    inconclusive,
-    mark_within_resolution,
+    CheckDef,
+    Control,
     replica_tolerance,
 )
 from ..compare import EPS, dist_identity, dist_tolerance, quadratic_form_floor, rel_fro
@@ -42,6 +37,7 @@ from .base import (
     Claim,
     Erratum,
     Hypothesis,
+    Judgement,
     identity_prior,
     noiseless,
     unit_spectrum,
@@ -67,7 +63,36 @@ class Effort:
 #: Largest training sample per replica a --resolution request may grow to (memory: the
 #: prompts and the Levenberg-Marquardt Jacobian, about 0.4 GB at d = 5, n = 20).
 MAX_PROMPTS = 800_000
-B_CHECK = "trained B_eff = p_y Q11 vs closed form (rel. Frobenius)"
+#: The checks of Theorem 5, by stable id (tests, the erratum, controls and the resolution use them).
+B_CHECK = CheckDef("b_eff", "trained B_eff = p_y Q11 vs closed form (rel. Frobenius)")
+DIST_CHECK = CheckDef("dist", "Dist(B_eff, I): trained vs closed form")
+PREDICTOR_CHECK = CheckDef(
+    "predictor",
+    "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)",
+)
+TEST_LOSS_CHECK = CheckDef(
+    "test_loss", "test loss of trained model vs exact loss of closed form (relative)"
+)
+UNBEATEN_CHECK = CheckDef(
+    "unbeaten", "closed form's exact loss minus the trained B_eff's exact loss"
+)
+DERIVED_CHECK = CheckDef("derived", "Theorem 5 loss derived exactly (Stein's lemma, sympy)")
+VANISH_CHECK = CheckDef("vanish", "trained layers: p_x / p_y vanishes")
+CONVERGED_CHECK = CheckDef(
+    "converged", "ReLU replicas converged (stopping rule before the iteration cap, common basin)"
+)
+RESOLUTION_CHECK = CheckDef("resolution", "requested resolution {resolution:g} reached")
+CHECKS = (
+    DERIVED_CHECK,
+    VANISH_CHECK,
+    CONVERGED_CHECK,
+    B_CHECK,
+    DIST_CHECK,
+    PREDICTOR_CHECK,
+    TEST_LOSS_CHECK,
+    UNBEATEN_CHECK,
+    RESOLUTION_CHECK,
+)
 
 
 @dataclass
@@ -81,6 +106,8 @@ class Evidence:
     infos: list
     excluded: list  # (replica index, reason): not converged or in another basin; never averaged in
     prompts: int = 0
+    #: the exact derivation of the loss (:func:`theory.relu.derive_theorem5`, cached)
+    derivation: object = field(default_factory=lambda: tr.derive_theorem5())
 
 
 def default_setting(**kw) -> Setting:
@@ -169,9 +196,8 @@ def _closed_form_params(C: np.ndarray, sign: float):
     return P, Q
 
 
-def _too_few(name, R, basis):
-    return inconclusive(
-        name,
+def _too_few(check: CheckDef, R, basis):
+    return check.inconclusive(
         "sampling",
         0.0,
         np.inf,
@@ -187,17 +213,11 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     nC = max(np.linalg.norm(C), EPS)
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {R} independent replicas"
     cap = {"ceiling": SPREAD_CEILING, "ceiling_basis": CEILING_BASIS}
-    names = (
-        B_CHECK,
-        "Dist(B_eff, I): trained vs closed form",
-        "predictor on fresh prompts: trained vs closed form on the same branch (rel. RMS)",
-    )
     if R < MIN_KEPT:
-        checks = [_too_few(nm, R, samp) for nm in names]
+        checks = [_too_few(c, R, samp) for c in (B_CHECK, DIST_CHECK, PREDICTOR_CHECK)]
     else:
         checks = [
-            check_at_most(
-                B_CHECK,
+            B_CHECK.at_most(
                 "sampling",
                 rel_fro(ev.B_eff.mean(0), C),
                 replica_tolerance(ev.B_eff, nC) + ev.opt,
@@ -208,8 +228,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
         ]
         tau = replica_tolerance(ev.B_eff, nC)
         checks.append(
-            check_at_most(
-                names[1],
+            DIST_CHECK.at_most(
                 "sampling",
                 abs(dist_identity(ev.B_eff.mean(0)) - dist_identity(C)),
                 dist_tolerance(C, tau),
@@ -221,8 +240,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
         diff = ev.test_pred - pred_C  # (R, B_test)
         nP = max(np.linalg.norm(pred_C[0]), EPS)
         checks.append(
-            check_at_most(
-                names[2],
+            PREDICTOR_CHECK.at_most(
                 "sampling",
                 np.linalg.norm(diff.mean(0)) / nP,
                 replica_tolerance(diff, nP),
@@ -239,8 +257,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
         )
         se = float(sq.std(ddof=1) / np.sqrt(sq.size))
         checks.append(
-            check_at_most(
-                "test loss of trained model vs exact loss of closed form (relative)",
+            TEST_LOSS_CHECK.at_most(
                 "sampling",
                 abs(sq.mean() - fC) / fC,
                 K_SIGMA * se / fC,
@@ -261,8 +278,7 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
     """
     floor = quadratic_form_floor(s.d, 1.0)
     gap = (fC - tr.population_loss(ev.B_eff.mean(0), s.n)) / fC
-    return check_at_most(
-        "closed form's exact loss minus the trained B_eff's exact loss",
+    return UNBEATEN_CHECK.at_most(
         "exact",
         max(gap, 0.0),
         floor,
@@ -279,6 +295,13 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
 
 
 def controls(s: Setting) -> list:
+    """Plausible wrong closed forms of Q_0's top-left block, with their relative distance from
+    the optimum (:class:`~verify.checks.Control`)."""
+    C = -tr.optimal_scale(s.n, s.d) * np.eye(s.d)
+    return [Control(name, M, rel_fro(M, C)) for name, M in _wrong_forms(s)]
+
+
+def _wrong_forms(s: Setting) -> list:
     n, d = s.n, s.d
     I = np.eye(d)
     c = 2 * n / (n - 1 + 2 * (d + 2))
@@ -294,24 +317,21 @@ def controls(s: Setting) -> list:
 
 def base_checks(ev: Evidence, s: Setting) -> list:
     """Checks that do not depend on the closed form: derivation, vanishing entries, convergence."""
-    der = tr.derive_theorem5()
+    der = ev.derivation
     R = len(ev.B_eff)
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {R} replicas"
     checks = [
-        check_at_most(
-            "Theorem 5 loss derived exactly (Stein's lemma, sympy)",
+        DERIVED_CHECK.at_most(
             "exact",
             len(der.failures_in_claim),
             0,
             f"exact: steps {der.describe()}",
         )
     ]
-    name = "trained layers: p_x / p_y vanishes"
     checks.append(
-        _too_few(name, R, samp)
+        _too_few(VANISH_CHECK, R, samp)
         if R < MIN_KEPT
-        else check_at_most(
-            name,
+        else VANISH_CHECK.at_most(
             "sampling",
             float(np.linalg.norm(ev.vanish.mean(0))),
             replica_tolerance(ev.vanish, 1.0),
@@ -320,16 +340,17 @@ def base_checks(ev: Evidence, s: Setting) -> list:
             ceiling_basis=CEILING_BASIS,
         )
     )
-    cname = "ReLU replicas converged (stopping rule before the iteration cap, common basin)"
     cbasis = (
         f"count of {REPLICAS} replicas kept; excluded ones are listed and never averaged in; "
         f">= {MIN_KEPT} keep the Student-t basis of the tolerance"
     )
     why = "; ".join(f"replica {r}: {w}" for r, w in ev.excluded)
     checks.append(
-        inconclusive(cname, "optimisation", R, MIN_KEPT, cbasis, f"too few converged: {why}", ">=")
+        CONVERGED_CHECK.inconclusive(
+            "optimisation", R, MIN_KEPT, cbasis, f"too few converged: {why}", ">="
+        )
         if R < MIN_KEPT
-        else check_at_least(cname, "optimisation", R, MIN_KEPT, cbasis, reason=why)
+        else CONVERGED_CHECK.at_least("optimisation", R, MIN_KEPT, cbasis, reason=why)
     )
     return checks
 
@@ -338,29 +359,42 @@ def _grow_resolution(s: Setting, ev: Evidence, target, progress) -> tuple:
     """Grow the training sample until the resolution reaches ``s.resolution`` (or MAX_PROMPTS);
     each round is a fresh sample, so the final evidence is not selected on its outcome."""
     t0, rounds, spent = time.perf_counter(), 0, 0
-    res, _ = run_resolution(closed_form_checks(target, ev, s), (B_CHECK,))
+    res, _ = run_resolution(closed_form_checks(target, ev, s), (B_CHECK.id,))
     while res > s.resolution and ev.prompts < MAX_PROMPTS:
         B = next_effort(ev.prompts, res, s.resolution, MAX_PROMPTS)
         rounds += 1
         ev = gather(s, progress, prompts=B, stream=f"theorem5/train/round{rounds}")
         spent += REPLICAS * B
-        res, _ = run_resolution(closed_form_checks(target, ev, s), (B_CHECK,))
+        res, _ = run_resolution(closed_form_checks(target, ev, s), (B_CHECK.id,))
     return ev, (
         f"{rounds} extra round(s), {spent} extra prompts, {time.perf_counter() - t0:.1f} s; "
         f"final sample {REPLICAS} x {ev.prompts} prompts"
     )
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    t0 = time.perf_counter()
-    CLAIM.check(s)
-    # A candidate is evaluated (and validated) before any training is spent on it.
-    cand = (
-        None if candidate is None else -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
+def prepare(s: Setting, candidate) -> np.ndarray:
+    """A user's candidate preconditioner as Q_0's top-left block, evaluated (and validated)
+    before any training is spent on it."""
+    return -np.asarray(candidate(sigma=np.eye(s.d), n=s.n), dtype=float)
+
+
+def resolution_check(s: Setting, res: float):
+    """``--resolution R``: the run reached R, or says it could not within the cap."""
+    title = RESOLUTION_CHECK.title_for(resolution=s.resolution)
+    rbasis = f"verify.resolution; training sample capped at {MAX_PROMPTS} prompts per replica"
+    if res <= s.resolution:
+        return RESOLUTION_CHECK.at_most("resolution", res, s.resolution, rbasis, title=title)
+    return RESOLUTION_CHECK.inconclusive(
+        "resolution",
+        res,
+        s.resolution,
+        rbasis,
+        f"the cap was reached at resolution {res:.3g}",
+        title=title,
     )
-    ev = gather(s, progress)
+
+
+def judge(s: Setting, ev: Evidence, target, progress: Progress) -> Judgement:
     c = tr.optimal_scale(s.n, s.d)
     C = -c * np.eye(s.d)
     closed = {
@@ -369,31 +403,20 @@ def run(
         "scale": c,
         "optimal_loss": tr.optimal_loss(s.n, s.d),
     }
-    target = C if cand is None else cand
-    if cand is not None:
-        closed["candidate"] = -cand
-    cost = None
+    candidate = target is not None
+    if candidate:
+        closed["candidate"] = -target
+    else:
+        target = C
+    timings = {}
     if s.resolution is not None:
-        ev, cost = _grow_resolution(s, ev, target, progress or Progress(None))
+        ev, timings["resolution_cost"] = _grow_resolution(s, ev, target, progress)
     checks = base_checks(ev, s)
     target_checks = closed_form_checks(target, ev, s)
     checks += target_checks
-    res, basis = run_resolution(target_checks, (B_CHECK,))
+    res, basis = run_resolution(target_checks, (B_CHECK.id,))
     if s.resolution is not None:
-        name = f"requested resolution {s.resolution:g} reached"
-        rbasis = f"verify.resolution; training sample capped at {MAX_PROMPTS} prompts per replica"
-        checks.append(
-            check_at_most(name, "resolution", res, s.resolution, rbasis)
-            if res <= s.resolution
-            else inconclusive(
-                name,
-                "resolution",
-                res,
-                s.resolution,
-                rbasis,
-                f"the cap was reached at resolution {res:.3g}",
-            )
-        )
+        checks.append(resolution_check(s, res))
     branches = {"p_y > 0": int(np.sum(ev.signs > 0)), "p_y < 0": int(np.sum(ev.signs < 0))}
     counts = ", ".join(f"{k}: {v}" for k, v in branches.items())
     notes = [
@@ -403,28 +426,26 @@ def run(
         )
     ]
     notes += [f"ReLU replica {r} excluded: {w}" for r, w in ev.excluded]
-    verdict = Verdict(
-        "5",
+
+    def truth():
+        return closed_form_checks(C, ev, s) if candidate else target_checks
+
+    return Judgement(
         s.describe(np.eye(s.d)),
         closed,
         checks,
         notes=notes,
         resolution=res,
         resolution_basis=basis,
+        timings=timings,
+        truth=truth,
+        control_resolution=lambda truth: run_resolution(truth, (B_CHECK.id,))[0],
+        evidence=ev,
     )
-    if cost is not None:
-        verdict.timings["resolution_cost"] = cost
-    if with_controls:
-        truth = target_checks if cand is None else closed_form_checks(C, ev, s)
-        ctrls = controls(s)
-        verdict.controls = mark_within_resolution(
-            evaluate_controls(ctrls, ev, s, closed_form_checks, truth_checks=truth),
-            [rel_fro(M, C) for _, M in ctrls],
-            run_resolution(truth, (B_CHECK,))[0],
-        )
-        verdict.checks.append(controls_check(verdict.controls))
-    verdict.timings["seconds"] = time.perf_counter() - t0
-    return verdict
+
+
+def _controls(s: Setting, ev: Evidence, judgement) -> list:
+    return controls(s)
 
 
 def _derivation(s):
@@ -443,7 +464,12 @@ CLAIM = Claim(
     source="Theorem 5",
     statement="For x ~ N(0, I), w* ~ N(0, I), ReLU attention, last row of Q zero: a global minimiser is "
     "P_0 = [[0,0],[0,1]], Q_0 = -(2n/(n-1+2(d+2))) [[I,0],[0,0]].",
-    run=run,
+    gather=gather,
+    judge=judge,
+    prepare=prepare,
+    controls=_controls,
+    control_checks=closed_form_checks,
+    checks=CHECKS,
     hypotheses=(
         Hypothesis("x^(i) ~ N(0, I)", unit_spectrum, "--spectrum of all ones"),
         Hypothesis("w* ~ N(0, I)", identity_prior, "--prior identity"),
@@ -465,8 +491,10 @@ CLAIM = Claim(
             "predictor. 'Up to rescaling' holds for the predictor only with g > 0; training reaches "
             "both branches.",
             steps=("g = -1 keeps the loss", "positively homogeneous"),
-            checks=("same branch",),
+            checks=(PREDICTOR_CHECK.id,),
         ),
     ),
     figures=(_figures,),
 )
+
+run = CLAIM.run
