@@ -10,22 +10,20 @@ specific to S); and no permutation preserves phi in family (11).
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from theory.lemma4 import derive_lemma4, family11_layer_permutations_that_preserve_phi, orbit
 
-from ..checks import Verdict, check_at_least, check_at_most
+from ..checks import CheckDef
 from ..compare import EPS
 from ..families import FAMILY8, GD
 from ..model import loss_and_grad
-from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from . import layers
-from .base import COMMON_OPTIONS, Claim, Hypothesis
+from .base import COMMON_OPTIONS, Claim, Hypothesis, Judgement
 
 
 @dataclass(frozen=True)
@@ -51,83 +49,114 @@ def _model_loss(A_list, prompts) -> float:
     )[0]
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    L = layers.preamble(CLAIM, s, candidate)
-    t0 = time.perf_counter()
+#: The checks of Lemma 4, by stable id.
+SYMMETRIC = CheckDef("symmetric", "phi_{L} is symmetric in (a_0..a_{last}), exact (sympy)")
+PERMUTATION = CheckDef(
+    "permutation", "NumPy model on S: every layer permutation gives the same empirical loss"
+)
+OFF_S = CheckDef("off_S", "off S (random A_l): a permutation changes the loss (the lemma needs S)")
+FAMILY11_ORDER = CheckDef(
+    "family11_order", "family (11): no non-identity layer permutation preserves phi (exact)"
+)
+CHECKS = (SYMMETRIC, PERMUTATION, OFF_S, FAMILY11_ORDER)
+
+
+@dataclass
+class Evidence:
+    """Layer permutations of the model on S and off S, and the exact statements.
+
+    ``perm_err`` / ``off_err``: the largest relative change of the empirical loss over the layer
+    permutations, on S and at random A_l; ``floor`` the round-off bound; ``derivation`` the
+    exact symmetry of phi_L; ``family11_keep`` the layer permutations preserving family (11)'s
+    phi; ``critical_points`` family (8)'s on S.
+    """
+
+    L: int
+    perm_err: float
+    off_err: float
+    floor: float
+    derivation: object
+    family11_keep: list
+    critical_points: list
+
+
+def _permutation_error(A_list, prompts) -> float:
+    """The largest relative change of the loss over the layer permutations of ``A_list``."""
+    base = _model_loss(A_list, prompts)
+    return max(
+        abs(_model_loss([A_list[p] for p in perm], prompts) - base) / base
+        for perm in itertools.permutations(range(len(A_list)))
+    )
+
+
+def gather(s: Setting, progress) -> Evidence:
+    L = s.layers or 3
     sigma = s.sigma
     si = np.linalg.inv(sigma)
     prompts = sample_prompts(EFFORT.prompts, s.n, sigma, s.rng("lemma4/prompts"), si)
     rng = s.rng("lemma4/steps")
     a = rng.uniform(0.2, 1.5, L)
-    base = _model_loss([x * si for x in a], prompts)
-    perm_err = max(
-        abs(_model_loss([a[p] * si for p in perm], prompts) - base) / base
-        for perm in itertools.permutations(range(L))
-    )
+    perm_err = _permutation_error([x * si for x in a], prompts)
     floor = 8.0 * (s.n + s.d + 1) * L * EPS * float(np.linalg.cond(sigma))
     A_off = [0.5 * x * si + 0.2 * rng.standard_normal((s.d, s.d)) / s.d for x in a]
-    base_off = _model_loss(A_off, prompts)
-    off_err = max(
-        abs(_model_loss([A_off[p] for p in perm], prompts) - base_off) / base_off
-        for perm in itertools.permutations(range(L))
+    return Evidence(
+        L,
+        perm_err,
+        _permutation_error(A_off, prompts),
+        floor,
+        derive_lemma4(L),
+        family11_layer_permutations_that_preserve_phi(L),
+        FAMILY8.critical_points(L, s.n, s.d),
     )
-    der = derive_lemma4(L)
-    keep = family11_layer_permutations_that_preserve_phi(L)
+
+
+def judge(s: Setting, ev: Evidence, target, progress) -> Judgement:
+    L, der = ev.L, ev.derivation
     checks = [
-        check_at_most(
-            f"phi_{L} is symmetric in (a_0..a_{L - 1}), exact (sympy)",
+        SYMMETRIC.at_most(
             "exact",
             len(der.failures_in_claim),
             0,
             f"exact: steps {der.describe()}",
+            title=SYMMETRIC.title_for(L=L, last=L - 1),
         ),
-        check_at_most(
-            "NumPy model on S: every layer permutation gives the same empirical loss",
+        PERMUTATION.at_most(
             "floating point",
-            perm_err,
-            floor,
-            f"floating point: 8 (n+d+1) L eps cond(Sigma) = {floor:.1e} (same prompts, commuting factors)",
+            ev.perm_err,
+            ev.floor,
+            f"floating point: 8 (n+d+1) L eps cond(Sigma) = {ev.floor:.1e} (same prompts, commuting factors)",
         ),
-        check_at_least(
-            "off S (random A_l): a permutation changes the loss (the lemma needs S)",
+        OFF_S.at_least(
             "scope",
-            off_err,
-            1e3 * floor,
+            ev.off_err,
+            1e3 * ev.floor,
             "10^3 times the round-off bound is not round-off",
         ),
-        check_at_most(
-            "family (11): no non-identity layer permutation preserves phi (exact)",
+        FAMILY11_ORDER.at_most(
             "exact",
-            len(keep) - 1,
+            len(ev.family11_keep) - 1,
             0,
             "exact: sympy comparison of phi with each permuted phi",
         ),
     ]
-    cps = FAMILY8.critical_points(L, s.n, s.d)
+    cps = ev.critical_points
+    orbits = [len(orbit([round(float(x), 12) for x in c.a])) for c in cps]
     closed = {
         "critical_point_orbits": [
-            {
-                "a": [float(x) for x in c.a],
-                "kind": c.kind,
-                "orbit_size": len(orbit([round(float(x), 12) for x in c.a])),
-            }
-            for c in cps
+            {"a": [float(x) for x in c.a], "kind": c.kind, "orbit_size": k}
+            for c, k in zip(cps, orbits)
         ]
     }
     notes = [
         f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind}): orbit of "
-        f"{len(orbit([round(float(x), 12) for x in c.a]))} points under layer permutations"
-        for c in cps
+        f"{k} points under layer permutations"
+        for c, k in zip(cps, orbits)
     ]
     notes.append(
         "critical points are therefore not unique (Lemma 4's consequence) whenever the step sizes "
         "are not all equal; in family (11) the layers are not interchangeable"
     )
-    v = Verdict("lemma4", s.describe(sigma), closed, checks, notes=notes)
-    v.timings["seconds"] = time.perf_counter() - t0
-    return v
+    return Judgement(s.describe(s.sigma), closed, checks, notes=notes)
 
 
 def _derivation(s):
@@ -142,7 +171,9 @@ CLAIM = Claim(
     source="Lemma 4",
     statement="On S = {A_l = a_l Sigma^-1}, f is invariant under any permutation of the layers' a_l, hence "
     "critical points are not unique.",
-    run=run,
+    gather=gather,
+    judge=judge,
+    checks=CHECKS,
     hypotheses=layers.INVERSE_PRIOR_HYPOTHESES
     + (
         Hypothesis("family (8) restricted to S = {A_l = a_l Sigma^{-1}}"),
@@ -165,3 +196,5 @@ CLAIM = Claim(
     max_layers=3,  # the family (11) contrast check (theory.lemma4) is computed for L <= 3
     derivation=(_derivation,),
 )
+
+run = CLAIM.run

@@ -18,7 +18,6 @@ compared with the evidence by :func:`closed_form_checks`.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import mpmath
@@ -28,14 +27,7 @@ from theory.critical import global_minimum_value_family8
 from theory.theorem2 import exact_loss, wick_moment
 from theory.wishart import mixed_moment
 
-from ..checks import (
-    K_SIGMA,
-    Verdict,
-    check_at_least,
-    check_at_most,
-    controls_check,
-    evaluate_controls,
-)
+from ..checks import K_SIGMA, CheckDef, Control
 from ..compare import EPS, dist_identity
 from ..families import FAMILY8, GD
 from ..model import predict
@@ -43,10 +35,82 @@ from ..progress import Progress
 from ..sampling import sample_prompts
 from ..setting import Setting
 from ..theorem2_search import hessian, offdiag_ratio, search, swap_distance
-from .base import COMMON_OPTIONS, Claim, Hypothesis, identity_prior, noiseless, unit_spectrum
+from .base import (
+    COMMON_OPTIONS,
+    Claim,
+    Hypothesis,
+    Judgement,
+    identity_prior,
+    noiseless,
+    unit_spectrum,
+)
 from .layers import critical_derivation
 
 CHUNK = 50_000  # prompts per forward pass (memory: 50k x 6 x 21 floats = 50 MB at d = 5)
+
+
+#: The checks of Theorem 2, by stable id (tests and controls refer to the ids).
+WICK = CheckDef(
+    "wick", "Wick engine: E prod tr W^k (k <= 4, 9 products) equals the Stein recursion"
+)
+RESTRICTED = CheckDef(
+    "restricted",
+    "exact loss on S (A_l = a_l I) equals phi_2 of theory.restricted (12 random points)",
+)
+SAMPLED = CheckDef(
+    "sampled", "exact loss at a random non-symmetric (A_0, A_1) vs the NumPy transformer (relative)"
+)
+LOWEST = CheckDef(
+    "lowest", "lowest loss found over symmetric A_0, A_1 equals the restricted minimum phi_2(a*)"
+)
+DIAGONAL = CheckDef(
+    "diagonal",
+    "Theorem 2: the global minimiser found is diagonal (off-diagonal / total, Frobenius)",
+)
+MULTIPLE_OF_I = CheckDef(
+    "multiple_of_identity", "the global minimiser found is a multiple of I: max_l Dist(A_l, I)"
+)
+EQUALS_A_STAR = CheckDef(
+    "equals_a_star", "the global minimiser found equals (a*_0 I, a*_1 I) up to the layer swap"
+)
+STARTS_AGREE = CheckDef(
+    "starts_agree",
+    "every start reaching the lowest loss ends at the same point up to the layer swap",
+)
+TWO_STARTS = CheckDef("two_starts", "at least 2 of the starts reach the lowest loss")
+GENERAL = CheckDef(
+    "general", "beyond the paper: over GENERAL A_0, A_1 the lowest loss found is also phi_2(a*)"
+)
+HESSIAN = CheckDef(
+    "hessian", "the exact Hessian at the minimiser is positive definite (symmetric directions)"
+)
+CF_LOSS = CheckDef("cf_loss", "exact loss of the closed form equals the lowest loss found")
+CF_GRADIENT = CheckDef(
+    "cf_gradient", "full gradient of f (all 2 d^2 entries) vanishes at the closed form"
+)
+CF_SEARCH = CheckDef("cf_search", "closed form equals the search's minimiser up to the layer swap")
+CF_DIAGONAL = CheckDef("cf_diagonal", "closed form is diagonal (off-diagonal / total, Frobenius)")
+CF_TEST_LOSS = CheckDef(
+    "cf_test_loss", "transformer test loss at the closed form vs the lowest exact loss (relative)"
+)
+CHECKS = (
+    WICK,
+    RESTRICTED,
+    SAMPLED,
+    LOWEST,
+    DIAGONAL,
+    MULTIPLE_OF_I,
+    EQUALS_A_STAR,
+    STARTS_AGREE,
+    TWO_STARTS,
+    GENERAL,
+    HESSIAN,
+    CF_LOSS,
+    CF_GRADIENT,
+    CF_SEARCH,
+    CF_DIAGONAL,
+    CF_TEST_LOSS,
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +164,6 @@ def _sampled_loss(A0, A1, prompts):
 
 def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     """Run the multistart search and sample the test prompts (no closed form consulted)."""
-    CLAIM.check(s)
     progress = progress or Progress(None)
     eff = Effort.for_setting(s)
     F = exact_loss(s.n, s.d)
@@ -164,8 +227,7 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
             k += m
         bad += int(int(wick_moment(slots, "", n, d)) != int(mixed_moment(p, n, d)))
     checks = [
-        check_at_most(
-            "Wick engine: E prod tr W^k (k <= 4, 9 products) equals the Stein recursion",
+        WICK.at_most(
             "exact",
             bad,
             0,
@@ -181,8 +243,7 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
         err = max(err, abs(F.restricted(a0, a1) - float(R.value([a0, a1]))))
         tol = max(tol, F.roundoff(a0 * I, a1 * I) + 64 * EPS * abs(float(R.value([a0, a1]))))
     checks.append(
-        check_at_most(
-            "exact loss on S (A_l = a_l I) equals phi_2 of theory.restricted (12 random points)",
+        RESTRICTED.at_most(
             "floating point",
             err,
             tol,
@@ -196,7 +257,7 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
     )
     checks.append(
         _sampled_check(
-            "exact loss at a random non-symmetric (A_0, A_1) vs the NumPy transformer",
+            SAMPLED,
             A0,
             A1,
             F.value(A0, A1),
@@ -206,11 +267,10 @@ def engine_checks(s: Setting, ev: Evidence) -> list:
     return checks
 
 
-def _sampled_check(name, A0, A1, reference, prompts):
+def _sampled_check(check: CheckDef, A0, A1, reference, prompts):
     sq = _sampled_loss(A0, A1, prompts)
     se = float(sq.std(ddof=1) / np.sqrt(sq.size))
-    return check_at_most(
-        name + " (relative)",
+    return check.at_most(
         "sampling",
         abs(sq.mean() - reference) / reference,
         K_SIGMA * se / reference,
@@ -232,59 +292,51 @@ def search_checks(ev: Evidence, phi_star, a_star) -> list:
     spread = max(swap_distance(*m.matrices(ev.d), A0, A1) for m in ev.hits)
     nB = math.sqrt(nA[0] ** 2 + nA[1] ** 2)
     return [
-        check_at_most(
-            "lowest loss found over symmetric A_0, A_1 equals the restricted minimum phi_2(a*)",
+        LOWEST.at_most(
             "optimisation",
             abs(ev.f_best - phi),
             ev.tol_f + 4 * EPS * phi,
             f"optimiser stopping rule g^T H^-1 g / 2 + floating point (d^8 + 2) eps sum|terms|; "
             f"{len(ev.hits)}/{ev.search.starts} starts reached it",
         ),
-        check_at_most(
-            "Theorem 2: the global minimiser found is diagonal (off-diagonal / total, Frobenius)",
+        DIAGONAL.at_most(
             "optimisation",
             offdiag_ratio(A0, A1),
             ev.tol_x / nB,
             basis_x,
         ),
-        check_at_most(
-            "the global minimiser found is a multiple of I: max_l Dist(A_l, I)",
+        MULTIPLE_OF_I.at_most(
             "optimisation",
             max(dist_identity(A0), dist_identity(A1)),
             ev.tol_x / min(nA),
             basis_x + "; Dist(A) <= ||A - a I||_F / ||A||_F",
         ),
-        check_at_most(
-            "the global minimiser found equals (a*_0 I, a*_1 I) up to the layer swap",
+        EQUALS_A_STAR.at_most(
             "optimisation",
             swap_distance(A0, A1, *C),
             ev.tol_x / nB,
             basis_x,
         ),
-        check_at_most(
-            "every start reaching the lowest loss ends at the same point up to the layer swap",
+        STARTS_AGREE.at_most(
             "optimisation",
             spread,
             2 * ev.tol_x_hits / nB,
             "optimiser stopping rule (Newton-step bound) at each of the two end points compared",
         ),
-        check_at_least(
-            "at least 2 of the starts reach the lowest loss",
+        TWO_STARTS.at_least(
             "search",
             len(ev.hits),
             2,
             "multistart evidence: a value reached once might be missed by another seed",
         ),
-        check_at_most(
-            "beyond the paper: over GENERAL A_0, A_1 the lowest loss found is also phi_2(a*)",
+        GENERAL.at_most(
             "optimisation",
             abs(ev.general.best.loss - phi),
             ev.general_tol_f + 4 * EPS * phi,
             f"optimiser stopping rule g^T H^-1 g / 2 + floating point; {ev.general.starts} "
             "starts over all 2 d^2 entries",
         ),
-        check_at_least(
-            "the exact Hessian at the minimiser is positive definite (symmetric directions)",
+        HESSIAN.at_least(
             "floating point",
             ev.min_eig,
             1e3 * EPS * ev.d**2,
@@ -305,36 +357,32 @@ def closed_form_checks(C0, C1, ev: Evidence) -> list:
         f"optimiser stopping rule: ||A - A_exact||_F <= {ev.tol_x:.1e} at the search's minimiser"
     )
     return [
-        check_at_most(
-            "exact loss of the closed form equals the lowest loss found",
+        CF_LOSS.at_most(
             "optimisation",
             abs(fC - ev.f_best),
             ev.tol_f + F.roundoff(C0, C1),
             "optimiser stopping rule g^T H^-1 g / 2 + floating point (d^8 + 2) eps sum|terms|",
         ),
-        check_at_most(
-            "full gradient of f (all 2 d^2 entries) vanishes at the closed form",
+        CF_GRADIENT.at_most(
             "floating point",
             math.sqrt(np.sum(G0**2) + np.sum(G1**2)),
             g_tol,
             "floating point: gradient round-off (d^8 + 2) eps + ||H|| ||C|| eps (rounding of C)",
         ),
-        check_at_most(
-            "closed form equals the search's minimiser up to the layer swap",
+        CF_SEARCH.at_most(
             "optimisation",
             swap_distance(*ev.best, C0, C1),
             ev.tol_x / nC,
             basis_x,
         ),
-        check_at_most(
-            "closed form is diagonal (off-diagonal / total, Frobenius)",
+        CF_DIAGONAL.at_most(
             "optimisation",
             offdiag_ratio(C0, C1),
             ev.tol_x / nC,
             "the search's location bound: off-diagonal entries below it are indistinguishable from 0",
         ),
         _sampled_check(
-            "transformer test loss at the closed form vs the lowest exact loss",
+            CF_TEST_LOSS,
             C0,
             C1,
             ev.f_best,
@@ -344,7 +392,11 @@ def closed_form_checks(C0, C1, ev: Evidence) -> list:
 
 
 def controls(s: Setting, a_star, equal) -> list:
-    """Plausible wrong answers: (name, A_0, A_1)."""
+    """Plausible wrong answers: :class:`~verify.checks.Control` records of (A_0, A_1)."""
+    return [Control(name, (C0, C1)) for name, C0, C1 in _wrong_pairs(s, a_star, equal)]
+
+
+def _wrong_pairs(s: Setting, a_star, equal) -> list:
     n, d = s.n, s.d
     I = np.eye(d)
     c1 = n / (n + d + 1)
@@ -382,15 +434,14 @@ def _candidate_pair(candidate, d, n):
     return M[0], M[1]
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    """Verify Theorem 2 at setting ``s``; see the module docstring."""
-    t0 = time.perf_counter()
-    CLAIM.check(s)
-    cand = None if candidate is None else _candidate_pair(candidate, s.d, s.n)
+def prepare(s: Setting, candidate):
+    """A user's candidate pair (A_0, A_1), validated before any work."""
+    return _candidate_pair(candidate, s.d, s.n)
+
+
+def judge(s: Setting, ev: Evidence, cand, progress) -> Judgement:
+    """The search's evidence against the restricted theory and the closed form (or ``cand``)."""
     best_S, phi_star, equal = restricted_minimiser(s.n, s.d)
-    ev = gather(s, progress)
     A0, A1 = ev.best
     I = np.eye(s.d)
     with mpmath.workdps(40):
@@ -419,15 +470,26 @@ def run(
     if cand is not None:
         closed["candidate"] = np.array(cand)
     checks += truth_checks if cand is None else closed_form_checks(*cand, ev)
-    hit_ids = {id(m) for m in ev.hits}
-    others = sorted({round(m.loss, 9) for m in ev.search.minima if id(m) not in hit_ids})
+    closed["layer_order_counts"], closed["general_search"] = _search_summary(ev)
+    return Judgement(
+        s.describe(I),
+        closed,
+        checks,
+        notes=_notes(ev, closed["layer_order_counts"]),
+        truth=truth_checks,
+        artifacts={"a_star": best_S.a, "equal": equal},
+    )
+
+
+def _search_summary(ev: Evidence):
+    """The layer order among the hits and the general (non-symmetric) search's end point."""
     small_first = sum(np.trace(m.matrices()[0]) < np.trace(m.matrices()[1]) for m in ev.hits)
-    closed["layer_order_counts"] = {
+    order = {
         "a*_0 < a*_1 (smaller step first)": int(small_first),
         "swapped": len(ev.hits) - int(small_first),
     }
     gm = ev.general.best.matrices()
-    closed["general_search"] = {
+    general = {
         "starts": ev.general.starts,
         "best_loss": ev.general.best.loss,
         "asymmetry": float(
@@ -435,24 +497,29 @@ def run(
         ),
         "dist_identity": [dist_identity(A) for A in gm],
     }
-    notes = [
+    return order, general
+
+
+def _notes(ev: Evidence, order: dict) -> list:
+    hit_ids = {id(m) for m in ev.hits}
+    others = sorted({round(m.loss, 9) for m in ev.search.minima if id(m) not in hit_ids})
+    return [
         f"{len(ev.hits)}/{ev.search.starts} starts reached the lowest loss {ev.f_best:.15g}; "
         f"other end points' losses: {', '.join(f'{x:.9g}' for x in others) or 'none'}; layer order among them: "
-        + "; ".join(f"{k}: {v}" for k, v in closed["layer_order_counts"].items())
+        + "; ".join(f"{k}: {v}" for k, v in order.items())
         + " (both orders are minimisers: a_l I commute, Lemma 4)",
         "the paper claims only that a diagonal global minimiser exists; the search finds more: "
         "the minimiser over symmetric matrices is a multiple of I in each layer, "
         "(a*_0 I, a*_1 I) up to the layer swap, i.e. the restricted optimum of phi_2",
     ]
-    verdict = Verdict("2", s.describe(I), closed, checks, notes=notes)
-    if with_controls:
-        wrong = [(name, (C0, C1)) for name, C0, C1 in controls(s, best_S.a, equal)]
-        verdict.controls = evaluate_controls(
-            wrong, ev, s, lambda C, ev, s: closed_form_checks(*C, ev), truth_checks
-        )
-        verdict.checks.append(controls_check(verdict.controls))
-    verdict.timings["seconds"] = time.perf_counter() - t0
-    return verdict
+
+
+def _controls(s: Setting, ev: Evidence, judgement: Judgement) -> list:
+    return controls(s, judgement.artifacts["a_star"], judgement.artifacts["equal"])
+
+
+def _control_checks(C, ev: Evidence, s: Setting) -> list:
+    return closed_form_checks(*C, ev)
 
 
 def _figures(cid, verdict, setting, out_dir, budget):
@@ -467,7 +534,12 @@ CLAIM = Claim(
     source="Theorem 2",
     statement="For x ~ N(0, I), w* ~ N(0, I), L = 2, family (8) with symmetric A_0, A_1: some diagonal "
     "A_0, A_1 form a global minimiser of f.",
-    run=run,
+    gather=gather,
+    judge=judge,
+    prepare=prepare,
+    controls=_controls,
+    control_checks=_control_checks,
+    checks=CHECKS,
     hypotheses=(
         Hypothesis("x^(i) ~ N(0, I)", unit_spectrum, "--spectrum of all ones"),
         Hypothesis("w* ~ N(0, I)", identity_prior, "--prior identity"),
@@ -484,3 +556,5 @@ CLAIM = Claim(
     derivation=(critical_derivation(FAMILY8, 2),),
     figures=(_figures,),
 )
+
+run = CLAIM.run

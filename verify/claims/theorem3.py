@@ -10,7 +10,6 @@ Lemma 4.  Negative controls: plausible wrong step sizes.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import mpmath
@@ -18,25 +17,48 @@ import numpy as np
 
 from theory.critical import global_minimum_value_family8
 
-from ..checks import (
-    K_SIGMA,
-    Verdict,
-    check_at_most,
-    controls_check,
-    evaluate_controls,
-    replica_tolerance,
-)
+from ..checks import K_SIGMA, CheckDef, Control, replica_tolerance
 from ..compare import EPS, dist_tolerance, rel_fro
 from ..critical_sets import closed_form_fields, critical_checks, critical_set
 from ..families import FAMILY8
 from ..progress import Progress
 from ..setting import Setting
 from . import layers
-from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis, Judgement
 
 #: The paper's reported values (Fig. 2, Sigma^1/2 A_l Sigma^1/2 ~ -0.69 I, -0.42 I, -1.71 I with
 #: the code's Q-block sign, i.e. a_l = 0.69, 0.42, 1.71 in convention (8)), d = 5, n = 20, L = 3.
 PAPER_FIG2 = (0.69, 0.42, 1.71)
+
+
+#: The checks of Theorem 3, by stable id (tests, the erratum and the controls use the ids).
+HANKEL = CheckDef(
+    "hankel",
+    "global minimum from the enumeration equals d / (H^-1)_00 (Hankel, exact rational)",
+)
+#: the checks of the critical set (verify.critical_sets.critical_checks, in its order)
+CRITICAL = (
+    CheckDef("exists", "eq. (10): a critical point of phi on S exists (gradient infimum attained)"),
+    CheckDef("certified", "every listed critical point is certified"),
+    CheckDef(
+        "gradient", "full gradient of f in every matrix direction vanishes at each critical point"
+    ),
+    CheckDef("complete", "the list of critical points on S is complete"),
+)
+LOCAL_MINIMUM = CheckDef(
+    "local_minimum",
+    "global minimiser on S is a local minimum in all matrix directions (Hessian blocks)",
+)
+TARGET = CheckDef(
+    "target",
+    "trained Sigma^1/2 A_l Sigma^1/2 vs {name} (rel. Frobenius, layers sorted by step size, Lemma 4)",
+)
+TEST_LOSS = CheckDef(
+    "test_loss", "test loss of the trained model vs exact phi_L at {name} (relative)"
+)
+UNBEATEN = CheckDef("unbeaten", "trained step sizes have no lower exact phi_L than {name}")
+ON_S = CheckDef("on_S", "trained matrices lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)")
+CHECKS = (HANKEL, *CRITICAL, LOCAL_MINIMUM, TARGET, TEST_LOSS, UNBEATEN, ON_S)
 
 
 def default_setting(**kw) -> Setting:
@@ -67,12 +89,12 @@ def _target_checks(a_ref, ev, s, name="global minimiser a*"):
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} independent replicas"
     tau = replica_tolerance(W, nC)
     checks = [
-        check_at_most(
-            f"trained Sigma^1/2 A_l Sigma^1/2 vs {name} (rel. Frobenius, layers sorted by step size, Lemma 4)",
+        TARGET.at_most(
             "sampling",
             rel_fro(W.mean(0), C),
             tau + ev.opt,
             f"{samp} + optimisation error {ev.opt:.1e} (next Gauss-Newton step)",
+            title=TARGET.title_for(name=name),
         )
     ]
     R = FAMILY8.restricted_loss(L, s.n, s.d)
@@ -80,72 +102,82 @@ def _target_checks(a_ref, ev, s, name="global minimiser a*"):
     loss = layers.mean_model_sq_residuals(ev, layers.canonical_order(ev))
     se = float(loss.std(ddof=1) / np.sqrt(loss.size))
     checks.append(
-        check_at_most(
-            f"test loss of the trained model vs exact phi_L at {name} (relative)",
+        TEST_LOSS.at_most(
             "sampling",
             abs(loss.mean() - phi) / phi,
             K_SIGMA * se / phi,
             f"sampling: {K_SIGMA:g} standard errors of a mean over {loss.size} fresh prompts",
+            title=TEST_LOSS.title_for(name=name),
         )
     )
     a_tr = np.mean(np.sort(layers.step_sizes(ev)[0], axis=1), axis=0)
     floor = 1e-12  # phi is evaluated in 40-digit mpmath; 1e-12 relative is far above its round-off
     checks.append(
-        check_at_most(
-            f"trained step sizes have no lower exact phi_L than {name}",
+        UNBEATEN.at_most(
             "exact",
             (phi - float(R.value(tuple(a_tr)))) / phi,
             floor,
             "exact phi_L (mpmath); a true global minimiser cannot be beaten",
+            title=UNBEATEN.title_for(name=name),
         )
     )
     return checks
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    L = layers.preamble(CLAIM, s, candidate)
-    t0 = time.perf_counter()
-    progress = progress or Progress(None)
-    progress.update("critical points (exact, certified)")
-    cs = critical_set(FAMILY8, L, s.n, s.d)
-    cps = cs.points
-    best = next(c for c in cps if c.is_global_minimum_on_S)
-    a_star = [float(x) for x in best.a]
+def gather(s: Setting, progress: Progress) -> layers.LayerEvidence:
+    """Train the replicas (no closed form consulted)."""
     eff = Effort.for_setting(s)
-    ev = layers.gather(s, FAMILY8, L, eff.prompts, eff.test_prompts, progress)
-    checks = [
-        check_at_most(
-            "global minimum from the enumeration equals d / (H^-1)_00 (Hankel, exact rational)",
+    return layers.gather(s, FAMILY8, s.layers or 3, eff.prompts, eff.test_prompts, progress)
+
+
+def exact_checks(cs, best, L: int, s: Setting) -> list:
+    """The exact side: the enumeration's minimum, the certified critical set, the Hessian."""
+    critical = critical_checks(cs, "10", complete_expected=True)
+    if len(critical) != len(CRITICAL):
+        raise RuntimeError(
+            f"critical_checks returned {len(critical)} checks; {len(CRITICAL)} are declared"
+        )
+    for c, declared in zip(critical, CRITICAL):
+        c.id = declared.id
+    return [
+        HANKEL.at_most(
             "exact",
             _hankel_gap(best, L, s),
             1e-30,
             "40-digit enumeration (orthogonal polynomials, real-root isolation over QQ) vs an "
             "independent exact rational value: agreement to 1e-30 relative",
         ),
-        *critical_checks(cs, "10", complete_expected=True),
-        check_at_most(
-            "global minimiser on S is a local minimum in all matrix directions (Hessian blocks)",
+        *critical,
+        LOCAL_MINIMUM.at_most(
             "exact",
             0 if best.kind == "minimum" else 1,
             0,
             "verified eigenvalue bounds of the restricted and full-matrix Hessian blocks",
         ),
     ]
-    checks += _target_checks(a_star, ev, s)
+
+
+def on_S_check(ev, s: Setting):
+    """The trained matrices are multiples of Sigma^-1 within sampling error."""
     dA, _ = layers.dists(ev)
     W = layers.aligned_matrices(ev)
     tau = replica_tolerance(W, max(np.linalg.norm(W.mean(0)), EPS))
-    checks.append(
-        check_at_most(
-            "trained matrices lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)",
-            "sampling",
-            max(dA),
-            dist_tolerance(np.eye(s.d), tau),
-            f"sampling: {K_SIGMA:g} standard errors of {layers.REPLICAS} replicas via Dist's Lipschitz bound",
-        )
+    return ON_S.at_most(
+        "sampling",
+        max(dA),
+        dist_tolerance(np.eye(s.d), tau),
+        f"sampling: {K_SIGMA:g} standard errors of {layers.REPLICAS} replicas via Dist's Lipschitz bound",
     )
+
+
+def judge(s: Setting, ev, target, progress: Progress) -> Judgement:
+    L = s.layers or 3
+    progress.update("critical points (exact, certified)")
+    cs = critical_set(FAMILY8, L, s.n, s.d)
+    cps = cs.points
+    best = next(c for c in cps if c.is_global_minimum_on_S)
+    a_star = [float(x) for x in best.a]
+    checks = exact_checks(cs, best, L, s) + _target_checks(a_star, ev, s) + [on_S_check(ev, s)]
     a_tr, _ = layers.step_sizes(ev)
     reached = nearest_critical_points(a_tr, cps)
     closed = {
@@ -159,21 +191,24 @@ def run(
     ]
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
-    verdict = Verdict(
-        "3", s.describe(ev.sigma), closed, checks, notes=notes, artifacts={"paper_values": paper}
+    return Judgement(
+        s.describe(ev.sigma),
+        closed,
+        checks,
+        notes=notes,
+        artifacts={"paper_values": paper},
+        # only checks the global minimiser passes (under the same check ids) can reject a control
+        truth=lambda: _target_checks(a_star, ev, s, name="control"),
     )
-    if with_controls:
-        # only checks the global minimiser passes (under the same check names) can reject a control
-        verdict.controls = evaluate_controls(
-            controls(s, L, cps),
-            ev,
-            s,
-            lambda a, ev, s: _target_checks(a, ev, s, name="control"),
-            truth_checks=_target_checks(a_star, ev, s, name="control"),
-        )
-        verdict.checks.append(controls_check(verdict.controls))
-    verdict.timings["seconds"] = time.perf_counter() - t0
-    return verdict
+
+
+def _controls(s: Setting, ev, judgement) -> list:
+    L = s.layers or 3
+    return controls(s, L, critical_set(FAMILY8, L, s.n, s.d).points)
+
+
+def _control_checks(a, ev, s: Setting) -> list:
+    return _target_checks(a, ev, s, name="control")
 
 
 def _hankel_gap(best, L: int, s: Setting) -> float:
@@ -198,12 +233,16 @@ def controls(s: Setting, L: int, cps) -> list:
     out = (
         []
         if L == 1
-        else [(f"one-layer optimum n/(n+d+1) = {one:.4f} repeated in all {L} layers", [one] * L)]
+        else [
+            Control(
+                f"one-layer optimum n/(n+d+1) = {one:.4f} repeated in all {L} layers", [one] * L
+            )
+        ]
     )
     for c in cps:
         if c.kind != "minimum" and len(c.a) == L:
             out.append(
-                (
+                Control(
                     f"critical point {[round(float(x), 4) for x in c.a]} ({c.kind})",
                     [float(x) for x in c.a],
                 )
@@ -274,7 +313,11 @@ CLAIM = Claim(
     source="Theorem 3, eq. (10)",
     statement="For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (8): inf over S = {A_l = a_l Sigma^-1} of "
     "sum_l ||grad_{A_l} f||_F^2 is 0.",
-    run=run,
+    gather=gather,
+    judge=judge,
+    controls=_controls,
+    control_checks=_control_checks,
+    checks=CHECKS,
     hypotheses=layers.INVERSE_PRIOR_HYPOTHESES
     + (Hypothesis("L layers of family (8); S = {A_l = a_l Sigma^{-1}, a_l real}"),),
     options=COMMON_OPTIONS | {"layers"},
@@ -289,8 +332,10 @@ CLAIM = Claim(
             "convention (8)) for d = 5, n = 20.",
             _figures_erratum,
             steps=("global minimum on S", "infimum of the gradient norm on S attained"),
-            checks=("global minimum from the enumeration",),
+            checks=(HANKEL.id,),
         ),
     ),
     figures=(_figures,),
 )
+
+run = CLAIM.run
