@@ -21,14 +21,20 @@ import pytest
 from theory import relu as tr
 from theory import single_layer as sl
 from verify.claims import lemma1 as l1
+from verify.claims import lemma4 as l4
 from verify.claims import theorem1 as c1
+from verify.claims import theorem2 as c2
+from verify.claims import theorem3 as c3
 from verify.claims import theorem5 as c5
-from verify.families import GD
+from verify.claims.layers import LayerEvidence
+from verify.critical_sets import critical_set
+from verify.families import FAMILY8, GD
 from verify.model import RELU, predict
 from verify.progress import Progress
 from verify.resolution import check_resolution, run_resolution
 from verify.sampling import make_sigma, sample_prompts
 from verify.setting import Setting
+from verify.training.multilayer import Summaries
 
 R = c1.REPLICAS
 
@@ -275,6 +281,258 @@ THEOREM5 = {
 }
 
 
+# -- Theorem 2 -----------------------------------------------------------------------------
+
+
+@dataclass
+class _End:
+    """A stand-in search end point: its matrices and loss."""
+
+    A: tuple
+    loss: float
+    step_bound: float = 1e-12
+
+    def matrices(self, d=None):
+        return self.A
+
+
+@dataclass
+class _Search:
+    starts: int
+    minima: list
+    best: _End
+
+
+def _theorem2():
+    """The search's end points at the exact restricted minimiser (d = 2, n = 4)."""
+    s = c2.default_setting(d=2, n=4)
+    best, _, _ = c2.restricted_minimiser(s.n, s.d)
+    A = tuple(float(a) * np.eye(2) for a in best.a)
+    f = c2.exact_loss(s.n, s.d).value(*A)
+    hits = [_End(A, f), _End(A[::-1], f)]
+    test = sample_prompts(20_000, s.n, np.eye(2), np.random.default_rng(1))
+    ev = c2.Evidence(
+        s.n,
+        s.d,
+        _Search(3, hits, hits[0]),
+        A,
+        f,
+        1e-12,
+        1e-8,
+        hits,
+        1e-8,
+        0.1,
+        _Search(2, [hits[0]], hits[0]),
+        1e-12,
+        test,
+    )
+    return s, ev, None
+
+
+def _c2_with(**changes):
+    def breaker(s, ev, target):
+        return _judged(c2, s, replace(ev, **changes), target)
+
+    return breaker
+
+
+def _c2_best(make):
+    """The search's best end point moved (a wrong minimiser found)."""
+
+    def breaker(s, ev, target):
+        return _judged(c2, s, replace(ev, best=make(*ev.best)), target)
+
+    return breaker
+
+
+def _c2_target(make):
+    def breaker(s, ev, target):
+        return _judged(c2, s, ev, make(*ev.best))
+
+    return breaker
+
+
+def _c2_patched(name, value):
+    """The exact engine disagreeing with theory.wishart / theory.restricted."""
+
+    def breaker(s, ev, target):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(c2, name, value(getattr(c2, name)))
+            return _judged(c2, s, ev, target)
+
+    return breaker
+
+
+class _OffRestricted:
+    """FAMILY8 with its restricted loss 1e-6 too high (a wrong exact engine)."""
+
+    def __init__(self, fam):
+        self.fam = fam
+
+    def __getattr__(self, name):
+        return getattr(self.fam, name)
+
+    def restricted_loss(self, *args):
+        R = self.fam.restricted_loss(*args)
+        return type("R", (), {"value": lambda _, a: R.value(a) * (1 + 1e-6)})()
+
+
+E12 = np.array([[0.0, 1.0], [1.0, 0.0]])
+
+THEOREM2 = {
+    c2.WICK.id: _c2_patched("mixed_moment", lambda f: lambda *a: f(*a) + 1),
+    c2.RESTRICTED.id: _c2_patched("FAMILY8", _OffRestricted),
+    c2.SAMPLED.id: _c2_with(
+        test=sample_prompts(20_000, 4, 2 * np.eye(2), np.random.default_rng(1))
+    ),
+    c2.LOWEST.id: lambda s, ev, t: _judged(c2, s, replace(ev, f_best=ev.f_best * (1 + 1e-6)), t),
+    c2.DIAGONAL.id: _c2_best(lambda A0, A1: (A0 + 1e-3 * E12, A1)),
+    c2.MULTIPLE_OF_I.id: _c2_best(lambda A0, A1: (A0 @ np.diag([1.0, 1.01]), A1)),
+    c2.EQUALS_A_STAR.id: _c2_best(lambda A0, A1: (1.01 * A0, A1)),
+    c2.STARTS_AGREE.id: lambda s, ev, t: _judged(
+        c2, s, replace(ev, hits=[ev.hits[0], _End((1.01 * ev.best[0], ev.best[1]), ev.f_best)]), t
+    ),
+    c2.TWO_STARTS.id: lambda s, ev, t: _judged(c2, s, replace(ev, hits=ev.hits[:1]), t),
+    c2.GENERAL.id: lambda s, ev, t: _judged(
+        c2,
+        s,
+        replace(ev, general=_Search(2, [], _End(ev.best, ev.f_best * (1 + 1e-6)))),
+        t,
+    ),
+    c2.HESSIAN.id: _c2_with(min_eig=-1e-3),
+    c2.CF_LOSS.id: _c2_target(lambda A0, A1: (1.01 * A0, A1)),
+    c2.CF_GRADIENT.id: _c2_target(lambda A0, A1: (1.01 * A0, A1)),
+    c2.CF_SEARCH.id: _c2_target(lambda A0, A1: (1.01 * A0, A1)),
+    c2.CF_DIAGONAL.id: _c2_target(lambda A0, A1: (A0 + 1e-3 * E12, A1)),
+    c2.CF_TEST_LOSS.id: _c2_target(lambda A0, A1: (0 * A0, 0 * A1)),  # loss d, far from f*
+}
+
+
+# -- Theorem 3 -----------------------------------------------------------------------------
+
+
+def _ev3(scale=1.0, aniso=(1.0, 1.0), test_sigma=1.0):
+    """Replicas at the global minimiser on S (Sigma = I, d = 2, n = 8, L = 2), 1e-4 apart."""
+    s = c3.default_setting(d=2, n=8, layers=2, spectrum=(1.0, 1.0))
+    best = next(p for p in critical_set(FAMILY8, 2, 8, 2).points if p.is_global_minimum_on_S)
+    rng = np.random.default_rng(0)
+    A = np.array([scale * float(a) * np.diag(aniso) for a in best.a])  # (L, d, d)
+    W = A + 1e-4 * rng.standard_normal((R, 2, 2, 2))
+    test = sample_prompts(20_000, 8, test_sigma * np.eye(2), rng)
+    ev = LayerEvidence(
+        np.eye(2),
+        FAMILY8,
+        2,
+        W.reshape(R, -1),
+        W,
+        np.zeros_like(W),
+        0.0,
+        [],
+        Summaries.from_prompts(test),
+        np.zeros(R),
+    )
+    return s, ev
+
+
+def _theorem3():
+    s, ev = _ev3()
+    return s, ev, None
+
+
+def _c3_evidence(**kw):
+    def breaker(s, ev, target):
+        return _judged(c3, s, _ev3(**kw)[1], target)
+
+    return breaker
+
+
+def _c3_critical(change_set=None, change_point=None):
+    """The critical set as theory.critical would report it were the enumeration wrong."""
+
+    def breaker(s, ev, target):
+        cs = critical_set(FAMILY8, 2, 8, 2)
+        pts = [change_point(i, p) if change_point else p for i, p in enumerate(cs.points)]
+        bad = replace(cs, points=pts, **(change_set or {}))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(c3, "critical_set", lambda *a: bad)
+            return _judged(c3, s, ev, target)
+
+    return breaker
+
+
+def _c3_hankel(s, ev, target):
+    """The enumerated minimum disagreeing with the independent Hankel value."""
+    true = c3.global_minimum_value_family8
+
+    def off(*a):
+        q = true(*a)
+        return type("Q", (), {"p": int(q.p) * 1_000_001, "q": int(q.q) * 1_000_000})()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(c3, "global_minimum_value_family8", off)
+        return _judged(c3, s, ev, target)
+
+
+def _minimum(i, p):
+    return p.is_global_minimum_on_S
+
+
+THEOREM3 = {
+    c3.HANKEL.id: _c3_hankel,
+    c3.CRITICAL[0].id: _c3_critical(change_point=lambda i, p: replace(p, certified=False)),
+    c3.CRITICAL[1].id: _c3_critical(
+        change_point=lambda i, p: replace(p, certified=False) if i == 1 else p
+    ),
+    c3.CRITICAL[2].id: _c3_critical(
+        change_point=lambda i, p: replace(p, gradient_residual=1e-10) if i == 1 else p
+    ),
+    c3.CRITICAL[3].id: _c3_critical(change_set={"complete": False}),
+    c3.LOCAL_MINIMUM.id: _c3_critical(
+        change_point=lambda i, p: replace(p, kind="saddle") if _minimum(i, p) else p
+    ),
+    c3.TARGET.id: _c3_evidence(scale=1.01),
+    c3.TEST_LOSS.id: _c3_evidence(test_sigma=2.0),
+    c3.UNBEATEN.id: _c3_critical(
+        change_point=lambda i, p: (
+            replace(p, a=tuple(1.05 * x for x in p.a)) if _minimum(i, p) else p
+        )
+    ),
+    c3.ON_S.id: _c3_evidence(aniso=(1.0, 1.05)),
+}
+
+
+# -- Lemma 4 -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Point:
+    """A stand-in critical point: step sizes and kind."""
+
+    a: tuple
+    kind: str
+
+
+def _lemma4():
+    s = Setting(d=2, n=3, prior="inverse", layers=2)
+    pts = [_Point((0.3, 0.9), "minimum"), _Point((0.5, 0.5), "saddle")]
+    return s, l4.Evidence(2, 1e-16, 0.2, 1e-13, PASSES, [(0, 1)], pts), None
+
+
+def _lemma4_with(**changes):
+    def breaker(s, ev, target):
+        return _judged(l4, s, replace(ev, **changes), target)
+
+    return breaker
+
+
+LEMMA4 = {
+    l4.SYMMETRIC.id: _lemma4_with(derivation=FAILS),
+    l4.PERMUTATION.id: _lemma4_with(perm_err=1e-6),
+    l4.OFF_S.id: _lemma4_with(off_err=1e-15),
+    l4.FAMILY11_ORDER.id: _lemma4_with(family11_keep=[(0, 1), (1, 0)]),
+}
+
+
 # -- the registry ----------------------------------------------------------------------------
 
 
@@ -294,6 +552,9 @@ CLAIMS = {
     "lemma1": Entry(l1, _lemma1, LEMMA1),
     "1": Entry(c1, _theorem1, THEOREM1, (c1.CONVERGED_CHECK.id, c1.RESOLUTION_CHECK.id)),
     "5": Entry(c5, _theorem5, THEOREM5, (c5.CONVERGED_CHECK.id, c5.RESOLUTION_CHECK.id)),
+    "2": Entry(c2, _theorem2, THEOREM2),
+    "3": Entry(c3, _theorem3, THEOREM3),
+    "lemma4": Entry(l4, _lemma4, LEMMA4),
 }
 
 CASES = [(cid, check) for cid, e in CLAIMS.items() for check in e.breakers]

@@ -6,11 +6,12 @@ import importlib
 import pytest
 
 from verify import verify_theorem
-from verify.checks import Verdict
+from verify.checks import CheckDef, Control, Verdict
 from verify.claims import CLAIMS, Claim, get_claim
+from verify.claims.base import Hypothesis, Judgement, unit_spectrum
 from verify.errors import UsageError
 from verify.families import FAMILY8, FAMILY11, as_family
-from verify.setting import AssumptionError
+from verify.setting import AssumptionError, Setting
 
 MODULES = ["lemma1", "theorem1", "theorem2", "theorem3", "theorem4", "lemma4", "theorem5"]
 
@@ -36,9 +37,12 @@ def test_an_option_the_claim_does_not_use_is_refused():
 
 def test_hypotheses_are_checked_before_any_work(monkeypatch):
     called = []
-    import verify.claims.theorem5 as t5
+    import dataclasses
 
-    monkeypatch.setattr(t5, "gather", lambda *a, **k: called.append(1))
+    import verify.claims as registry
+
+    spy = dataclasses.replace(CLAIMS["5"], run=None, gather=lambda *a: called.append(1))
+    monkeypatch.setitem(registry.CLAIMS, "5", spy)
     with pytest.raises(AssumptionError, match="Theorem 5 assumes x\\^\\(i\\) ~ N\\(0, I\\)"):
         verify_theorem("5", spectrum=(1.0, 2.0), quick=True)
     assert called == []
@@ -80,3 +84,62 @@ def test_a_family_is_one_object_with_its_sign_blocks_and_exact_loss():
     with pytest.raises(ValueError, match="family must be one of"):
         as_family("gd++")
     assert float(FAMILY8.restricted_loss(1, 20, 5).value((0.0,))) > 0
+
+
+# -- the engine (verify.claims.base.run_claim) on a toy claim --------------------------------
+
+OK = CheckDef("ok", "observed within 2")
+
+
+def _toy(calls, truth_observed=1.0, **kw):
+    """A claim whose evidence is a number x; the check is x <= 2; the control is 3."""
+    return Claim(
+        id="toy",
+        title="Toy: a number below 2",
+        source="",
+        statement="",
+        hypotheses=(Hypothesis("Sigma = I", unit_spectrum, "--spectrum of all ones"),),
+        gather=lambda s, progress: calls.append("gather") or 1.0,
+        judge=lambda s, ev, target, progress: Judgement(
+            {},
+            {"x": ev},
+            [OK.at_most("exact", ev, 2.0, "toy")],
+            truth=[OK.at_most("exact", truth_observed, 2.0, "toy")],
+        ),
+        controls=lambda s, ev, j: [Control("three", 3.0)],
+        control_checks=lambda value, ev, s: [OK.at_most("exact", value, 2.0, "toy")],
+        **{"checks": (OK,), **kw},
+    )
+
+
+def test_the_engine_checks_hypotheses_first_then_runs_gather_judge_and_controls():
+    calls = []
+    claim = _toy(calls)
+    with pytest.raises(AssumptionError, match="Toy assumes Sigma = I"):
+        claim.run(Setting(d=2, spectrum=(1.0, 2.0)))
+    assert calls == []
+    v = claim.run(Setting(d=2, spectrum=(1.0, 1.0)), with_controls=True)
+    assert v.claim == "toy" and calls == ["gather"] and "seconds" in v.timings
+    (row,) = v.controls
+    assert row["rejected"] and row["rejected_by"] == OK.title
+    assert v.checks[-1].name == "every negative control is rejected" and v.passed
+
+
+def test_a_control_is_judged_only_by_check_ids_the_truth_passes():
+    v = _toy([], truth_observed=5.0).run(Setting(d=2, spectrum=(1.0, 1.0)), with_controls=True)
+    (row,) = v.controls
+    assert not row["rejected"] and "no check that the true closed form passes" in row["reason"]
+    assert v.checks[-1].status == "inconclusive"
+
+
+def test_the_engine_refuses_a_candidate_the_claim_cannot_take():
+    with pytest.raises(ValueError, match="takes no candidate"):
+        _toy([]).run(Setting(d=2, spectrum=(1.0, 1.0)), candidate=lambda sigma, n: sigma)
+
+
+def test_a_claim_declares_unique_check_ids():
+    with pytest.raises(ValueError, match="unique"):
+        _toy([], checks=(OK, CheckDef("ok", "another title")))
+    for claim in CLAIMS.values():
+        ids = [c.id for c in claim.checks]
+        assert len(set(ids)) == len(ids)
