@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 from verify import verify_theorem
-from verify.checks import CheckDef, Control, Verdict
+from verify.checks import CONTROLS_CHECK, CheckDef, Control, Verdict
 from verify.claims import CLAIMS, Claim, get_claim
 from verify.claims.base import Hypothesis, Judgement, unit_spectrum
 from verify.errors import UsageError
@@ -122,7 +122,7 @@ def test_the_engine_checks_hypotheses_first_then_runs_gather_judge_and_controls(
     assert v.claim == "toy" and calls == ["gather"] and "seconds" in v.timings
     (row,) = v.controls
     assert row["rejected"] and row["rejected_by"] == OK.title
-    assert v.checks[-1].name == "every negative control is rejected" and v.passed
+    assert v.checks[-1].id == CONTROLS_CHECK.id and v.passed
 
 
 def test_a_control_is_judged_only_by_check_ids_the_truth_passes():

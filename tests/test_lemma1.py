@@ -137,6 +137,7 @@ def test_lemma1_verdict_and_erratum_state_both_conventions_with_the_runs_numbers
 
     from verify import verify_theorem
     from verify.claims import CLAIMS
+    from verify.claims.lemma1 import CODE_PRINTED
 
     v = verify_theorem("lemma1", d=3, n=5)
     assert v.passed
@@ -145,5 +146,5 @@ def test_lemma1_verdict_and_erratum_state_both_conventions_with_the_runs_numbers
         assert "Eq. (3) read literally" in text and "official code's convention" in text
         numbers = [float(x) for x in re.findall(r"residual (\d\.\de-\d+)", text)]
         assert len(numbers) == 3 and all(x < 1e-12 for x in numbers)
-    code = next(c for c in v.checks if c.name.startswith("code's convention: printed"))
+    code = next(c for c in v.checks if c.id == CODE_PRINTED.id)
     assert f"{code.observed:.1e}" in erratum.computed

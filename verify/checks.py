@@ -34,6 +34,7 @@ __all__ = [
     "STATUSES",
     "Check",
     "CheckDef",
+    "CONTROLS_CHECK",
     "Control",
     "Verdict",
     "check_key",
@@ -231,6 +232,10 @@ class CheckDef:
         return inconclusive(
             title or self.title, kind, observed, tolerance, basis, reason, sense, id=self.id
         )
+
+
+#: The discrimination check every claim with negative controls ends with (:func:`controls_check`).
+CONTROLS_CHECK = CheckDef("controls", "every negative control is rejected")
 
 
 def check_key(check) -> str:
@@ -615,7 +620,7 @@ def controls_check(ctrls):
     unproven, not disproven); passed if every control was rejected.
     """
     name, basis = (
-        "every negative control is rejected",
+        CONTROLS_CHECK.title,
         "count of wrong closed forms not rejected by a check the closed form passes",
     )
     # a control no farther from the truth than the run's resolution is not required (see
@@ -632,6 +637,7 @@ def controls_check(ctrls):
             basis,
             "no check that the closed form passes could judge: "
             + "; ".join(c["name"] for c in powerless),
+            id=CONTROLS_CHECK.id,
         )
     reason = (
         "accepted: " + "; ".join(c["name"] for c in accepted)
@@ -642,4 +648,6 @@ def controls_check(ctrls):
             else ""
         )
     )
-    return check_at_most(name, "discrimination", len(accepted), 0, basis, reason=reason)
+    return check_at_most(
+        name, "discrimination", len(accepted), 0, basis, reason=reason, id=CONTROLS_CHECK.id
+    )

@@ -59,6 +59,7 @@ def derivation_check(derivations):
         0,
         f"exact: {counts}",
         reason=("failed: " + "; ".join(failed)) if failed else "",
+        id="derivations",
     )
 
 
