@@ -355,12 +355,15 @@ def _sign_flip_changes_predictor() -> tuple[sp.Expr, sp.Expr]:
 @functools.lru_cache(maxsize=None)
 def derive_theorem5() -> Derivation:
     """Theorem 5 step by step: exact loss of one ReLU layer, its convexity and its minimiser."""
-    n, d = n_sym, d_sym
     k, c1, c2 = _coefficients()
+    steps = _moment_steps(c1, c2) + _minimiser_steps(k) + _orthant_steps() + _rescaling_steps()
+    return Derivation("Theorem 5: one ReLU attention layer", "Theorem 5 (Section 6)", tuple(steps))
+
+
+def _moment_steps(c1, c2) -> list:
+    """The forward pass and the Gaussian moments of one ReLU feature (Stein's lemma)."""
     moments = _relu_moments_agree()
-    u, t, h = sp.symbols("u t h", positive=True)
-    before, after = _sign_flip_changes_predictor()
-    steps = [
+    return [
         _forward_pass_step(),
         identity_step(
             "Half-Gaussian moment E[u^2 1(u>0)]",
@@ -392,6 +395,13 @@ def derive_theorem5() -> Derivation:
             moments[2],
             f"mpmath polar quadrature at {_QUAD_DPS} digits (d=2, b=(1,2))",
         ),
+    ]
+
+
+def _minimiser_steps(k) -> list:
+    """The loss is a convex quadratic in B with curvature k; its minimiser and minimum."""
+    n, d = n_sym, d_sym
+    return [
         identity_step(
             "Conditional on x_q = q (b = Bq): E[(TF - <w*, q>)^2 | q] = ||q||^2 + q^T B q "
             "+ k ||Bq||^2 with k assembled from the moments",
@@ -420,6 +430,11 @@ def derive_theorem5() -> Derivation:
             d * (2 * d + 3) / (n + 2 * d + 3),
         ),
     ]
+
+
+def _orthant_steps() -> list:
+    """The whole closed-form loss against an independent orthant integration (d = 1)."""
+    steps = []
     for n_val in (1, 2, 3):
         exact, closed = orthant_loss_d1(n_val)
         steps.append(
@@ -433,7 +448,14 @@ def derive_theorem5() -> Derivation:
                 method="exact: half-Gaussian moments on each orthant (independent of the Stein steps)",
             )
         )
-    steps += [
+    return steps
+
+
+def _rescaling_steps() -> list:
+    """(gP, Q/g): the predictor is kept for g > 0 only."""
+    t, h = sp.symbols("t h", positive=True)
+    before, after = _sign_flip_changes_predictor()
+    return [
         identity_step(
             "ReLU is positively homogeneous: relu(u/g) = relu(u)/g for g > 0",
             sp.ImmutableMatrix([_relu(t / h) - _relu(t) / h, _relu(-t / h) - _relu(-t) / h]),
@@ -450,4 +472,3 @@ def derive_theorem5() -> Derivation:
             "'up to rescaling' holds for the loss, and for the predictor only with g > 0.",
         ),
     ]
-    return Derivation("Theorem 5: one ReLU attention layer", "Theorem 5 (Section 6)", tuple(steps))

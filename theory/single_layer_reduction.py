@@ -144,11 +144,6 @@ def derive_reduction(d: int = 2, n: int = 2) -> Derivation:
     t = sp.Symbol("t")
     degree = _split_by_label_degree(TF, list(prompt.y), t)
     visible = set(P[d, :]) | set(Q[:, :d])
-    cross, total, decomposed = _cross_term_and_decomposition()
-    i_term = sp.expand(-(p_x.T * prompt.X[:, 0] * prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n)
-    product = sp.expand(
-        -(p_x.T * prompt.X[:, 0])[0, 0] * (prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n
-    )
     g = sp.Symbol("g", nonzero=True, real=True)
     TF_scaled = readout(forward(prompt.Z, [(g * P, Q / g)], n)[-1])
     steps = [
@@ -187,6 +182,24 @@ def derive_reduction(d: int = 2, n: int = 2) -> Derivation:
             TF,
             latex=r"\mathrm{TF}_{gP,\,Q/g} = \mathrm{TF}_{P,Q}\quad (g \ne 0)",
         ),
+        *_decomposition_steps(prompt, n, p_x, p_y, Q11, q21, degree),
+    ]
+    steps += _branch_steps()
+    return Derivation(
+        "Theorem 1: every one-layer (P, Q) reduces to family (8)",
+        "Theorem 1 (all P, Q, L = 1), Appendix A",
+        tuple(steps),
+    )
+
+
+def _decomposition_steps(prompt, n, p_x, p_y, Q11, q21, degree) -> list[Step]:
+    """f(P, Q) = f_8(A_eff) + E[even^2], and when the even part vanishes."""
+    cross, total, decomposed = _cross_term_and_decomposition()
+    i_term = sp.expand(-(p_x.T * prompt.X[:, 0] * prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n)
+    product = sp.expand(
+        -(p_x.T * prompt.X[:, 0])[0, 0] * (prompt.X[:, 0].T * Q11 * prompt.x_q)[0, 0] / n
+    )
+    return [
         fact_step(
             "Cross term vanishes: E[(odd - <w*, x_q>) even] = 0 (d=1, n=2, label noise)",
             r"\mathbb{E}[(\mathrm{odd} - \langle w^*, x_q\rangle)\,\mathrm{even}] = 0",
@@ -217,12 +230,6 @@ def derive_reduction(d: int = 2, n: int = 2) -> Derivation:
             latex=r"[\mathrm{TF}]_{y_i^2} = -\tfrac{p_y}{n} q_{21}^\top x_q",
         ),
     ]
-    steps += _branch_steps()
-    return Derivation(
-        "Theorem 1: every one-layer (P, Q) reduces to family (8)",
-        "Theorem 1 (all P, Q, L = 1), Appendix A",
-        tuple(steps),
-    )
 
 
 def _branch_steps() -> list[Step]:

@@ -171,18 +171,24 @@ def derive_theorem1(d: int = 2) -> Derivation:
     """
     if d not in (1, 2, 3):
         raise ValueError(f"derive_theorem1 supports d in (1, 2, 3) (sympy cost); got {d!r}")
+    steps = _theorem1_steps(d) + list(_general_2x2_steps())
+    return Derivation(
+        f"Theorem 1: one-layer optimum Gamma^(-1) (d = {d})",
+        "Theorem 1, eqs. (6)-(7)",
+        tuple(steps),
+    )
+
+
+def _theorem1_steps(d: int) -> list:
+    """The steps of :func:`derive_theorem1` for diagonal Sigma (symbolic n, lambda_i)."""
     n = n_sym
     Sigma, lam = _diag_sigma(d)
     A, loss, A_star, unique = _solve_theorem1(sp.ImmutableMatrix(Sigma))
     H = symbolic_h_moment(Sigma, n)
-    Gamma = gamma_symbolic(Sigma, n)
     T = sum(lam)
     gradient = sp.Matrix(d, d, lambda i, j: sp.diff(loss, A[i, j]))
-    hessian = sp.hessian(loss, list(A))
-    kron = _kron(H, Sigma)
-    eigen = [2 * H[i, i] * lam[j] for i in range(d) for j in range(d)]
     f_star = sp.simplify(loss.subs(dict(zip(A, A_star))))
-    steps = [
+    return [
         _prediction_step(d),
         Step(
             f"Quartic Gaussian moment (d={d})",
@@ -209,22 +215,7 @@ def derive_theorem1(d: int = 2) -> Derivation:
             unique == 1,
             "sympy linsolve, symbolic n and lambda_i",
         ),
-        identity_step(
-            "The stationary point is Gamma^{-1} (eq. 6)",
-            sp.ImmutableMatrix(A_star),
-            sp.ImmutableMatrix(Gamma.inv()),
-        ),
-        identity_step(
-            "Hessian is 2 H (x) Sigma (row-major vec A)",
-            sp.ImmutableMatrix(hessian),
-            sp.ImmutableMatrix(2 * kron),
-        ),
-        fact_step(
-            "Hessian eigenvalues 2 h_i lambda_j are positive: strictly convex",
-            sp.ImmutableMatrix(eigen),
-            all(e.is_positive for e in eigen),
-            "sympy sign inference with positive n, lambda_i",
-        ),
+        *_convexity_steps(d, Sigma, lam, A, loss, A_star, H),
         identity_step(
             "Minimal loss",
             f_star,
@@ -242,12 +233,30 @@ def derive_theorem1(d: int = 2) -> Derivation:
             sp.Integer(d) * (d + 1) / (n + d + 1),
         ),
     ]
-    steps += list(_general_2x2_steps())
-    return Derivation(
-        f"Theorem 1: one-layer optimum Gamma^(-1) (d = {d})",
-        "Theorem 1, eqs. (6)-(7)",
-        tuple(steps),
-    )
+
+
+def _convexity_steps(d, Sigma, lam, A, loss, A_star, H) -> list:
+    """The stationary point is Gamma^{-1}; the Hessian 2 H (x) Sigma is positive definite."""
+    hessian = sp.hessian(loss, list(A))
+    eigen = [2 * H[i, i] * lam[j] for i in range(d) for j in range(d)]
+    return [
+        identity_step(
+            "The stationary point is Gamma^{-1} (eq. 6)",
+            sp.ImmutableMatrix(A_star),
+            sp.ImmutableMatrix(gamma_symbolic(Sigma, n_sym).inv()),
+        ),
+        identity_step(
+            "Hessian is 2 H (x) Sigma (row-major vec A)",
+            sp.ImmutableMatrix(hessian),
+            sp.ImmutableMatrix(2 * _kron(H, Sigma)),
+        ),
+        fact_step(
+            "Hessian eigenvalues 2 h_i lambda_j are positive: strictly convex",
+            sp.ImmutableMatrix(eigen),
+            all(e.is_positive for e in eigen),
+            "sympy sign inference with positive n, lambda_i",
+        ),
+    ]
 
 
 def _spectral_form_holds() -> bool:
@@ -347,11 +356,6 @@ def derive_general(d: int = 2) -> Derivation:
     closed = H.inv() * Sigma * Omega
     gradient = sp.Matrix(d, d, lambda i, j: sp.diff(loss, A[i, j]))
     f_star = loss.subs(dict(zip(A, A_star)))
-    c = sp.Symbol("c", positive=True)
-    Gamma = gamma_symbolic(Sigma, n)
-    scalar = {Omega[i, j]: (c if i == j else 0) for i in range(d) for j in range(d)}
-    inverse = {Omega[i, j]: (1 / lam[i] if i == j else 0) for i in range(d) for j in range(d)}
-    noisy_scalar = closed.subs(scalar)
     steps = [
         identity_step(
             "Second moment of h with task covariance Omega and label noise s2",
@@ -389,6 +393,27 @@ def derive_general(d: int = 2) -> Derivation:
             f_star,
             (Sigma * Omega).trace() - (A_star.T * Sigma * Omega * Sigma).trace(),
         ),
+        *_special_case_steps(d, Sigma, lam, Omega, closed),
+    ]
+    steps.append(_diagonal_omega_step(d))
+    if d == 2:
+        steps.append(_symmetric_form_step())
+    return Derivation(
+        f"General one-layer optimum with task covariance and label noise (d = {d})",
+        "Theorem 1 generalised (eq. 6 is the case Omega = c I, s2 = 0)",
+        tuple(steps),
+    )
+
+
+def _special_case_steps(d, Sigma, lam, Omega, closed) -> list:
+    """The general optimum H^{-1} Sigma Omega in the cases the paper and the package use."""
+    n, s2 = n_sym, s2_sym
+    c = sp.Symbol("c", positive=True)
+    Gamma = gamma_symbolic(Sigma, n)
+    scalar = {Omega[i, j]: (c if i == j else 0) for i in range(d) for j in range(d)}
+    inverse = {Omega[i, j]: (1 / lam[i] if i == j else 0) for i in range(d) for j in range(d)}
+    noisy_scalar = closed.subs(scalar)
+    return [
         identity_step(
             "Omega = c I, s2 = 0: A* = Gamma^{-1} for every c > 0 (Theorem 1 applies)",
             sp.ImmutableMatrix(noisy_scalar.subs(s2, 0)),
@@ -411,14 +436,6 @@ def derive_general(d: int = 2) -> Derivation:
             EXACT_NONZERO,
         ),
     ]
-    steps.append(_diagonal_omega_step(d))
-    if d == 2:
-        steps.append(_symmetric_form_step())
-    return Derivation(
-        f"General one-layer optimum with task covariance and label noise (d = {d})",
-        "Theorem 1 generalised (eq. 6 is the case Omega = c I, s2 = 0)",
-        tuple(steps),
-    )
 
 
 EXACT_NONZERO = "exact simplification (difference is a nonzero expression)"
