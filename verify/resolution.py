@@ -33,9 +33,10 @@ def check_resolution(check) -> float:
 
 
 def run_resolution(checks, ids) -> tuple[float, str]:
-    """(resolution, basis) over the checks whose ids (:func:`verify.checks.check_key`) are in
-    ``ids`` (relative-Frobenius checks)."""
-    cands = [(check_resolution(c), c.name) for c in checks if (c.id or c.name) in ids]
+    """(resolution, basis) over the checks whose ids (:class:`verify.checks.CheckDef`) are in
+    ``ids`` (relative-Frobenius checks).  A title in ``ids`` is still honoured for callers not
+    yet naming checks by id."""
+    cands = [(check_resolution(c), c.name) for c in checks if c.id in ids or c.name in ids]
     finite = [x for x in cands if math.isfinite(x[0])]
     if not finite:
         return math.inf, (
