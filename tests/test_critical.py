@@ -237,6 +237,46 @@ def test_family11_two_layers_global_minimum_is_proved_and_pinned(family11_two_la
     assert any("boundary at infinity" in s["title"] and s["status"] == "proved" for s in cs.steps)
 
 
+def test_family11_two_layers_points_trace_one_to_one_to_the_exact_solve_boxes(
+    family11_two_layers,
+):
+    from dataclasses import replace
+
+    from theory.critical import _traced
+    from theory.family11 import solve_family11
+
+    sol = solve_family11(2, N, D)
+    pts = [p for p in family11_two_layers.points]
+    order = {id(p): i for i, p in enumerate(pts)}
+    # the list is sorted by loss; put the points back in the solve's order by containment
+    by_box = []
+    for box in sol.enclosures:
+        match = [p for p in pts if abs(float(p.a[0]) - float(box[0].mid())) < 1e-12]
+        match = [p for p in match if abs(float(p.a[1]) - float(box[1].mid())) < 1e-12]
+        by_box.append(match[0])
+    assert len({order[id(p)] for p in by_box}) == len(sol.enclosures) == 7
+    assert _traced(by_box, sol.enclosures)
+    # evidence that must fail it: a lost point, a point listed twice, a point in the wrong box
+    assert not _traced(by_box[:-1], sol.enclosures)
+    assert not _traced(by_box[:-1] + by_box[:1], sol.enclosures)
+    assert not _traced(by_box[1:] + by_box[:1], sol.enclosures)
+    assert not _traced([replace(by_box[0], certified=False)] + by_box[1:], sol.enclosures)
+
+
+def test_certified_loss_ball_encloses_phi_at_the_centre(family11_two_layers):
+    from theory.restricted import RestrictedLoss
+
+    R = RestrictedLoss("11", 2, N, D)
+    for p in family11_two_layers.points:
+        r = p.certificate["loss_radius"]
+        with mpmath.workdps(100):
+            val = R.value(tuple(p.a) + tuple(p.b))
+            # the zero is within 1e-100 of the centre and the gradient vanishes there: phi at
+            # the centre differs from phi at the zero by O(1e-200); 1e-90 covers the round-off
+            # of a 100-digit evaluation of phi (a few digits lost to cancellation)
+            assert abs(val - p.loss) <= r + mpmath.mpf(10) ** -90
+
+
 def test_family11_two_layers_embedded_one_layer_point(family11_two_layers):
     # a_0 = 0: the remaining layer is the L = 1 optimum a_1 = -n/(n+d+1), and d phi/d a_0 = 0
     # fixes b_0 (= -1/2 here).

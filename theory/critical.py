@@ -342,9 +342,11 @@ def certify_point(
         X = [v + arb(0, arb(to_fmpq(radius))) for v in xa]
         phi_x = PHI(xa, prec)[0]
         if K is not None:
-            # mean-value form: phi(z) in phi(x) + grad(K) . (K - x), z the certified zero
-            gK = G(K, prec)
-            loss_ball = phi_x + sum(gK[i] * (K[i] - xa[i]) for i in range(m))
+            # mean-value form: phi(z) = phi(x) + grad(xi) . (z - x) with xi on the segment [x, z],
+            # which lies in the box X (convex, holds x and z) but not necessarily in K: the
+            # gradient is enclosed over X
+            gX = G(X, prec)
+            loss_ball = phi_x + sum(gX[i] * (K[i] - xa[i]) for i in range(m))
         else:
             loss_ball = phi_x
         grad_res = max(float(abs(v).upper()) for v in G(xa, prec))
@@ -542,7 +544,8 @@ def _family11(L, n, d):
 
         sol = solve_family11(L, n, d)
         points = [_point("11", L, n, d, t, (), sol.provenance) for t in sol.points]
-        complete = sol.complete and all(p.certified for p in points)
+        traced = _traced(points, sol.enclosures)
+        complete = sol.complete and all(p.certified for p in points) and traced
         proved = complete and sol.attained_at_lowest(points)
         points = _mark_global(points, proved, sol.global_argument)
         return CriticalSet(
@@ -553,12 +556,38 @@ def _family11(L, n, d):
             sorted(points, key=lambda p: p.loss),
             complete,
             proved,
-            sol.statement,
+            sol.statement
+            + (
+                ""
+                if traced
+                else "; NOT complete: the certified points could not be traced one to one to "
+                "the exact-solve boxes"
+            ),
             escaping=sol.escaping,
             steps=sol.steps,
             source="exact elimination (theory.family11, theory.polysys)",
         )
     return family11_three_layers(n, d, shipped_table(3, n, d))
+
+
+def _traced(points, enclosures) -> bool:
+    """Each certified point's Krawczyk box (existence AND uniqueness of a zero in it) contains the
+    whole exact-solve box it was started from, and the points are pairwise distinct: the zero of
+    every box is then the certified point itself, one point per box, as many points as boxes,
+    so Newton and de-duplication cannot have lost a zero of the solve."""
+    if len(points) != len(enclosures):
+        return False
+    for p, box in zip(points, enclosures):
+        t = list(p.a) + list(p.b[:-1])
+        r = p.certificate.get("box_radius")
+        if not p.certified or r is None or len(t) != len(box):
+            return False
+        # the float record of the radius may be rounded up: shrink it by 1e-3 to stay inside
+        with mpmath.workdps(130), ctx.workprec(PREC):
+            rad = to_fmpq(mpmath.mpf(r) * mpmath.mpf("0.999"))
+            if not all(arb(to_fmpq(x), rad).contains(B) for B, x in zip(box, t)):
+                return False
+    return all(not _same(p, q) for i, p in enumerate(points) for q in points[i + 1 :])
 
 
 def _same(p, q):

@@ -76,15 +76,18 @@ class Family11Solution:
     steps: list = field(default_factory=list)
     provenance: str = ""
     global_argument: str = ""
-    infimum_lower: float = float("nan")  # certified lower bound of inf over the closure's boundary
-    lowest_psi: tuple = ()  # (value lower, value upper, is a point of S)
+    #: certified lower bound (arb) of inf over the closure's boundary (None: nothing there)
+    infimum_lower: object = None
+    lowest_psi: tuple = ()  # (value ball (arb), is a point of S), strictly below every other
+    enclosures: list = field(default_factory=list)  # per point: its exact-solve box (list of arb)
 
     def attained_at_lowest(self, points) -> bool:
-        """True iff the lowest critical value of psi is a point of S and lies below the boundary."""
-        if not self.lowest_psi:
+        """True iff the lowest critical value of psi is a point of S and lies below the boundary
+        (ball comparisons: the value's upper end strictly below the boundary's lower bound)."""
+        if not self.lowest_psi or not points:
             return False
-        _, hi, in_S = self.lowest_psi
-        return bool(in_S and points and hi < self.infimum_lower)
+        val, in_S = self.lowest_psi
+        return bool(in_S and (self.infimum_lower is None or val < self.infimum_lower))
 
 
 def _mid_mpf(x: arb):
@@ -121,8 +124,9 @@ def _one_layer(n, d, prec):
         provenance="exact elimination (theory.family11)",
         global_argument="phi_1 is a strictly convex quadratic in a_0",
     )
-    out.infimum_lower = float("inf")
-    out.lowest_psi = (float(vals[0].lower()), float(vals[0].upper()), True) if vals else ()
+    out.infimum_lower = None  # a convex quadratic: no boundary at infinity
+    out.lowest_psi = (vals[0], True) if len(vals) == 1 else ()
+    out.enclosures = [list(K) for K in sol.solutions]
     return out
 
 
@@ -147,7 +151,7 @@ def _two_layers(n, d, prec):
         }
     )
     psi_vals = _values(psi, sol_psi.solutions, prec)
-    points, escaping, in_S, undecided = [], [], [], 0
+    points, boxes, escaping, in_S, undecided = [], [], [], [], 0
     with mpmath.workdps(int(prec / 3.4)):
         for K, v in zip(sol_psi.solutions, psi_vals):
             A0, A1, C = K
@@ -171,6 +175,7 @@ def _two_layers(n, d, prec):
                 with ctx.workprec(prec):
                     B0 = C / A0
                 points.append([_mid_mpf(A0), _mid_mpf(A1), _mid_mpf(B0)])
+                boxes.append([A0, A1, B0])
                 in_S.append((v, True))
             else:
                 undecided += 1
@@ -195,12 +200,13 @@ def _two_layers(n, d, prec):
     with mpmath.workdps(int(prec / 3.4)):
         for K in sol0.solutions:
             points.append([mpmath.mpf(0), _mid_mpf(K[0]), _mid_mpf(K[1])])
+            boxes.append([arb(0), K[0], K[1]])
     # boundary at infinity: p = (1 + a_0 s)(1 + gamma s^3)
     gam = sympy.Symbol("gamma", real=True)
     _, bnd = loss_mpoly((1 + a0 * S_SYMBOL) * (1 + gam * S_SYMBOL**3), (a0, gam), n, d)
     sol_b = solve_real(_grad(bnd), prec)
     b_vals = _values(bnd, sol_b.solutions, prec)
-    b_low = min((float(v.lower()) for v in b_vals), default=float("inf"))
+    b_low = _lowest_lower(b_vals)  # arb or None
     for K, v in zip(sol_b.solutions, b_vals):
         escaping.append(
             {
@@ -216,12 +222,13 @@ def _two_layers(n, d, prec):
         {
             "title": "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
             "its minimum is its lowest critical value",
-            "statement": f"{sol_b.statement}; min beta >= {b_low:.12g}",
+            "statement": f"{sol_b.statement}; min beta >= {_fmt_lower(b_low)}",
             "status": "proved" if sol_b.complete else "open",
         }
     )
-    complete = sol_psi.complete and sol0.complete and undecided == 0
-    lowest = min(in_S, key=lambda t: float(t[0].mid())) if in_S else None
+    # the boundary solve enters the completeness of the description of S and its closure
+    complete = sol_psi.complete and sol0.complete and sol_b.complete and undecided == 0
+    lowest = _strictly_lowest(in_S)
     stmt = (
         f"complete (proved) for L = 2: {len(points)} critical points of phi on S "
         f"(psi coordinates c = a_0 b_0: {sol_psi.statement}; a_0 = 0: {sol0.statement}); "
@@ -230,25 +237,52 @@ def _two_layers(n, d, prec):
         f"|b_0| -> inf) and {sum('gamma' in e for e in escaping)} critical points of the boundary at infinity "
         f"(a_1 -> 0, |b_0| -> inf), {{above}}" + ("" if complete else f"; {undecided} undecided")
     )
-    inf_lower = min(b_low, min((float(v.lower()) for v, s in in_S if not s), default=float("inf")))
+    inf_lower = _lowest_lower(
+        ([b_low] if b_low is not None else []) + [v for v, s in in_S if not s]
+    )
     above = (
         "all with loss strictly above the lowest critical value of phi (ball bounds)"
-        if lowest is not None and lowest[1] and float(lowest[0].upper()) < inf_lower
+        if lowest is not None and lowest[1] and (inf_lower is None or lowest[0] < inf_lower)
         else "NOT all above the lowest critical value of phi"
     )
     stmt = stmt.replace("{above}", above)
     out = Family11Solution(
         points, complete, stmt, escaping, steps, provenance="exact elimination (theory.family11)"
     )
+    out.enclosures = boxes
     out.infimum_lower = inf_lower
     if lowest is not None:
-        out.lowest_psi = (float(lowest[0].lower()), float(lowest[0].upper()), lowest[1])
+        out.lowest_psi = lowest
     out.global_argument = (
         f"inf_S phi = min(lowest critical value of psi, min of the boundary at infinity >= "
-        f"{b_low:.6g}, escaping limits); the lowest critical value of psi is a point of S "
+        f"{_fmt_lower(b_low)}, escaping limits); the lowest critical value of psi is a point of S "
         "and lies strictly below both"
     )
     return out
+
+
+def _lowest_lower(vals):
+    """A ball whose every point is <= every value in ``vals`` (arb; None when vals is empty):
+    [min of the lower ends] as an exact ball, compared in arb, never through a float."""
+    if not vals:
+        return None
+    low = vals[0]
+    for v in vals[1:]:
+        low = v if v.lower() < low.lower() else low
+    return arb(low.lower())
+
+
+def _fmt_lower(x) -> str:
+    return "+inf (none)" if x is None else x.lower().str(12, radius=False)
+
+
+def _strictly_lowest(in_S):
+    """The (value, in S) entry whose ball lies strictly below every other's, or None when the
+    balls cannot separate the lowest one (no global claim is made then)."""
+    for v, s in in_S:
+        if all(w is v or v < w for w, _ in in_S):
+            return (v, s)
+    return None
 
 
 def embedded_candidates(n: int, d: int, prec: int = PREC):
