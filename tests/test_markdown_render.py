@@ -344,3 +344,51 @@ def test_the_index_renders_as_intended():
         for cid in ("lemma1", "5")
     ]
     assert structure_problems(render_index(rows)) == []
+
+
+def test_the_index_states_each_claims_precision_and_links_the_figures_page():
+    from verify.report.render import render_index, summary_line
+
+    rows = [
+        (get_claim(cid), _verdict(cid), summary_line(get_claim(cid), _verdict(cid), 0))
+        for cid in ("lemma1", "4")
+    ]
+    text = render_index(rows)
+    assert structure_problems(text) == []
+    assert "| claim | what is compared | how | resolution | verdict |" in text
+    assert "exact (round-off)" in text and "(figures.md)" in text
+    assert f"{_verdict('4').resolution:.2g}"[:3] in text  # claim 4's resolution, in step sizes
+
+
+def test_certified_points_render_as_a_concise_table_with_the_records_linked():
+    verdict, claim = _verdict("4"), get_claim("4")
+    text = render_report(claim, verdict, [], records="4.json")
+    assert structure_problems(text) == [] and "[4.json](4.json)" in text
+    block = text.split("certified point")[1].split("\n\n")[1]  # the table after its heading
+    header = block.splitlines()[0]
+    assert header.count("|") - 1 <= 10 and "certificate radius" in header
+    assert "eigenvalue_bounds" not in text and "Resolution:" in text
+
+
+def test_the_figures_page_maps_the_papers_figures_and_renders_as_intended():
+    from verify.report.render import render_figures_page
+
+    fig = lambda name, paper: {  # noqa: E731
+        "filename": name,
+        "heading": "h",
+        "paper_figure": paper,
+        "protocol": "Adam",
+        "paper_values": "-0.38 I",
+        "ours": "-0.379 I",
+    }
+    entries = [
+        {"claim": "4", "scale": "paper", "verdict": {"verdict": "passed"},
+         "figures": [fig("4_heatmaps.png", "Figs. 4-5"), fig("4_loss.png", "Fig. 3")]},
+        {"claim": "1", "verdict": {"verdict": "passed"}, "figures": [fig("1_loss.png", "")]},
+    ]  # fmt: skip
+    text = render_figures_page(entries)
+    assert structure_problems(text) == []
+    for k in range(1, 8):
+        assert f"| Fig. {k} |" in text
+    assert text.count("[4_heatmaps.png](4_heatmaps.png)") == 2  # Figs. 4 and 5
+    assert "not generated in this directory" in text and "without a counterpart" in text

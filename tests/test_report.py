@@ -239,3 +239,31 @@ def test_all_in_json_is_one_document_streamed_claim_by_claim(monkeypatch, capsys
     assert doc["summary"] == {"passed": len(CLAIMS) - 1, "failed": 1, "inconclusive": 0}
     assert seen[1].count('"claim"') == 1  # the first verdict was out before the second began
     assert "claims:" in capsys.readouterr().err  # the timed summary line goes to stderr
+
+
+def test_claims_and_the_api_never_import_the_report_layer():
+    """Issue 20: experiments sit below the claims, the report only renders (no hidden loop
+    claims -> report -> api -> claims)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "verify"
+    for path in [root / "api.py", *sorted((root / "claims").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                name = ("." * node.level) + (node.module or "")
+                assert "report" not in name.split("."), f"{path.name} imports {name}"
+            elif isinstance(node, ast.Import):
+                assert all("verify.report" not in a.name for a in node.names), path.name
+
+
+def test_step_size_resolution_is_the_triangle_bound_of_the_named_check():
+    from verify.checks import check_at_most
+    from verify.resolution import attach_resolution
+
+    name = "population-trained step sizes (a_l, b_l) vs a critical point's (rel. Euclidean)"
+    v = Verdict("4", {}, {}, [check_at_most(name, "sampling", 0.01, 0.02, "b")])
+    attach_resolution(v)
+    assert v.resolution == pytest.approx((0.01 + 0.02) / (1 - 0.02))
+    assert "step sizes (a_l, b_l)" in v.resolution_basis
+    failing = Verdict("4", {}, {}, [check_at_most(name, "sampling", 0.05, 0.02, "b")])
+    assert attach_resolution(failing).resolution == float("inf")  # a failed check rejects nothing

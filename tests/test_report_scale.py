@@ -5,23 +5,26 @@ import numpy as np
 import pytest
 
 from verify.cli import main
+from verify.experiments import runs as ex
+from verify.experiments.gallery import _unconverged
+from verify.experiments.protocol import PAPER_PROTOCOLS, Budget
 from verify.families import FAMILY8
-from verify.report import experiments as ex
 from verify.report import write_report
-from verify.report.gallery import _unconverged
 from verify.sampling import PAPER_SPECTRUM, make_sigma
 
 
-def test_paper_budget_is_the_papers_protocol():
-    b = ex.Budget.paper()
-    # the paper's values (Sections 4.3, 5.1 and the official notebook), not computed here
-    assert (b.adam_steps, b.adam_batch, b.halve_every, b.long_steps) == (30000, 20000, 2000, 100000)
-    assert b.scaled(4, 2, 1.6) is b  # the protocol is fixed at the paper's scale
-    assert (
-        b.for_family11().adam_steps == 100000
-        and ex.Budget().for_family11().adam_steps == ex.Budget().adam_steps
-    )
-    assert "the paper's protocol" in b.describe(False)
+def test_paper_scale_runs_each_figure_with_its_notebooks_protocol():
+    b = Budget.paper()
+    # the official notebooks' values (../shared/PAPER.md's table), not computed here
+    f12, f35 = b.protocol("figs1-2", 1e-2), b.protocol("figs3-5", 1e-2)
+    assert (f12.steps, f12.batch, f12.lr, f12.halve_every) == (30000, 20000, 0.02, 2000)
+    assert (f35.steps, f35.batch, f35.lr, f35.halve_every) == (100000, 20000, 0.1, 4000)
+    assert f35.betas == (0.99, 0.9) and f35.clip == 0.01 and f35.init_std == 1e-4
+    assert PAPER_PROTOCOLS["fig6"].betas == (0.99, 0.99) and PAPER_PROTOCOLS["fig7"].steps == 20000
+    assert b.scaled(4, 2, 1.6) is b  # the protocols are fixed at the paper's scale
+    small = Budget().protocol("figs3-5", 1e-2)  # CPU scale: the budget's sizes, the given init
+    assert (small.steps, small.batch, small.init_std) == (1500, 1000, 1e-2) and not small.notebook
+    assert "rotation demonstration-Adam" in b.describe(f35, False)
 
 
 def test_scale_without_report_exits_2_with_one_line(capsys):
@@ -37,7 +40,7 @@ def test_unknown_scale_is_refused(tmp_path):
 
 def test_unconverged_note_appears_exactly_when_the_gap_exceeds_the_tolerance():
     assert _unconverged("x", 0.049, 0.05) == ""
-    assert "NOT CONVERGED: x" in _unconverged("x", 0.051, 0.05)
+    assert "not converged: x" in _unconverged("x", 0.051, 0.05)
 
 
 def test_population_estimate_reproduces_the_exact_loss_at_the_s_minimiser_and_rejects_a_wrong_point():

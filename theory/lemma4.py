@@ -72,6 +72,12 @@ def _generates_symmetric_group(*perms) -> bool:
     return group.order() == sympy.factorial(len(perms[0]))
 
 
+def _invariance_latex(L: int, perm) -> str:
+    """``phi_L(a_perm) = phi_L(a)`` typeset with phi_L as a symbol (its expansion is long)."""
+    args = lambda p: ", ".join(f"a_{{{i}}}" for i in p)  # noqa: E731
+    return rf"\varphi_{{{L}}}({args(perm)}) = \varphi_{{{L}}}({args(range(L))})"
+
+
 @functools.cache
 def derive_lemma4(L: int) -> Derivation:
     """Exact proof of Lemma 4 for family (8) with L layers, and the family (11) contrast."""
@@ -81,18 +87,26 @@ def derive_lemma4(L: int) -> Derivation:
     expr = phi("8", L)
     swap = (1, 0) + tuple(range(2, L))
     cycle = tuple(range(1, L)) + (0,)
+    terms = len(sympy.Add.make_args(sympy.expand(expr)))
+    detail = (
+        f"n, d symbolic; phi_{L}(a) = f(a_0 Sigma^-1, ..., a_{L - 1} Sigma^-1), the restricted loss "
+        f"(theory.restricted), a polynomial of {terms} terms: both sides expanded and their "
+        "difference simplified to 0"
+    )
     steps = [
         identity_step(
             "phi_L is invariant under the transposition (a_0 a_1)",
             _permuted(expr, a, swap),
             expr,
-            "n, d symbolic",
+            detail,
+            latex=_invariance_latex(L, swap),
         ),
         identity_step(
             "phi_L is invariant under the cycle (a_0 ... a_{L-1})",
             _permuted(expr, a, cycle),
             expr,
-            "n, d symbolic",
+            detail,
+            latex=_invariance_latex(L, cycle),
         ),
         fact_step(
             "a transposition and an L-cycle generate S_L",

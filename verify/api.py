@@ -15,6 +15,7 @@ from .checks import Verdict
 from .claims import get_claim
 from .errors import UsageError
 from .progress import Progress
+from .resolution import attach_resolution
 
 __all__ = ["check_candidate", "verify_theorem"]
 
@@ -76,7 +77,8 @@ def run_prepared(claim, s, controls=False, progress=None, candidate=None, timeou
         if timeout is not None:
             raise UsageError("timeout applies only with a candidate")
         with threadpool_limits(limits=1, user_api="blas"):  # see pyproject: small-matrix loops
-            return claim.run(s, with_controls=controls, progress=progress)
+            verdict = claim.run(s, with_controls=controls, progress=progress)
+        return attach_resolution(verdict)  # claims 2-4: in terms of their optimum or step sizes
     if isinstance(candidate, str):
         call = CandidateProcess(candidate, s.d, timeout)
     elif timeout is not None:

@@ -139,7 +139,8 @@ class Claim:
     the claim uses (others are refused); ``effort(setting)`` returns the sample sizes and
     search sizes of a run; ``derivation`` holds callables ``f(setting) -> Derivation`` (exact,
     :mod:`theory`); ``errata`` :class:`Erratum` records; ``figures`` callables
-    ``f(claim_id, verdict, setting, out_dir, budget) -> [Figure]`` (:mod:`verify.report.gallery`).
+    ``f(claim_id, verdict, setting, budget) -> [FigureData]`` (:mod:`verify.experiments.gallery`;
+    the report only draws them).
     """
 
     id: str

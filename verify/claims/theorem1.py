@@ -611,6 +611,7 @@ def judge(s: Setting, ev: Evidence, target, progress: Progress) -> Judgement:
         timings=timings,
         truth=truth,
         control_resolution=lambda truth: run_resolution(truth, RESOLUTION_CHECKS)[0],
+        artifacts={"A_full_mean": ev.A_full.mean(0)} if len(ev.A_full) else {},  # figures
     )
 
 
@@ -636,10 +637,10 @@ def _general(s):
     return derive_general()
 
 
-def _figures(cid, verdict, setting, out_dir, budget):
-    from ..report.gallery import one_layer
+def _figures(cid, verdict, setting, budget):
+    from ..experiments.gallery import one_layer
 
-    return one_layer(cid, verdict, setting, out_dir, budget)
+    return one_layer(cid, verdict, setting, budget)
 
 
 CLAIM = Claim(

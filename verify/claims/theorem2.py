@@ -522,10 +522,10 @@ def _control_checks(C, ev: Evidence, s: Setting) -> list:
     return closed_form_checks(*C, ev)
 
 
-def _figures(cid, verdict, setting, out_dir, budget):
-    from ..report.gallery import multi_layer
+def _figures(cid, verdict, setting, budget):
+    from ..experiments.gallery import multi_layer
 
-    return multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY8, L=2)
+    return multi_layer(cid, verdict, setting, budget, family=FAMILY8, L=2)
 
 
 CLAIM = Claim(

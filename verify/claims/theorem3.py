@@ -196,7 +196,10 @@ def judge(s: Setting, ev, target, progress: Progress) -> Judgement:
         closed,
         checks,
         notes=notes,
-        artifacts={"paper_values": paper},
+        artifacts={
+            "paper_values": paper,
+            "A_white": layers.aligned_matrices(ev).mean(0),
+        },  # figures
         # only checks the global minimiser passes (under the same check ids) can reject a control
         truth=lambda: _target_checks(a_star, ev, s, name="control"),
     )
@@ -299,12 +302,12 @@ def _figures_erratum(verdict) -> str:
     )
 
 
-def _figures(cid, verdict, setting, out_dir, budget):
-    from ..report.gallery import context_and_depth, multi_layer
+def _figures(cid, verdict, setting, budget):
+    from ..experiments.gallery import context_and_depth, multi_layer
 
-    return multi_layer(
-        cid, verdict, setting, out_dir, budget, family=FAMILY8, L=3
-    ) + context_and_depth(cid, verdict, setting, out_dir, budget)
+    return multi_layer(cid, verdict, setting, budget, family=FAMILY8, L=3) + context_and_depth(
+        cid, verdict, setting, budget
+    )
 
 
 CLAIM = Claim(

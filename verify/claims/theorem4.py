@@ -684,10 +684,10 @@ def _population_sentence(pop) -> str:
     )
 
 
-def _figures(cid, verdict, setting, out_dir, budget):
-    from ..report.gallery import multi_layer
+def _figures(cid, verdict, setting, budget):
+    from ..experiments.gallery import multi_layer
 
-    return multi_layer(cid, verdict, setting, out_dir, budget, family=FAMILY11, L=3)
+    return multi_layer(cid, verdict, setting, budget, family=FAMILY11, L=3)
 
 
 CLAIM = Claim(

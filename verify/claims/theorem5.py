@@ -441,6 +441,7 @@ def judge(s: Setting, ev: Evidence, target, progress: Progress) -> Judgement:
         truth=truth,
         control_resolution=lambda truth: run_resolution(truth, (B_CHECK.id,))[0],
         evidence=ev,
+        artifacts={"B_eff_mean": ev.B_eff.mean(0)} if len(ev.B_eff) else {},  # figures
     )
 
 
@@ -452,10 +453,10 @@ def _derivation(s):
     return tr.derive_theorem5()
 
 
-def _figures(cid, verdict, setting, out_dir, budget):
-    from ..report.gallery import relu_layer
+def _figures(cid, verdict, setting, budget):
+    from ..experiments.gallery import relu_layer
 
-    return relu_layer(cid, verdict, setting, out_dir, budget)
+    return relu_layer(cid, verdict, setting, budget)
 
 
 CLAIM = Claim(

@@ -42,9 +42,11 @@ class Drawn:
     caption: str
 
 
-def _png(fig) -> bytes:
+def _png(fig, tight: bool = False) -> bytes:
+    """PNG bytes; ``tight`` grows the canvas to hold artists outside the axes (a legend)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    extra = {"bbox_inches": "tight", "pad_inches": 0.1} if tight else {}
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, **extra)
     return buf.getvalue()
 
 
@@ -174,7 +176,7 @@ def _tick_optimum(ax, values) -> None:
 
 def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
     parts = []
-    for label, x, y in series:
+    for label, x, y, *_ in series:
         x, y = list(x), list(y)
         if x:
             parts.append(f"{label}: {_g(y[0])} at {xlabel} = {x[0]:g}, {_g(y[-1])} at {x[-1]:g}")
@@ -186,14 +188,8 @@ def _series_caption(series, hlines, vline, vline_label, logy, xlabel) -> str:
         + "."
     ]
     for label, y, style in hlines:
-        kind = (
-            "dashed"
-            if style == "--"
-            else "starred"
-            if style == "none"
-            else "dotted"
-            if style == ":"
-            else "solid"
+        kind = {"--": "dashed", "none": "starred", "o": "circled", ":": "dotted"}.get(
+            style, "solid"
         )
         if np.ndim(y) == 0:
             tick = " (ticked on the axis)" if logy and float(y) > 0 else ""
@@ -230,17 +226,24 @@ def curve_figure(
 ) -> Drawn:
     """Line plot and its caption.
 
-    ``series``: [(label, x, y)]; ``hlines``: [(label, y, style)] exact values, a scalar
-    (horizontal line; on a log axis it gets a labelled tick) or a pair (xs, ys) (a curve; style
-    "none" draws stars only); ``vline``: x of a phase change (dotted), ``vline_label`` what it is;
+    ``series``: [(label, x, y)] or [(label, x, y, line keywords)]; ``hlines``: [(label, y,
+    style)] exact values, a scalar (horizontal line; on a log axis it gets a labelled tick) or a
+    pair (xs, ys) (a curve; style "none" draws stars only, "o" rings only); the legend sits
+    below the axes; ``vline``: x of a phase change (dotted), ``vline_label`` what it is;
     ``xname``: the x variable's short name in the caption (default ``xlabel``).
     """
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.subplots()
-        for label, x, y in series:
+        for label, x, y, *style in series:  # an optional 4th item: matplotlib line keywords
             ax.plot(
-                x, y, label=label, marker="o" if markers else None, markersize=3.5, linewidth=1.3
+                x,
+                y,
+                label=label,
+                marker="o" if markers else None,
+                markersize=3.5,
+                linewidth=1.3,
+                **(style[0] if style else {}),
             )
         colors = ("black", "tab:red", "tab:purple")
         for k, (label, y, style) in enumerate(hlines):
@@ -250,15 +253,18 @@ def curve_figure(
                 )
             else:
                 xs, ys = y
+                hollow = style == "o"  # a ring, so a star at the same point stays visible
                 ax.plot(
                     xs,
                     ys,
                     color=colors[k % 3],
-                    linestyle=style,
+                    linestyle="none" if hollow else style,
                     linewidth=1.6,
                     label=label,
-                    marker="*" if style == "none" else None,
-                    markersize=11,
+                    marker="o" if hollow else "*" if style == "none" else None,
+                    markersize=16 if hollow else 11,
+                    markerfacecolor="none" if hollow else None,
+                    markeredgewidth=1.6 if hollow else None,
                 )
         if vline is not None:
             ax.axvline(vline, color="grey", linestyle=":", linewidth=1)
@@ -277,9 +283,10 @@ def curve_figure(
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        # below the axes, never over the data
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         fig.tight_layout()
-        png = _png(fig)
+        png = _png(fig, tight=True)
     return Drawn(png, _series_caption(series, hlines, vline, vline_label, logy, xname or xlabel))
 
 

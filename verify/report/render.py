@@ -21,6 +21,7 @@ __all__ = [
     "DERIVATION_END",
     "Figure",
     "render_derivations",
+    "render_figures_page",
     "render_index",
     "render_report",
     "summary_line",
@@ -332,8 +333,32 @@ def summary_line(claim, verdict, n_errata: int) -> str:
     return "; ".join(parts)
 
 
+def _resolution(verdict) -> list:
+    """The precision of the run, in the claim's own terms (``verdict.resolution``)."""
+    res = getattr(verdict, "resolution", None)
+    if res is None:
+        return [
+            "**Precision:** every check of this claim is exact or bounded by floating-point "
+            "round-off (its tolerance and basis are in the table); no sampled estimate is compared.",
+            "",
+        ]
+    return [
+        f"**Resolution: {_num(res, 3)}**, the smallest relative deviation that this run rejects in "
+        f"every direction ({_text(verdict.resolution_basis)}; verify/resolution.py).",
+        "",
+    ]
+
+
 def render_report(
-    claim, verdict, derivations, *, hypotheses=(), errata=(), figures=(), command: str = ""
+    claim,
+    verdict,
+    derivations,
+    *,
+    hypotheses=(),
+    errata=(),
+    figures=(),
+    command: str = "",
+    records: str = "",
 ) -> str:
     """The full Markdown report of one claim, from statement to verdict."""
     status = _status(verdict).upper()
@@ -369,6 +394,12 @@ def render_report(
     sigma = verdict.setting.get("sigma")
     if sigma is not None:
         out += ["Sigma of this run:", ""] + matrix_table(sigma) + [""]
+    if records:
+        out += [
+            f"Full records of this run (every field of the verdict, at full precision): "
+            f"[{records}]({records}).",
+            "",
+        ]
     if verdict.closed_form:
         out += ["## Closed form under test", ""] + value_tables(verdict.closed_form)
     out.append(render_derivations(derivations))
@@ -383,6 +414,7 @@ def render_report(
         ),
         "",
     ]
+    out += _resolution(verdict)
     out += (
         _checks_table(verdict.checks)
         + ["", "## Negative controls", ""]
@@ -401,6 +433,48 @@ def render_report(
     if command:
         out += [f"Regenerate with `{command}`.", ""]
     return "\n".join(out)
+
+
+#: What each claim's verdict compares, and how (the index's table); other claims: their statement.
+COMPARISON = {
+    "lemma1": (
+        "the transformer's read-out against -<x, w_l> of preconditioned GD (eq. 8)",
+        "exact symbolic identity (sympy) and NumPy forward passes on random prompts",
+    ),
+    "1": (
+        "trained one-layer preconditioner (all P, Q) against Gamma^-1 (eq. 6)",
+        "10 replicas each of three trainers on sampled prompts; relative Frobenius, exact loss",
+    ),
+    "2": (
+        "global minimiser over symmetric A_0, A_1 against (a*_0 I, a*_1 I)",
+        "multi-start search on the exact loss; exact restricted optimum",
+    ),
+    "3": (
+        "trained step sizes against the certified critical points of phi_L on S",
+        "certified exact enumeration; 10 replicas on importance-sampled prompts",
+    ),
+    "4": (
+        "trained step sizes (a_l, b_l) against the certified critical points of phi_L on S",
+        "certified critical points; 10 replicas on importance-sampled prompts",
+    ),
+    "lemma4": (
+        "phi_L at permuted step sizes against phi_L",
+        "exact symbolic identity; NumPy model at permuted layers",
+    ),
+    "5": (
+        "trained ReLU layer's p_y Q11 against -2n/(n-1+2(d+2)) I",
+        "replicas on sampled prompts; relative Frobenius, predictions, exact loss",
+    ),
+}
+
+
+def _resolution_cell(verdict) -> str:
+    res = getattr(verdict, "resolution", None)
+    if res is None:
+        return "exact (round-off)"
+    basis = str(getattr(verdict, "resolution_basis", ""))
+    what = basis.split(" of the ", 1)[1].split(" fails ")[0] if " of the " in basis else ""
+    return f"{_num(res, 2)}" + (f" (of the {what})" if what else "")
 
 
 def render_index(rows) -> str:
@@ -430,4 +504,122 @@ def render_index(rows) -> str:
     )
     n_ok = sum(v.passed for _, v, _ in rows)
     out += ["", f"{n_ok} of {len(rows)} claims passed.", ""]
+    out += [
+        "## Precision",
+        "",
+        (
+            "What each verdict compares, how, and the smallest relative deviation its run rejects in "
+            "every direction (verify/resolution.py: (observed + tolerance) / (1 - tolerance) of the "
+            "relative-distance check that sets it)."
+        ),
+        "",
+    ]
+    out += table(
+        ["claim", "what is compared", "how", "resolution", "verdict"],
+        [
+            (
+                Markup(f"[{_text(claim.id)}]({claim.id}.md)"),
+                COMPARISON.get(claim.id, (claim.statement, ""))[0],
+                COMPARISON.get(claim.id, ("", "see the report"))[1],
+                _resolution_cell(verdict),
+                _status_cell(_status(verdict)),
+            )
+            for claim, verdict, _ in rows
+        ],
+    )
+    out += [
+        "",
+        "The paper's Figs. 1-7 and the files that reproduce them: [figures.md](figures.md).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+#: The paper's figures, in order, with what each shows (the figures page's rows).
+PAPER_FIGURES = (
+    ("Fig. 1", "Theorem 3: Dist curves and log loss along training, family (8), L = 3"),
+    ("Fig. 2", "Theorem 3: heat maps of Sigma^1/2 A_l Sigma^1/2 at the end of training"),
+    ("Fig. 3", "Theorem 4: Dist curves and log loss along training, family (11), L = 3"),
+    ("Fig. 4", "Theorem 4: heat maps of B_0, B_1"),
+    ("Fig. 5", "Theorem 4: heat maps of Sigma^1/2 A_l Sigma^1/2"),
+    ("Fig. 6", "loss against the number of in-context examples n (L = 3)"),
+    ("Fig. 7", "loss against depth L = 1..4 (n = 20)"),
+)
+
+
+def _covers(label: str, number: str) -> bool:
+    """True when a figure's ``paper_figure`` label (``Fig. 2``, ``Figs. 4-5``) covers ``Fig. k``."""
+    k = int(number.split()[-1])
+    for part in re.findall(r"(\d+)(?:-(\d+))?", label or ""):
+        lo, hi = int(part[0]), int(part[1] or part[0])
+        if lo <= k <= hi:
+            return True
+    return False
+
+
+def render_figures_page(entries) -> str:
+    """docs/figures.md: the paper's Figs. 1-7 -> our files, protocols, values and verdicts.
+
+    ``entries``: the ``<claim>.json`` records present (claim, title, scale, verdict, figures)."""
+    out = [
+        "# Figures",
+        "",
+        (
+            "The paper's Figs. 1-7 and the files that reproduce them, with the protocol each was trained "
+            "with, the paper's reported values beside ours and the verdict the figure illustrates. "
+            "Generated from the reports' JSON records."
+        ),
+        "",
+    ]
+    rows = []
+    for number, shows in PAPER_FIGURES:
+        hits = [
+            (e, f)
+            for e in entries
+            for f in e.get("figures", [])
+            if _covers(f["paper_figure"], number)
+        ]
+        if not hits:
+            rows.append((number, shows, "not generated in this directory", "", "", "", ""))
+        for e, f in hits:
+            v = e["verdict"]
+            rows.append(
+                (
+                    number,
+                    shows,
+                    Markup(
+                        f"[{_text(f['filename'])}]({f['filename']}) in [{e['claim']}.md]({e['claim']}.md)"
+                    ),
+                    f"{f['protocol']} ({e.get('scale', 'default')} scale)",
+                    f["paper_values"] or "-",
+                    f["ours"] or "-",
+                    _status_cell(str(v.get("verdict", ""))),
+                )
+            )
+    out += table(["paper", "shows", "file", "protocol", "paper's values", "ours", "verdict"], rows)
+    extra = [(e, f) for e in entries for f in e.get("figures", []) if not f.get("paper_figure")]
+    if extra:
+        out += [
+            "",
+            "## Figures without a counterpart in the paper",
+            "",
+            "Drawn like the paper's figures for claims the paper shows no figure of.",
+            "",
+        ]
+        out += table(
+            ["file", "what", "protocol", "ours", "verdict"],
+            [
+                (
+                    Markup(
+                        f"[{_text(f['filename'])}]({f['filename']}) in [{e['claim']}.md]({e['claim']}.md)"
+                    ),
+                    f["heading"],
+                    f"{f['protocol']} ({e.get('scale', 'default')} scale)",
+                    f["ours"] or "-",
+                    _status_cell(str(e["verdict"].get("verdict", ""))),
+                )
+                for e, f in extra
+            ],
+        )
+    out.append("")
     return "\n".join(out)

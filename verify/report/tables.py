@@ -25,6 +25,7 @@ __all__ = [
     "MATRIX_DIGITS",
     "RECORD_DIGITS",
     "SCALAR_DIGITS",
+    "critical_points_table",
     "matrix_table",
     "records_table",
     "value_tables",
@@ -139,6 +140,8 @@ def records_table(records, digits: int = RECORD_DIGITS) -> list:
                 )
         else:
             columns.append((k, lambda r, k=k: r.get(k)))
+    hidden = max(0, len(columns) - MAX_COLUMNS)
+    columns = columns[:MAX_COLUMNS]
     rows = [
         [str(n)] + ["" if get(r) is None else _inline(get(r), digits) for _, get in columns]
         for n, r in enumerate(flat, 1)
@@ -148,6 +151,49 @@ def records_table(records, digits: int = RECORD_DIGITS) -> list:
         (
             f"Floating-point numbers to {digits} significant digits; decimal strings as computed; "
             "an empty cell: the record has no such field."
+        )
+        + (f" {hidden} more fields per record are in the JSON records." if hidden else ""),
+    ]
+
+
+#: Most columns a records table shows; the other fields stay in the JSON records.
+MAX_COLUMNS = 10
+
+
+def _is_critical_points(v) -> bool:
+    return _is_records(v) and all({"a", "kind", "loss_float"} <= set(r) for r in v)
+
+
+def _vector(v, digits: int = RECORD_DIGITS) -> str:
+    return ", ".join(fmt_number(float(x), digits) for x in v)
+
+
+def critical_points_table(records) -> list:
+    """Certified critical points, one row each: step sizes, phi, kind, certificate radius, method
+    (every other field, e.g. 40-digit values and eigenvalue bounds, is in the JSON records)."""
+    has_b = any(r.get("family") == "11" for r in records)
+    rows = []
+    for i, r in enumerate(records, 1):
+        cert = r.get("certificate") or {}
+        radius = cert.get("box_radius")
+        row = [str(i), _vector(r["a"])]
+        if has_b:
+            row.append(_vector(r.get("b", [])[:-1]))
+        row += [
+            fmt_number(float(r["loss_float"]), SCALAR_DIGITS),
+            str(r["kind"]),
+            "" if radius is None else _inline(radius, 2),
+            str(cert.get("method") or ""),
+            "yes" if r.get("is_global_minimum_on_S") else "",
+        ]
+        rows.append(row)
+    heads = ["#", "a_l"] + (["b_l (l < L-1)"] if has_b else [])
+    heads += ["phi", "kind", "certificate radius", "method", "global minimum on S"]
+    return table(heads, rows) + [
+        "",
+        (
+            f"Step sizes to {RECORD_DIGITS} significant digits, phi to {SCALAR_DIGITS}; the full records "
+            "(40-digit values, certificates, Hessian bounds, provenance) are in the JSON file linked above."
         ),
     ]
 
@@ -160,6 +206,14 @@ def _split(value, name: str, scalars: list, blocks: list) -> None:
     elif arr is not None and arr.ndim == 3:
         for i, M in enumerate(arr):
             blocks.append(("Matrix", f"{name}[{i}]", matrix_table(M)))
+    elif _is_critical_points(value):
+        blocks.append(
+            (
+                f"{len(value)} certified {'point' if len(value) == 1 else 'points'} of",
+                name,
+                critical_points_table(value),
+            )
+        )
     elif _is_records(value):
         blocks.append(
             (

@@ -1,4 +1,4 @@
-"""Training runs behind the report figures, scaled to a CPU (sizes in :class:`Budget`).
+"""Training runs behind the report figures (sizes in :class:`.protocol.Budget`).
 
 Two kinds of experiment, both drawing from explicit generators only:
 
@@ -17,14 +17,13 @@ Two kinds of experiment, both drawing from explicit generators only:
 * :func:`population_run` -- the population-loss trainer (:func:`verify.population.train_population_adam`),
   whose curves the reports draw beside the paper's protocol.
 
-:meth:`Budget.paper` is the paper's own protocol (``--scale paper``): 30000 Adam steps (100000
-for family (11), Figs. 3-5) on minibatches of 20000 resampled every 100 steps, step size halved
-every 2000 steps, no L-BFGS continuation.
+:meth:`.protocol.Budget.paper` runs each figure with the protocol of the official notebook that
+produced it (:data:`.protocol.PAPER_PROTOCOLS`), with no L-BFGS continuation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
@@ -33,9 +32,9 @@ from ..families import FAMILY8, Family, Unconstrained
 from ..model import IDENTITY, RELU, predict
 from ..sampling import sample_prompts
 from ..training.adam import small_init, train_adam
+from .protocol import Budget, Protocol
 
 __all__ = [
-    "Budget",
     "Trajectory",
     "trajectory",
     "sweep",
@@ -48,89 +47,6 @@ __all__ = [
 
 #: Step sizes tried by the grid search of GD and preconditioned GD (log-spaced).
 STEP_GRID = np.geomspace(1e-3, 4.0, 121)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Scaled sizes.  The paper: 30000 (Figs. 1-2) or 100000 (Figs. 3-5) Adam steps on
-    minibatches of 20000 resampled every 100 steps, step size halved every 2000 steps."""
-
-    adam_steps: int = 1500
-    adam_batch: int = 1000
-    halve_every: int = 500
-    record_every: int = 25
-    lbfgs_prompts: int = 20000
-    lbfgs_iterations: int = 400
-    test_prompts: int = 20000
-    sweep_prompts: int = 8000
-    quick_mode: bool = False
-    #: Adam steps of family (11) (the paper's Figs. 3-5 run 100000); 0: ``adam_steps``.
-    long_steps: int = 0
-    #: importance-sampled prompts per population-loss estimate (:func:`population_loss`)
-    population_prompts: int = 100000
-    #: the population-loss trainer's steps and minibatch (:func:`population_run`)
-    population_steps: int = 600
-    population_batch: int = 2000
-    paper_scale: bool = False
-
-    @classmethod
-    def quick(cls) -> "Budget":
-        return cls(200, 500, 100, 20, 4000, 60, 4000, 1500, True, 0, 20000, 100, 500)
-
-    @classmethod
-    def paper(cls) -> "Budget":
-        """The paper's protocol (Sections 4.3 and 5.1, the official notebook)."""
-        return cls(
-            adam_steps=30000,
-            adam_batch=20000,
-            halve_every=2000,
-            record_every=250,
-            test_prompts=20000,
-            sweep_prompts=20000,
-            long_steps=100000,
-            population_prompts=400000,
-            population_steps=5000,
-            population_batch=4000,
-            paper_scale=True,
-        )
-
-    @property
-    def scale(self) -> str:
-        return "paper" if self.paper_scale else ("quick" if self.quick_mode else "default")
-
-    def scaled(self, steps: float, batch: float, halve: float) -> "Budget":
-        """Cheaper models (one layer) afford more Adam steps and larger minibatches (not at the
-        paper's scale, whose protocol is fixed)."""
-        if self.paper_scale:
-            return self
-        return replace(
-            self,
-            adam_steps=int(self.adam_steps * steps),
-            adam_batch=int(self.adam_batch * batch),
-            halve_every=int(self.halve_every * halve),
-        )
-
-    def for_family11(self) -> "Budget":
-        """Family (11) runs ``long_steps`` Adam steps when set (the paper's 100000)."""
-        return replace(self, adam_steps=self.long_steps) if self.long_steps else self
-
-    def describe(self, lbfgs: bool) -> str:
-        paper = (
-            " (the paper's protocol)"
-            if self.paper_scale
-            else " (paper: 30000-100000 steps of 20000)"
-        )
-        s = (
-            f"Adam (the paper's betas (0.99, 0.9), per-matrix clipping 0.01, minibatches resampled "
-            f"every 100 steps) for {self.adam_steps} steps on minibatches of {self.adam_batch}{paper}, "
-            f"step size 0.02 halved every {self.halve_every} steps"
-        )
-        if lbfgs:
-            s += (
-                f", then up to {self.lbfgs_iterations} L-BFGS iterations on a fixed sample of "
-                f"{self.lbfgs_prompts} prompts (marked by the dotted vertical line)"
-            )
-        return s + f"; losses are measured on {self.test_prompts} held-out prompts."
 
 
 @dataclass
@@ -203,10 +119,12 @@ def trajectory(
     omega,
     rng: np.random.Generator,
     budget: Budget,
-    init_std: float = 1e-4,
+    protocol: Protocol,
     lbfgs: bool = True,
 ) -> Trajectory:
-    """Train one model ``kind`` (FAMILY8, FAMILY11, UNCONSTRAINED or RELU_LAYER) and record it.
+    """Train one model ``kind`` (FAMILY8, FAMILY11, UNCONSTRAINED or RELU_LAYER) by Adam with
+    ``protocol`` (from a N(0, protocol.init_std^2) start) and record it every
+    ``budget.record_every`` steps on ``budget.test_prompts`` held-out prompts.
 
     Data: x ~ N(0, sigma), w* ~ N(0, omega) (``omega`` None for N(0, I)), n context examples.
     """
@@ -222,7 +140,7 @@ def trajectory(
         tr.loss.append(held_out(theta))
         tr.mats.append(_matrices(kind, fam, theta))
 
-    theta0 = small_init(fam, rng, init_std)
+    theta0 = small_init(fam, rng, protocol.init_std)
     record(0, theta0)
     sampler = lambda B, r: sample_prompts(B, n, sigma, r, omega)  # noqa: E731
     res = train_adam(
@@ -231,11 +149,9 @@ def trajectory(
         theta0,
         rng,
         act=act,
-        steps=budget.adam_steps,
-        batch=budget.adam_batch,
-        halve_every=budget.halve_every,
         record_every=budget.record_every,
         callback=lambda t, th, f: record(t, th),
+        **protocol.train_kwargs(),
     )
     if lbfgs and isinstance(kind, Family):
         from ..training.multilayer import FamilyObjective, Summaries
@@ -245,12 +161,12 @@ def trajectory(
             L,
             Summaries.from_prompts(sample_prompts(budget.lbfgs_prompts, n, sigma, rng, omega)),
         )
-        tr.switch = budget.adam_steps
-        count = [budget.adam_steps]
+        tr.switch = protocol.steps
+        count = [protocol.steps]
 
         def cb(xk):
             count[0] += 1
-            if (count[0] - budget.adam_steps) % 5 == 0:
+            if (count[0] - protocol.steps) % 5 == 0:
                 record(count[0], xk)
 
         out = minimize(
