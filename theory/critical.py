@@ -750,7 +750,8 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
     Every step is either computed in this call (proved / failed) or argued in text (never a constant
     "holds").  Search keywords of the former float search are accepted and ignored.
     """
-    from theory.derivation import Derivation, argued_step, fact_step
+    from theory.derivation import Derivation, fact_step
+    from theory.invariance import coercivity_step, orthogonal_invariance_step
 
     family = str(family)
     cs = certified_critical_points(family, L, n, d)
@@ -776,14 +777,7 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
             "Gershgorin discs after approximate diagonalisation, Sylvester inertia (theory.certify)",
         )
     )
-    steps.append(
-        argued_step(
-            "the full gradient of f in every matrix direction is (1/d) grad phi_L in the trace direction",
-            _tex("traceless parts vanish identically"),
-            "O(d) invariance of the law of S_hat (theory.hessian docstring; tested against a sampled "
-            "transformer in tests/test_critical.py)",
-        )
-    )
+    steps.append(orthogonal_invariance_step(d))
     for st in cs.steps:
         summary = (
             "all real solutions found: every case decided"
@@ -811,11 +805,16 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
             )
         )
     else:
+        decided = sum(st["status"] == "proved" for st in cs.steps)
         steps.append(
-            argued_step(
-                "the list is not proved complete (coverage)",
-                _tex(f"{len(cs.points)} points"),
-                "coverage statement of theory.critical",
+            fact_step(
+                "what the list covers (coverage; not proved complete)",
+                _tex(
+                    f"{len(cs.points)} points, {ncert} certified; {decided} of {len(cs.steps)} "
+                    "strata decided exactly"
+                ),
+                ncert == len(cs.points) and decided == len(cs.steps),
+                "the certificates above and the exact strata steps, recounted here",
                 cs.coverage_statement,
             )
         )
@@ -839,13 +838,7 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
                 "exact Hankel inverse vs the lowest enumerated point (60 digits)",
             )
         )
-        steps.append(
-            argued_step(
-                "phi_L is coercive on S, so its minimum is attained",
-                _tex("phi_L >= d lambda_min(H) |coef q|^2"),
-                "theory.critical module docstring (the a_l are reciprocal roots of q)",
-            )
-        )
+        steps.append(coercivity_step(L, n, d, cs.points[0].loss))
     elif cs.global_minimum_proved:
         best = cs.lowest
         steps.append(
@@ -860,10 +853,12 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
     else:
         best = cs.lowest
         steps.append(
-            argued_step(
-                "global minimum on S: lowest known only",
+            fact_step(
+                "lowest known point on S (a certified point; not proved the global minimum)",
                 _tex(f"lowest known phi = {mpmath.nstr(best.loss, 20) if best else 'none'}"),
-                "not proved: the list is not proved complete",
+                best is not None and best.certified,
+                "the lowest certified point of the list (global minimality is not claimed: the "
+                "list is not proved complete)",
                 cs.coverage_statement,
             )
         )

@@ -234,8 +234,39 @@ def _transformer_loss(L, sm_train, sm_test, rng, d, iterations):
     return FamilyObjective(FAMILY8, L, sm_test)(res.x)[0], res.x
 
 
-def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: str) -> Sweep:
-    """Figs. 6/7: ``points`` are (n, L) pairs; ``vary`` ('n' or 'L') names the x-axis."""
+def _transformer_adam(L, n, sigma, omega, sm_test, rng, protocol: Protocol):
+    """(test loss, theta) of a family-(8) transformer trained by Adam with ``protocol`` (a
+    notebook's: fresh minibatches from the law of the prompts, a N(0, init_std^2) start)."""
+    from ..training.multilayer import FamilyObjective
+
+    d = sigma.shape[0]
+    fam = FAMILY8.params(d, L)
+    sampler = lambda B, r: sample_prompts(B, n, sigma, r, omega)  # noqa: E731
+    res = train_adam(
+        fam,
+        sampler,
+        small_init(fam, rng, protocol.init_std),
+        rng,
+        record_every=protocol.steps,
+        **protocol.train_kwargs(),
+    )
+    return FamilyObjective(FAMILY8, L, sm_test)(res.theta)[0], res.theta
+
+
+def sweep(
+    points,
+    sigma,
+    omega,
+    rng: np.random.Generator,
+    budget: Budget,
+    vary: str,
+    protocol: Protocol | None = None,
+) -> Sweep:
+    """Figs. 6/7: ``points`` are (n, L) pairs; ``vary`` ('n' or 'L') names the x-axis.
+
+    The transformer is fitted by L-BFGS on the training sample, or trained by Adam with
+    ``protocol`` when given (the paper's scale); the GD baselines are tuned on the training
+    sample either way."""
     from ..training.multilayer import Summaries
 
     d = sigma.shape[0]
@@ -248,7 +279,10 @@ def sweep(points, sigma, omega, rng: np.random.Generator, budget: Budget, vary: 
         )
         sm_test = Summaries.from_prompts(sample_prompts(budget.test_prompts, n, sigma, rng, omega))
         out.x.append(n if vary == "n" else L)
-        loss, theta = _transformer_loss(L, sm_train, sm_test, rng, d, budget.lbfgs_iterations)
+        if protocol is None:
+            loss, theta = _transformer_loss(L, sm_train, sm_test, rng, d, budget.lbfgs_iterations)
+        else:
+            loss, theta = _transformer_adam(L, n, sigma, omega, sm_test, rng, protocol)
         out.losses["transformer"].append(loss)
         out.thetas.append(theta)
         for name, M in (("GD", np.eye(d)), ("preconditioned GD", Sinv)):

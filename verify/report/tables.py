@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ..markdown import Markup, code_span, fmt_number, table
+from ..markdown import Markup, code_span, escape_text, fmt_number, table
 
 __all__ = [
     "MATRIX_DIGITS",
@@ -198,6 +198,51 @@ def critical_points_table(records) -> list:
     ]
 
 
+#: What a verdict's closed-form field is, in words (its key is shown beside, as in the JSON).
+LABELS = {
+    "A0": "closed form A_0",
+    "A1": "closed form A_1",
+    "Q0_top_left": "top-left block of Q_0",
+    "gamma_inverse_eq6": "Gamma^-1 of eq. (6)",
+    "preconditioner": "the tested optimum (negated top-left block of Q_0)",
+    "candidate": "the candidate under test",
+    "critical_point_orbits": "critical points with their layer permutations (Lemma 4)",
+    "critical_points": "critical points of phi_L on S",
+    "proof_steps": "steps of the completeness proof",
+    "complete": "list proved complete",
+    "coverage": "what the list covers",
+    "dist_identity": "Dist(A_l, I) of the minimiser found",
+    "equal_step_saddle": "equal-step saddle",
+    "escaping_sequences": "sequences escaping to infinity",
+    "found_loss": "lowest loss found by the search",
+    "general_search": "search over general (non-symmetric) A_l",
+    "global_minimum_proved": "global minimum on S proved",
+    "hessian_min_eigenvalue": "smallest Hessian eigenvalue at the minimiser",
+    "layer_order_counts": "starts ending in each layer order",
+    "offdiag_ratio": "off-diagonal / total (Frobenius) at the minimiser",
+    "optimal_loss": "exact loss at the optimum",
+    "plain_trained_step_sizes": "step sizes trained on plain samples",
+    "trained_step_sizes_mean": "mean trained step sizes",
+    "restricted_a_star": "step sizes a* of the restricted optimum (40 digits)",
+    "restricted_a_star_float": "step sizes a* of the restricted optimum",
+    "restricted_minimum": "restricted minimum phi(a*) (40 digits)",
+    "restricted_minimum_exact": "restricted minimum phi(a*), exact",
+    "starts": "search starts",
+    "starts_reaching_minimum": "starts reaching the minimum",
+    "list_source": "how the list was obtained",
+}
+
+
+def label(name: str) -> str:
+    """``name`` (a dotted key path) in words, with the key itself for the JSON reader."""
+    parts = name.split(".")
+    words = [LABELS.get(p, "") for p in parts]
+    if not any(words):
+        return code_span(name)
+    text = ": ".join(w or p.replace("_", " ") for w, p in zip(words, parts))
+    return f"{escape_text(text)} ({code_span(name)})"
+
+
 def _split(value, name: str, scalars: list, blocks: list) -> None:
     """Sort ``value`` into rows of the quantity table and separate (matrix, records) blocks."""
     arr = _numeric_array(value)
@@ -226,7 +271,7 @@ def _split(value, name: str, scalars: list, blocks: list) -> None:
         for k, v in value.items():
             _split(v, f"{name}.{k}", scalars, blocks)
     else:
-        scalars.append((code_span(name), _inline(value, SCALAR_DIGITS)))
+        scalars.append((Markup(label(name)), _inline(value, SCALAR_DIGITS)))
 
 
 def value_tables(values: dict) -> list:
@@ -252,6 +297,6 @@ def value_tables(values: dict) -> list:
         if blocks:
             flush()
         for kind, name, lines in blocks:
-            out += [f"{kind} {code_span(name)}:", ""] + lines + [""]
+            out += [f"{kind} {label(name)}:", ""] + lines + [""]
     flush()
     return out
