@@ -80,14 +80,15 @@ def run_resolution(
     )
 
 
-#: Claims whose resolution is in terms of their optimum or step sizes: (check names, what).
+#: Claims whose resolution is in terms of their optimum or step sizes: (check ids, or titles
+#: for a claim whose checks have no ids yet; what is deviated).
 STEP_SIZE_CHECKS = {
     "2": (
-        ("closed form equals the search's minimiser up to the layer swap",),
+        ("cf_search",),
         "of the global minimiser (a*_0 I, a*_1 I) (relative Frobenius, up to the layer swap)",
     ),
     "3": (
-        ("trained Sigma^1/2 A_l Sigma^1/2 vs global minimiser a* (rel. Frobenius*",),
+        ("target",),
         "of the step sizes a* of the global minimiser on S (relative Euclidean)",
     ),
     "4": (
