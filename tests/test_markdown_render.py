@@ -392,3 +392,20 @@ def test_the_figures_page_maps_the_papers_figures_and_renders_as_intended():
         assert f"| Fig. {k} |" in text
     assert text.count("[4_heatmaps.png](4_heatmaps.png)") == 2  # Figs. 4 and 5
     assert "not generated in this directory" in text and "without a counterpart" in text
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DOCS.glob("*.json")) or ["(none)"])
+def test_committed_records_are_one_json_document_agreeing_with_their_page(name):
+    import json
+
+    path = DOCS / name
+    if not path.exists():
+        pytest.skip("docs/ not generated: run `verify-theorem all --report docs/`")
+    rec = json.loads(path.read_text())  # one document
+    page = (DOCS / f"{rec['claim']}.md").read_text()
+    assert f"[{name}]({name})" in page
+    assert f"**Verdict: {rec['verdict']['verdict'].upper()}**" in page
+    res = rec["verdict"].get("resolution")
+    assert ("**Resolution:" in page) == (res is not None)
+    for fig in rec["figures"]:
+        assert (DOCS / fig["filename"]).is_file() and f"]({fig['filename']})" in page
