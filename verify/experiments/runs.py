@@ -62,6 +62,7 @@ class Trajectory:
     loss: list = field(default_factory=list)
     mats: list = field(default_factory=list)
     switch: int | None = None
+    theta: object = None  # the final parameters
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def trajectory(
         callback=lambda t, th, f: record(t, th),
         **protocol.train_kwargs(),
     )
+    tr.theta = res.theta
     if lbfgs and isinstance(kind, Family):
         from ..training.multilayer import FamilyObjective, Summaries
 
@@ -179,6 +181,7 @@ def trajectory(
         )
         if tr.steps[-1] != count[0]:
             record(count[0], out.x)
+        tr.theta = out.x
     return tr
 
 
