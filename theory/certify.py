@@ -195,8 +195,8 @@ def krawczyk(F, J, center, radius, prec: int = PREC):
 def eigenvalue_bounds(H: arb_mat, prec: int = PREC) -> list[tuple[float, float, int]] | None:
     """Verified enclosures of the eigenvalues of every symmetric matrix in the enclosure H.
 
-    Method: V = approximate eigenvectors of the midpoint (mpmath eigsy; float64 eigh if the QL
-    iteration stalls), taken as exact rationals;
+    Method: V = approximate eigenvectors of the midpoint (float64 eigh; mpmath eigsy at the
+    working precision when a float disc cannot decide a sign), taken as exact rationals;
     M = V^T H V in ball arithmetic; Gershgorin discs of M enclose its eigenvalues (a union of c
     overlapping discs holds exactly c of them).  By Sylvester's law of inertia M and H have the
     same signs of eigenvalues; by Ostrowski's theorem lambda_k(M) = theta_k lambda_k(H) with
@@ -213,16 +213,36 @@ def eigenvalue_bounds(H: arb_mat, prec: int = PREC) -> list[tuple[float, float, 
                 for i in range(m)
             ]
         )
+    # float64 eigenvectors first (discs ~1e-16 ||H|| wide: enough whenever no eigenvalue is that
+    # close to 0); the 120-digit mpmath ones only if a disc still holds 0.  Either V is valid:
+    # the enclosure does not depend on how V was found.
+    out = _gershgorin(H, _float_eigenvectors(M0, m), prec)
+    if out is None or any(sign == 0 for *_, sign in out):
+        out = _gershgorin(H, _mp_eigenvectors(M0, m, prec), prec)
+    return out
+
+
+def _float_eigenvectors(M0, m):
+    import numpy as np
+
+    _, V1 = np.linalg.eigh(np.array([[float(M0[i, j]) for j in range(m)] for i in range(m)]))
+    return [[to_fmpq(float(V1[i, j])) for j in range(m)] for i in range(m)]
+
+
+def _mp_eigenvectors(M0, m, prec):
+    with mpmath.workdps(int(prec / 3.4)):
         try:
             _, V0 = mpmath.eigsy(M0)
-            Vq = [[to_fmpq(V0[i, j]) for j in range(m)] for i in range(m)]
-        except RuntimeError:  # QL iteration stalls on some exactly structured matrices: float64 V
-            import numpy as np
+            return [[to_fmpq(V0[i, j]) for j in range(m)] for i in range(m)]
+        except RuntimeError:  # QL iteration stalls on some exactly structured matrices
+            return _float_eigenvectors(M0, m)
 
-            _, V1 = np.linalg.eigh(
-                np.array([[float(M0[i, j]) for j in range(m)] for i in range(m)])
-            )
-            Vq = [[to_fmpq(float(V1[i, j])) for j in range(m)] for i in range(m)]
+
+def _gershgorin(H, Vq, prec):
+    """Sorted (lo, hi, sign) eigenvalue enclosures of H from approximate eigenvectors Vq
+    (exact rationals): Gershgorin discs of V^T H V rescaled by Ostrowski's theorem; None if V
+    is not numerically orthogonal."""
+    m = H.nrows()
     with ctx.workprec(prec):
         V = arb_mat(m, m, [arb(v) for row in Vq for v in row])
         M = V.transpose() * H * V

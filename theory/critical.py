@@ -17,9 +17,12 @@ Family (11), L <= 2: complete by :mod:`theory.family11` (exact elimination in th
 (a_0, a_1, c = a_0 b_0), escaping sequences and the closure of S at infinity accounted for).
 L = 3: no critical point has a_2 = 0; the strata a_0 = 0 and a_1 = 0 are complete by reduction to
 the L = 2 list (:func:`theory.family11.embedded_candidates`); the open stratum a_0 a_1 a_2 != 0 rests
-on a table computed once by a large float search (``python -m verify.search gdpp --layers 3
---starts 1000``), shipped in theory/data and re-certified here at every call.  The list is
-therefore not proved complete and its lowest point is reported as "lowest known".
+on a search table: shipped in theory/data (``python -m verify.search gdpp --layers 3 --starts
+1000``, d = 5, n = 10 and 20) or, elsewhere, passed in by the caller
+(:func:`family11_three_layers`; verify.critical_sets runs a seeded on-demand search), every row
+re-certified here at every call.  The list is therefore not proved complete and its lowest
+certified point is reported as "lowest known".  For L <= 2 every certified point is traced to its
+exact-solve box (one point per box) before the list is called complete.
 
 Paper: Theorems 3, 4 (eqs. 10, 12), Lemma 4 and the footnote on attainment of the infimum.
 """

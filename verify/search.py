@@ -3,7 +3,10 @@
 The exact side (:mod:`theory.critical`) proves completeness for L <= 2.  For L = 3 no elimination
 is attempted; instead this search is run ONCE at large effort and its points are shipped as
 theory/data/gdpp_L{L}_n{n}_d{d}.json, which :func:`theory.critical.certified_critical_points`
-re-certifies (Krawczyk, eigenvalue bounds) at every call.  Regenerate with
+re-certifies (Krawczyk, eigenvalue bounds) at every call; for other (n, d),
+:func:`on_demand_table` (a small seeded search in (a, b) and in (a, c = a b), where the shipped
+d = 5, n = 20 table misses points) proposes the rows, cached by verify.critical_sets.
+:func:`refine_float` takes trained replicas to the zero they point at.  Regenerate with
 
     python -m verify.search gdpp --layers 3 --n 20 --d 5 --starts 1000 --seed 0
 
