@@ -254,7 +254,7 @@ def _split(value, name: str, scalars: list, blocks: list) -> None:
     elif _is_critical_points(value):
         blocks.append(
             (
-                f"{len(value)} certified {'point' if len(value) == 1 else 'points'} of",
+                f"{len(value)} certified",
                 name,
                 critical_points_table(value),
             )
