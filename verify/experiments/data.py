@@ -34,9 +34,11 @@ class FigureData:
 
 @dataclass(frozen=True)
 class Heatmaps(FigureData):
-    """Rows of matrix heat maps: ``rows`` = [(row label, [(panel title, matrix)], source)]."""
+    """Rows of matrix heat maps: ``rows`` = [(row label, [(panel title, matrix)], source)];
+    ``groups`` (optional, one name per row): rows of one group share a colour scale per column."""
 
     rows: list = field(default_factory=list)
+    groups: list | None = None
 
 
 @dataclass(frozen=True)

@@ -547,6 +547,10 @@ def multi_layer(cid, verdict, setting, budget, family, L):
             paper_values=paper_heat if heat_fig else "",
             ours=ours_heat,
             rows=rows,
+            # family (11): the b_l (about 1) would wash out beside the a_l (up to about 10)
+            groups=["A_l" if "B_l" not in r[0] and "b_l" not in r[0] else "B_l" for r in rows]
+            if family.has_B
+            else None,
         )
     ]
     dists = [

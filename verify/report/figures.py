@@ -76,15 +76,20 @@ def _rows(rows) -> list:
     return out
 
 
-def _heatmap_caption(rows, scale, annotate: bool) -> str:
+def _heatmap_caption(rows, scale, annotate: bool, by_group=None) -> str:
     ncol = max(len(p) for _, p, _ in rows)
     n = sum(len(p) for _, p, _ in rows)
+    cols = lambda sc: ", ".join(f"column {j + 1}: +-{_g(s)}" for j, s in enumerate(sc))  # noqa: E731
+    shared = (
+        f"panels in one column share a symmetric colour scale ({cols(scale)})"
+        if not by_group
+        else "panels in one column and one group of rows share a symmetric colour scale ("
+        + "; ".join(f"{g}: {cols(sc)}" for g, sc in by_group.items())
+        + ")"
+    )
     parts = [
         f"{len(rows)} {'row' if len(rows) == 1 else 'rows'} of heat maps ({n} panels, up to {ncol} "
-        f"per row); panels in one column share a symmetric colour scale "
-        f"({', '.join(f'column {j + 1}: +-{_g(s)}' for j, s in enumerate(scale))})"
-        + ("; entries printed to 2 decimals" if annotate else "")
-        + "."
+        f"per row); {shared}" + ("; entries printed to 2 decimals" if annotate else "") + "."
     ]
     for i, (label, panels, source) in enumerate(rows, 1):
         shown = "; ".join(
@@ -97,7 +102,30 @@ def _heatmap_caption(rows, scale, annotate: bool) -> str:
     return " ".join(parts)
 
 
-def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
+def _group_scales(rows, groups) -> tuple:
+    """Per row, the symmetric colour scale of each of its columns: rows of one group (``groups[i]``,
+    e.g. the A_l rows and the B_l rows of family (11)) share a scale per column."""
+    ncol = max(len(p) for _, p, _ in rows)
+    keys = list(dict.fromkeys(groups))
+    table = {
+        g: [
+            max(
+                (
+                    float(np.max(np.abs(p[j][1])))
+                    for (_, p, _), h in zip(rows, groups)
+                    if h == g and j < len(p)
+                ),
+                default=0.0,
+            )
+            or 1.0
+            for j in range(ncol)
+        ]
+        for g in keys
+    }
+    return [table[g] for g in groups], table
+
+
+def heatmap_figure(rows, title: str, annotate: bool = True, groups=None) -> Drawn:
     """Grid of matrix heat maps and its caption.
 
     ``rows``: list of (row label, [(panel title, matrix), ...]) or (row label, panels, source),
@@ -111,6 +139,7 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
         max(float(np.max(np.abs(p[j][1]))) for _, p, _ in rows if j < len(p)) or 1.0
         for j in range(ncol)
     ]
+    row_scale, by_group = _group_scales(rows, groups) if groups else ([scale] * len(rows), None)
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(2.6 * ncol + 0.6, 2.5 * len(rows) + 0.6))
         axes = fig.subplots(len(rows), ncol, squeeze=False)
@@ -122,7 +151,8 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
                     continue
                 name, M = panels[j]
                 M = np.asarray(M, dtype=float)
-                im = ax.imshow(M, cmap="RdBu_r", vmin=-scale[j], vmax=scale[j])
+                sc = row_scale[i][j]
+                im = ax.imshow(M, cmap="RdBu_r", vmin=-sc, vmax=sc)
                 ax.set_title(name, fontsize=9)
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -135,7 +165,7 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
                             ha="center",
                             va="center",
                             fontsize=6.5,  # no -0.00
-                            color="white" if abs(v) > 0.6 * scale[j] else "black",
+                            color="white" if abs(v) > 0.6 * sc else "black",
                         )
                 if j == 0:
                     ax.set_ylabel(label, fontsize=9)
@@ -149,6 +179,7 @@ def heatmap_figure(rows, title: str, annotate: bool = True) -> Drawn:
             rows,
             scale,
             annotate and all(np.asarray(M).shape[0] <= 6 for _, p, _ in rows for _, M in p),
+            by_group,
         ),
     )
 

@@ -21,7 +21,7 @@ __all__ = ["build_figures", "draw"]
 def draw(data, out_dir: Path) -> Figure:
     """Draw one :class:`Heatmaps` or :class:`Curves`, write its PNG, return its Figure record."""
     if isinstance(data, Heatmaps):
-        drawn = fg.heatmap_figure(data.rows, data.title)
+        drawn = fg.heatmap_figure(data.rows, data.title, groups=data.groups)
     elif isinstance(data, Curves):
         drawn = fg.curve_figure(
             data.series, data.title, data.xlabel, data.ylabel, hlines=data.hlines, **data.options
