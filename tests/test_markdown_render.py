@@ -364,7 +364,9 @@ def test_certified_points_render_as_a_concise_table_with_the_records_linked():
     verdict, claim = _verdict("4"), get_claim("4")
     text = render_report(claim, verdict, [], records="4.json")
     assert structure_problems(text) == [] and "[4.json](4.json)" in text
-    block = text.split("certified critical points of phi_L on S")[1].split("\n\n")[1]  # the table after its heading
+    block = text.split("certified critical points of phi_L on S")[1].split("\n\n")[
+        1
+    ]  # the table after its heading
     header = block.splitlines()[0]
     assert header.count("|") - 1 <= 10 and "certificate radius" in header
     assert "eigenvalue_bounds" not in text and "Resolution:" in text
