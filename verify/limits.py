@@ -33,8 +33,10 @@ on the load):
   gave the tolerance of "entries the theorem says vanish" 0.127 at s^2 = 1 (ratio 0.3, PASSED),
   0.196 at 3.31 (ratio 1, PASSED), 0.40 at 10 (ratio 3, INCONCLUSIVE), 0.67 at 33.1 (ratio 10,
   INCONCLUSIVE); at 1e308 the squares overflow.  ``s^2 <= MAX_NOISE_RATIO tr(Omega Sigma)``
-  with ratio 0.5 keeps the tolerance near 0.16, clear of the ceiling at both efforts; the ratio
-  (not an absolute variance) keeps the limit scale-equivariant, like the problem.
+  with ratio 1 (noise no larger than the signal) is the largest ratio measured decided; the
+  calibration sweep (``benchmarks/calibration.py``) holds noisy settings up to ratio 0.82 and
+  its corners run at the limit itself.  The ratio (not an absolute variance) keeps the limit
+  scale-equivariant, like the problem.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ MAX_N = 1000
 MAX_PROMPT_ENTRIES = 1024
 MAX_CONDITION = 1e4
 MIN_EIGENVALUE, MAX_EIGENVALUE = 1e-8, 1e8
-MAX_NOISE_RATIO = 0.5
+MAX_NOISE_RATIO = 1.0
 
 LIMITS_TEXT = (
     f"d <= {MAX_D}, n <= {MAX_N}, (d+1)(n+1) <= {MAX_PROMPT_ENTRIES} (memory: about 4.6 MB "

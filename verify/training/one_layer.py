@@ -23,7 +23,7 @@ model's to round-off).  None of them is given a closed form or starts near one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
@@ -87,12 +87,14 @@ class OneLayerStats:
     d: int
     n: int
     B: int
+    x2: float = 1.0  # mean square of a context covariate entry (sets the units, see normalised)
+    y2: float = 1.0  # mean square of a context label
 
     @classmethod
     def from_prompts(cls, prompts, chunk: int = 20000) -> "OneLayerStats":
         d, n, D = prompts.d, prompts.n, prompts.d + 1
         m = D * D * d
-        T, U, tt = np.zeros((m, m)), np.zeros(m), 0.0
+        T, U, tt, x2, y2 = np.zeros((m, m)), np.zeros(m), 0.0, 0.0, 0.0
         for a in range(0, prompts.B, chunk):
             K = prompts.K0[a : a + chunk]  # (b, D, D)
             xq = prompts.Z0[a : a + chunk, :d, -1]  # (b, d)
@@ -103,8 +105,47 @@ class OneLayerStats:
             T += F.T @ F
             U += t @ F
             tt += float(t @ t)
+            x2 += float(np.mean(prompts.Z0[a : a + chunk, :d, :-1] ** 2)) * len(t)
+            y2 += float(np.mean(prompts.Z0[a : a + chunk, d, :-1] ** 2)) * len(t)
         B = prompts.B
-        return cls(T / B, U / B, tt / B, d, n, B)
+        return cls(T / B, U / B, tt / B, d, n, B, x2 / B, y2 / B)
+
+    def units(self) -> tuple[float, float]:
+        """(s, r): powers of two near the root mean squares of a covariate and of a label, or 1
+        when that is within a factor 4 of 1 (the scales the optimiser's settings were tuned at).
+
+        Powers of two make the change of units exact in floating point."""
+
+        def pow2(mean_square):
+            if not (np.isfinite(mean_square) and mean_square > 0):
+                return 1.0
+            k = int(np.round(np.log2(mean_square) / 2))
+            return 1.0 if abs(k) <= 2 else 2.0**k
+
+        return pow2(self.x2), pow2(self.y2)
+
+    def normalised(self) -> tuple["OneLayerStats", np.ndarray]:
+        """These moments in units where covariates and labels have mean square near 1, and the
+        factors ``c`` (D + D*d,) with ``theta = c * theta_normalised``.
+
+        The problem is exactly equivariant: with tokens scaled by ``Dg = diag(s 1_d, r)``,
+        ``f = vec(K x_q^T)`` becomes ``f' = f / (Dg_i Dg_j s)`` and ``t' = t / r``, so
+        ``Loss(theta) = r^2 Loss'(theta')`` with ``p' = a Dg p``, ``Q'_jk = a Dg_j Q_jk``,
+        ``a^2 = s / r``.  A minimiser found in normalised units maps back to one of the original
+        loss; every convergence criterion of :func:`fit_unconstrained_multistart` is relative
+        or taken in the normalised units, where the starts and gtol were tuned."""
+        s, r = self.units()
+        D, d = self.d + 1, self.d
+        Dg = np.array([s] * d + [r])
+        S = (1.0 / (Dg[:, None, None] * Dg[None, :, None] * s) * np.ones((D, D, d))).ravel()
+        a = np.sqrt(s / r)
+        c = np.concatenate([1.0 / (a * Dg), (1.0 / (a * Dg[:, None]) * np.ones((D, d))).ravel()])
+        if s == r == 1.0:
+            return self, c
+        norm = replace(
+            self, T=self.T * S[:, None] * S[None, :], U=self.U * S / r, tt=self.tt / r**2
+        )
+        return norm, c
 
     def loss_and_grad(self, theta: np.ndarray):
         """theta = [p (D), vec(Q') (D*d)] -> (loss, gradient)."""
@@ -216,11 +257,39 @@ def fit_unconstrained_multistart(
     eigenvalue >= -1e-8 times the largest; the (gP, Q/g) rescaling is a zero direction) and
     agreement (>= 2 starts reach the lowest loss within :data:`SAME_MINIMUM_RTOL`).
     ``info['start_losses']`` lists every start's final loss.
+
+    Scale: the fit runs in the normalised units of :meth:`OneLayerStats.normalised` (covariates
+    and labels of mean square near 1, by an exact power-of-two change of units) and maps back,
+    so Sigma = c I gives the same decisions for every c (the problem is scale-equivariant; the
+    small random start and the absolute gtol are not).  At mean squares within a factor 16 of 1
+    (every setting the package was tuned at) the units are 1 and nothing changes.
     """
     if starts < 2 or max_starts < starts:
         raise ValueError(
             f"need 2 <= starts <= max_starts; got starts={starts}, max_starts={max_starts}"
         )
+    norm, c = stats.normalised()
+    P, Q, info = _multistart(norm, rng, starts, max_starts, **kw)
+    if norm is stats:
+        return P, Q, info
+    d, r2 = stats.d, stats.units()[1] ** 2
+    theta = c * np.concatenate([P[-1], Q[:, :d].ravel()])
+    nxt = info["next_PQ"]
+    info["next_PQ"] = OneLayerStats.to_PQ(
+        c * np.concatenate([nxt[0][-1], nxt[1][:, :d].ravel()]), d
+    )
+    f, g = stats.loss_and_grad(theta)
+    info.update(
+        loss=f,
+        grad_norm=float(np.linalg.norm(g)),
+        start_losses=[r2 * x for x in info["start_losses"]],
+        units=stats.units(),
+    )
+    return (*OneLayerStats.to_PQ(theta, d), info)
+
+
+def _multistart(stats: OneLayerStats, rng, starts: int, max_starts: int, **kw):
+    """:func:`fit_unconstrained_multistart` in the units of ``stats`` (no change of units)."""
     runs = []
     while True:
         runs += [fit_unconstrained_layer(stats, rng, **kw) for _ in range(starts)]
