@@ -6,6 +6,7 @@ All randomness flows from an explicit ``numpy.random.Generator``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .model import Prompts
 
 __all__ = [
     "PAPER_SPECTRUM",
+    "PromptLaw",
     "random_rotation",
     "make_sigma",
     "sample_tasks",
@@ -138,3 +140,49 @@ def sample_prompts(
     The query label is the noiseless ``<w*, x^(n+1)>``; the query token carries 0.
     """
     return prompts_from_tasks(*sample_tasks(N, n, sigma, rng, omega, noise, queries=1))
+
+
+@dataclass(frozen=True, eq=False)
+class PromptLaw:
+    """The law of the prompts (eq. 1): x ~ N(0, Sigma), w* ~ N(0, Omega), eps ~ N(0, noise).
+
+    ``sigma`` (d, d) positive definite; ``omega`` (d, d), or None for Omega = I (the paper's
+    prior; the samplers then skip a square root); ``noise`` the variance of the context-label
+    noise.  One object for what was a ``(sigma, omega, noise)`` triple at every sampler call:
+    :meth:`prompts` and :meth:`tasks` sample it, :meth:`population_loss` and :meth:`optimum`
+    evaluate its one-layer closed forms (:mod:`theory.single_layer`).  Built once per setting
+    (:attr:`verify.setting.Setting.law`).
+    """
+
+    sigma: np.ndarray
+    omega: np.ndarray | None = None
+    noise: float = 0.0
+
+    @property
+    def d(self) -> int:
+        return self.sigma.shape[0]
+
+    @property
+    def Omega(self) -> np.ndarray:
+        """Covariance of w* as a matrix (I when ``omega`` is None)."""
+        return np.eye(self.d) if self.omega is None else self.omega
+
+    def prompts(self, B: int, n: int, rng: np.random.Generator) -> Prompts:
+        """B prompts with n context examples (:func:`sample_prompts`)."""
+        return sample_prompts(B, n, self.sigma, rng, self.omega, self.noise)
+
+    def tasks(self, B: int, n: int, rng: np.random.Generator, queries: int = 1):
+        """B tasks (X, y, w, Xq) with n context examples and ``queries`` queries (:func:`sample_tasks`)."""
+        return sample_tasks(B, n, self.sigma, rng, self.omega, self.noise, queries)
+
+    def population_loss(self, A: np.ndarray, n: int) -> float:
+        """Exact one-layer population loss f(A) of family (8) under this law (Theorem 1's)."""
+        from theory.single_layer import population_loss
+
+        return population_loss(A, self.sigma, n, self.omega, self.noise)
+
+    def optimum(self, n: int) -> np.ndarray:
+        """The one-layer optimum A* = H^-1 Sigma Omega under this law (Theorem 1, generalised)."""
+        from theory.single_layer import optimal_preconditioner
+
+        return optimal_preconditioner(self.sigma, n, self.omega, self.noise)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import AssumptionError
 from .limits import check_limits
-from .sampling import PAPER_SPECTRUM, make_sigma, validate_spectrum
+from .sampling import PAPER_SPECTRUM, PromptLaw, make_sigma, validate_spectrum
 
 __all__ = ["Setting", "parse_spectrum", "AssumptionError"]
 
@@ -116,6 +116,13 @@ class Setting:
         S = make_sigma(self.eigenvalues, self.rng("sigma"), rotate=self.rotate)
         S.setflags(write=False)
         return S
+
+    @cached_property
+    def law(self) -> PromptLaw:
+        """The law of this setting's prompts: Sigma, Omega (None for I, else Sigma^{-1}), noise;
+        built once (every sampler call of a run samples this object)."""
+        omega = None if self.prior == "identity" else np.linalg.inv(self.sigma)
+        return PromptLaw(self.sigma, omega, self.noise)
 
     def omega(self, sigma: np.ndarray) -> np.ndarray:
         """Covariance of w*: I or Sigma^{-1}."""

@@ -27,7 +27,6 @@ from ..compare import EPS
 from ..families import GD
 from ..model import forward
 from ..progress import Progress
-from ..sampling import sample_prompts
 from ..setting import Setting
 from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis, Judgement
 
@@ -241,9 +240,8 @@ def _floor(s: Setting) -> float:
 def gather(s: Setting, progress: Progress) -> Evidence:
     """Random prompts and preconditioners; every forward pass and the exact readings."""
     sigma = s.sigma
-    om = None if s.prior == "identity" else s.omega(sigma)
     rng = s.rng("lemma1")
-    prompts = sample_prompts(BATCH, s.n, sigma, s.rng("lemma1/prompts"), om, s.noise)
+    prompts = s.law.prompts(BATCH, s.n, s.rng("lemma1/prompts"))
     cases = {}
     for symmetric in (True, False):
         for L in range(1, MAX_LAYERS + 1):

@@ -20,7 +20,6 @@ from ..checks import CheckDef
 from ..compare import EPS
 from ..families import FAMILY8, GD
 from ..model import loss_and_grad
-from ..sampling import sample_prompts
 from ..setting import Setting
 from . import layers
 from .base import COMMON_OPTIONS, Claim, Hypothesis, Judgement
@@ -92,8 +91,8 @@ def _permutation_error(A_list, prompts) -> float:
 def gather(s: Setting, progress) -> Evidence:
     L = s.layers or 3
     sigma = s.sigma
-    si = np.linalg.inv(sigma)
-    prompts = sample_prompts(EFFORT.prompts, s.n, sigma, s.rng("lemma4/prompts"), si)
+    si = s.law.Omega  # Sigma^-1: the claim assumes w* ~ N(0, Sigma^-1)
+    prompts = s.law.prompts(EFFORT.prompts, s.n, s.rng("lemma4/prompts"))
     rng = s.rng("lemma4/steps")
     a = rng.uniform(0.2, 1.5, L)
     perm_err = _permutation_error([x * si for x in a], prompts)
