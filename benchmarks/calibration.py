@@ -37,6 +37,7 @@ __all__ = [
     "claim4_settings",
     "claim4_sweep",
     "markdown",
+    "limit_settings",
     "run_calibration",
     "settings",
     "summarise",
@@ -137,6 +138,56 @@ def claim4_sweep(out_dir, count: int = COUNTS["4"], seed: int = 0, jobs: int = 1
     return res
 
 
+def _corners() -> list:
+    """The corners of verify.limits: (claims, options) pairs, options without seed and effort."""
+    from verify.limits import MAX_CONDITION, MAX_EIGENVALUE, MAX_NOISE_RATIO, MIN_EIGENVALUE
+
+    lo, hi, c = MIN_EIGENVALUE, MAX_EIGENVALUE, MAX_CONDITION
+    spectra = {
+        "smallest eigenvalues": (lo,) * 5,
+        "largest eigenvalues": (hi,) * 5,
+        "largest condition": (1.0, 1.0 / c, 1.0, 0.25, 1.0),
+        "largest condition, top": (hi, hi / c, hi, hi, hi),
+        "largest condition, bottom": (lo * c, lo, lo * c, lo * c, lo * c),
+    }
+    any_spectrum = ("lemma1", "1", "3", "4", "lemma4")
+    out = [(any_spectrum, {"spectrum": list(v)}) for v in spectra.values()]
+    # sizes: the largest d, and the largest n the prompt-size limit admits (at d = 1)
+    out += [(("lemma1", "1", "2", "3", "4", "lemma4", "5"), {"d": 12, "n": 77})]
+    out += [(("1", "2", "3", "5"), {"d": 1, "n": 511})]
+    out += [(("lemma1", "4", "lemma4"), {"d": 2, "n": 340})]  # these need d >= 2
+    # noise at its limit, tr(Omega Sigma) (the paper's spectrum, and Omega = Sigma^-1)
+    paper = (1.0, 1.0, 0.25, 0.0625, 1.0)
+    out += [(("lemma1", "1"), {"noise": MAX_NOISE_RATIO * sum(paper)})]
+    out += [(("lemma1", "1"), {"prior": "inverse", "noise": MAX_NOISE_RATIO * 5.0})]
+    out += [(("1",), {"spectrum": [hi] * 5, "noise": MAX_NOISE_RATIO * 5 * hi})]
+    return out
+
+
+def limit_settings(seeds=(0, 1), depth_seeds=(0, 1)) -> list:
+    """Settings at the corners of the documented limits (issue 21): the smallest and largest
+    eigenvalues, the largest condition number (at three scales), the largest d and the largest n,
+    the noise limit, for every claim that takes them, at ``--quick`` effort for each seed in
+    ``seeds``; and every depth a claim accepts (claim 3 L = 1..6, claim 4 L = 1..3, lemma4
+    L = 2..3) at the DEFAULT effort for each seed in ``depth_seeds``.
+
+    Claims 3, 4 and lemma4 assume Omega = Sigma^-1 (their defaults); claims 2 and 5 assume
+    Sigma = I, so they take only the size corners.  With the defaults: 110 settings.
+    """
+    from verify.claims import CLAIMS
+
+    out = []
+    for seed in seeds:
+        for claims, opts in _corners():
+            for claim in claims:
+                out.append({"claim": claim, "options": {**opts, "seed": seed, "quick": True}})
+    for seed in depth_seeds:
+        for claim in ("3", "4", "lemma4"):
+            for L in range(2 if claim == "lemma4" else 1, CLAIMS[claim].max_layers + 1):
+                out.append({"claim": claim, "options": {"layers": L, "seed": seed}})
+    return out
+
+
 def calibrate_one(claim: str, options: dict, blas_threads: int | None = 1) -> dict:
     """Verify one setting with its controls in the calling process; a JSON-ready row."""
     from threadpoolctl import threadpool_limits
@@ -154,7 +205,7 @@ def calibrate_one(claim: str, options: dict, blas_threads: int | None = 1) -> di
     # counts (replicas kept >= 5) and exact checks would only hide how close sampling came to 1
     decided = [c for c in truth if c.status != "inconclusive" and c.kind == "sampling"]
     worst = max(decided, key=lambda c: c.margin) if decided else None
-    keys = NEAR_MISS[claim]
+    keys = NEAR_MISS.get(claim, ("",))
     near = [
         {"name": c["name"], "rejected": bool(c["rejected"]), "margin": float(c["margin"])}
         for c in v.controls
@@ -330,7 +381,7 @@ def markdown(result: dict) -> str:
             b = s["near_miss_by_n"].get(f"{lo}-{hi}")
             cells.append(f"{b['rejected']}/{b['of']}" if b and b["of"] else "-")
         lines.append(
-            f"| {claim} | {', '.join(k or 'every control' for k in NEAR_MISS[claim])} | "
+            f"| {claim} | {', '.join(k or 'every control' for k in NEAR_MISS.get(claim, ('',)))} | "
             + " | ".join(cells)
             + " |"
         )
