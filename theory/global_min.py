@@ -33,20 +33,18 @@ with mu the expected spectral measure of S_hat = W / n (theory.spectral).  The p
    coordinates (q's coefficients through |q|^2 = |r| on [-nu, nu] and Lagrange interpolation).
    Outside that explicit box phi_3 > T.
 
-4. Branch and bound.  In each remaining (sign case, chart) box, in coordinates z with x = x0 + A z
-   (A whitens the Hessian at the candidate, identity elsewhere), boxes are enclosed in outward-rounded
-   interval arithmetic (theory.interval_jet) and removed when
-   - the lower bound max(d sum_i w_i min p(x_i)^2, phi(mid) + grad(Z).(Z - mid)) exceeds T (the
-     mean-value form with the gradient enclosed over the whole box), or
-   - the gradient enclosure over the box excludes 0 and the box's image lies in the interior of the
-     chart box, or
-   - the box lies in the certified box Z* around the candidate, where the Hessian enclosure over Z*
-     is positive definite (verified eigenvalue bounds, theory.certify), so phi_3 is convex on Z*,
-     and Z* holds the Krawczyk-certified critical point: min over Z* = phi_3(candidate).
-   Argument: the minimum over a chart box is attained at some x^; the leaf holding x^ is not
-   value-pruned (phi(x^) <= phi(candidate) <= T); if it were gradient-pruned x^ would be an
-   interior minimum with nonzero gradient; so it lies in Z* and phi(x^) >= phi(candidate).
-   A midpoint whose upper bound falls below the candidate's lower bound refutes the claim.
+4. Branch and bound.  Each remaining (sign case, chart) box is bisected; a box is removed when
+   the affine-arithmetic enclosure (theory.affine: rigorous, outward-rounded float64, linear in the
+   box variables, second-order remainder) of d sum_i w_i p(x_i)^2 over it is > T, or when it lies
+   outside the chart box.  Around the candidate the chart box is split into an inner parallelepiped
+   x0 + A [-rho, rho]^5 (A whitens the Hessian at the candidate; searched in z coordinates) and the
+   outer rest (searched in x coordinates; boxes whose preimage lies in the inner region are left to
+   it).  In the inner region the box Z* = [-r, r]^5 holds the Krawczyk-certified critical point and
+   the Hessian enclosure over Z* (theory.interval_jet, order 2) is positive definite (verified
+   eigenvalue bounds, theory.certify), so phi_3 is convex on Z* and min over Z* = phi_3(candidate).
+   Argument: every point of a chart box lies in a removed box (phi > T >= phi(candidate)), in Z*
+   (phi >= phi(candidate)) or outside the chart box; with step 3, phi_3 >= phi(candidate) on R^5.
+   A midpoint whose rigorous upper bound falls below the candidate's lower bound refutes the claim.
 
 Paper: Theorem 4 (eq. 12) and its footnote (attainment).  Result: :class:`GlobalMinimumProof`.
 """
@@ -66,6 +64,7 @@ from pathlib import Path
 import numpy as np
 from flint import arb, arb_mat, arb_poly, ctx, fmpq, fmpq_mat
 
+from theory.affine import Aff, box_variables
 from theory.interval_jet import Iv, Jet, variables
 
 __all__ = [
@@ -148,6 +147,41 @@ def _p_jet(x, node, chart, tau1, tau2):
     q = g * (Lam + M * g2 * node)
     f2 = q.sqr() * (node * float(tau2)) + 1.0
     return f0 * f1 * f2
+
+
+def phi_lower_upper(z_lo, z_hi, dom: "_Domain", rule, d: int):
+    """Rigorous (lower, upper) bounds of phi_3 over each box z in [z_lo, z_hi] (shape (B, 5)).
+
+    Affine arithmetic (theory.affine) of d sum_i w_i p(x_i)^2 with x = x0 + A z kept affine in z.
+    """
+    nodes, weights = rule
+    z = box_variables(z_lo, z_hi)
+    if dom.A is None:
+        x = z
+    else:
+        x = []
+        for j in range(5):
+            acc = z[0].scale(float(dom.A[j, 0]))
+            for k in range(1, 5):
+                acc = acc + z[k].scale(float(dom.A[j, k]))
+            x.append(acc + float(dom.x0[j]))
+    nl, nh = nodes.lo[:, None], nodes.hi[:, None]
+    a0, K, Lam, M, zc = x
+    if dom.chart == 1:
+        g = zc.mul_interval(nl, nh) + 1.0
+    else:
+        g = zc.add_interval(nl, nh)
+    g2 = g.sqr()
+    f0 = a0.mul_interval(nl, nh) + 1.0
+    f1 = (K * g2).mul_interval(nl, nh).scale(float(dom.tau1)) + 1.0
+    q = g * (Lam + (M * g2).mul_interval(nl, nh))
+    f2 = q.sqr().mul_interval(nl, nh).scale(float(dom.tau2)) + 1.0
+    p2 = (f0 * f1 * f2).sqr().mul_interval(weights.lo[:, None], weights.hi[:, None])
+    total = Aff(p2.c[0], p2.a[:, 0], p2.e[0])
+    for i in range(1, p2.c.shape[0]):
+        total = total + Aff(p2.c[i], p2.a[:, i], p2.e[i])
+    total = total.scale(float(d))
+    return np.maximum(total.lower(), 0.0), total.upper(), total
 
 
 def _take(j: Jet, i) -> Jet:
@@ -297,6 +331,7 @@ class _Domain:
     z_lo: np.ndarray | None = None
     z_hi: np.ndarray | None = None
     star: tuple | None = None  # (lo, hi) of the certified convex box in z
+    hole: tuple | None = None  # (Ainv_lo, Ainv_hi, x0, rho): x-boxes inside x0 + A [-rho, rho]^5
 
 
 @dataclass
@@ -322,6 +357,19 @@ def _x_hull(dom: _Domain, lo, hi):
     return np.stack(xs_lo, 1), np.stack(xs_hi, 1)
 
 
+def _in_hole(hole, lo, hi):
+    """x-boxes (B, 5) whose preimage A^-1 (X - x0) lies in [-rho, rho]^5 (interval arithmetic)."""
+    Ail, Aih, x0, rho = hole
+    ok = np.ones(lo.shape[0], dtype=bool)
+    dx = [Iv(lo[:, j], hi[:, j]) - Iv(np.full(lo.shape[0], x0[j])) for j in range(5)]
+    for k in range(5):
+        acc = dx[0] * Iv(Ail[k, 0], Aih[k, 0])
+        for j in range(1, 5):
+            acc = acc + dx[j] * Iv(Ail[k, j], Aih[k, j])
+        ok &= (acc.lo >= -rho) & (acc.hi <= rho)
+    return ok
+
+
 def _branch_and_bound(dom, rule, d, T_hi, T_lo, max_boxes=200_000, batch=8192):
     """Decide every box of the domain (step 4), largest boxes first; returns an _Outcome.
 
@@ -330,7 +378,7 @@ def _branch_and_bound(dom, rule, d, T_hi, T_lo, max_boxes=200_000, batch=8192):
     """
     width0 = dom.z_hi - dom.z_lo
     queue = collections.deque([(dom.z_lo[None].copy(), dom.z_hi[None].copy())])
-    st = dict(evaluated=0, value_pruned=0, gradient_pruned=0, certified=0, outside=0)
+    st = dict(evaluated=0, value_pruned=0, certified=0, outside=0)
     decided = 0.0
 
     def frac(lo, hi):
@@ -354,41 +402,40 @@ def _branch_and_bound(dom, rule, d, T_hi, T_lo, max_boxes=200_000, batch=8192):
         outside = np.any((xh < dom.box_lo) | (xl > dom.box_hi), axis=1) & keep
         st["outside"] += int(outside.sum())
         keep &= ~outside
+        if dom.hole is not None:
+            covered = _in_hole(dom.hole, lo, hi) & keep
+            st["inner"] = st.get("inner", 0) + int(covered.sum())
+            keep &= ~covered
         decided += frac(lo[~keep], hi[~keep])
         lo, hi, xl, xh = lo[keep], hi[keep], xl[keep], xh[keep]
         if lo.shape[0] == 0:
             continue
         mid = 0.5 * (lo + hi)
-        J = phi_jet(lo, hi, dom, rule, d, 1)
-        P0 = phi_jet(mid, mid, dom, rule, d, 0).v
-        if np.any(P0.hi < T_lo):
-            i = int(np.argmin(P0.hi))
+        lb, _, form = phi_lower_upper(lo, hi, dom, rule, d)
+        ub_mid = phi_lower_upper(mid, mid, dom, rule, d)[1]
+        if np.any(ub_mid < T_lo):
+            i = int(np.argmin(ub_mid))
             xm = _x_hull(dom, mid[i : i + 1], mid[i : i + 1])[0][0]
             st["volume_decided_fraction"] = decided
             return _Outcome(
                 False,
-                f"refuted: phi_3 <= {P0.hi[i]:.17g} < the claimed value at chart point "
+                f"refuted: phi_3 <= {ub_mid[i]:.17g} < the claimed value at chart point "
                 f"{[float(v) for v in xm]} ({dom.name})",
                 st,
                 witness=[float(v) for v in xm],
             )
-        mv = P0
-        for k in range(5):  # phi(Z) in phi(mid) + grad(Z) . (Z - mid), Z - mid rounded outward
-            mv = mv + J.g[k] * (Iv(lo[:, k], hi[:, k]) - Iv(mid[:, k]))
-        lb = np.maximum(J.v.lo, mv.lo)
         vpr = lb > T_hi
-        interior = np.all((xl > dom.box_lo) & (xh < dom.box_hi), axis=1)
-        gex = np.any((J.g.lo > 0) | (J.g.hi < 0), axis=0) & interior & ~vpr
         st["value_pruned"] += int(vpr.sum())
-        st["gradient_pruned"] += int(gex.sum())
-        decided += frac(lo[vpr | gex], hi[vpr | gex])
-        split = ~(vpr | gex)
+        decided += frac(lo[vpr], hi[vpr])
+        split = ~vpr
         if not split.any():
             continue
         lo, hi = lo[split], hi[split]
-        gm = J.g.mag()[:, split].T  # (B, 5)
         w = hi - lo
-        score = gm * w
+        # split where the linear part of the form is largest; the nonlinear error e by width
+        lin = np.abs(form.a[:, split]).T  # (B, 5)
+        rel = (w / width0) / np.sum(w / width0, axis=1, keepdims=True)
+        score = lin + form.e[split][:, None] * rel
         bad = ~np.all(np.isfinite(score), axis=1)
         j = np.argmax(np.where(np.isfinite(score), score, 0.0), axis=1)
         j[bad] = np.argmax((w / width0)[bad], axis=1)
@@ -498,6 +545,23 @@ def _certify_star(dom: _Domain, rule, d, x_star):
     )
 
 
+def _split_inner_outer(dom: _Domain, rho: float):
+    """The candidate's domain as an inner whitened box z in [-rho, rho]^5 (holding Z*) and the
+    outer chart box in x coordinates minus the parallelepiped x0 + A [-rho, rho]^5."""
+    import copy
+
+    inner = copy.copy(dom)
+    inner.name = dom.name + " (inner, whitened)"
+    inner.z_lo, inner.z_hi = np.full(5, -rho), np.full(5, rho)
+    outer = _Domain(dom.name + " (outer)", dom.chart, dom.tau1, dom.tau2, dom.box_lo, dom.box_hi)
+    with ctx.workprec(_PREC):
+        Ai = arb_mat(5, 5, [arb(float(v)) for v in dom.A.ravel()]).inv()
+        lo = np.array([[_down(Ai[k, j]) for j in range(5)] for k in range(5)])
+        hi = np.array([[_up(Ai[k, j]) for j in range(5)] for k in range(5)])
+    outer.hole = (lo, hi, dom.x0, rho)
+    return [inner, outer]
+
+
 def _z_box(dom: _Domain):
     """Hull of A^-1 (B - x0) (rigorous, arb), widened by a relative 1e-9."""
     if dom.A is None:
@@ -562,13 +626,11 @@ def _method(n, d, cs, star_r, total, proved, reason):
         f"exceed the value ({cs}); the sublevel set confined to explicit chart boxes (coordinates "
         "a_0, K = |a_1|, Lam = sqrt|a_2|, M = Lam a_1 b_1, c_0 = a_0 b_0 for |c_0| <= C, and u = 1/c_0 "
         "beyond, closure included) by an ellipsoid bound on p's coefficients (exact Hankel inverse), "
-        "Cauchy's root bound and factor bounds; an interval branch and bound over those boxes in "
-        "outward-rounded float64 interval arithmetic, pruning by the lower bound (naive Gauss-form "
-        "enclosure and mean-value form with the gradient enclosed over the box) or by a gradient "
-        "enclosure excluding 0 in the interior; the candidate (Krawczyk-certified critical point, "
-        "theory.certify) enclosed in a whitened box of half-width "
-        f"{star_r} where the Hessian enclosure is positive definite (verified eigenvalue bounds), so "
-        f"the minimum there is the candidate's value.  {total} boxes evaluated."
+        "Cauchy's root bound and factor bounds; a branch and bound over those boxes removing boxes "
+        "whose rigorous affine-arithmetic lower bound (outward-rounded float64) exceeds the value; "
+        "the candidate (Krawczyk-certified critical point, theory.certify) enclosed in a whitened "
+        f"box of half-width {star_r} where the Hessian enclosure is positive definite (verified "
+        f"eigenvalue bounds), so the minimum there is the candidate's value.  {total} boxes evaluated."
     )
 
 
@@ -585,6 +647,7 @@ def prove_global_minimum(
     seed: int = 0,
     starts: int = 8,
     max_boxes: int = 200_000,
+    rho: float = 0.005,
 ) -> GlobalMinimumProof:
     """Prove (or refuse to prove) that a certified minimum of phi_3 is its global minimum on S.
 
@@ -671,17 +734,24 @@ def prove_global_minimum(
                 np.array([b[0] for b in bx]),
                 np.array([b[1] for b in bx]),
             )
+            jobs = [dom]
             if chart == 1 and tau == tau_star:
                 good, star_r, why, lam = _certify_star(dom, rule, d, x_star)
                 cbox = {"half_width_whitened": star_r, "reason": why, "least_eigenvalue": lam}
                 if not good:
                     return refuse(why, box=box, sign_cases=sign_cases, certified_box=cbox)
-            dom.z_lo, dom.z_hi = _z_box(dom)
-            out = _branch_and_bound(dom, rule, d, loss_hi, loss_lo, max_boxes=max_boxes)
-            total += out.stats["evaluated"]
-            domains[dom.name] = {"closed": out.closed, "reason": out.reason, **out.stats}
-            if not out.closed:
-                ok, reason = False, f"{dom.name}: {out.reason}"
+                jobs = _split_inner_outer(dom, rho)
+                cbox["inner_half_width_whitened"] = rho
+            for job in jobs:
+                if job.z_lo is None:
+                    job.z_lo, job.z_hi = job.box_lo.copy(), job.box_hi.copy()
+                out = _branch_and_bound(job, rule, d, loss_hi, loss_lo, max_boxes=max_boxes)
+                total += out.stats["evaluated"]
+                domains[job.name] = {"closed": out.closed, "reason": out.reason, **out.stats}
+                if not out.closed:
+                    ok, reason = False, f"{job.name}: {out.reason}"
+                    break
+            if not ok:
                 break
         if not ok:
             break
