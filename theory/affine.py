@@ -8,7 +8,8 @@ so linear dependencies on the box variables are kept exactly (no wrapping when x
 the enclosure error of a product is second order in the box width (Comba & Stolfi 1993; de
 Figueiredo & Stolfi 2004).  Rounding: c and a_k are floats computed in round-to-nearest; every
 rounding error (at most 2^-53 of the result, plus 2^-1075 for underflow) is bounded above and added to
-e, and e itself is accumulated with upward rounding (``nextafter`` after each operation), so the
+e, and e itself is accumulated with upward rounding (a relative margin 2^-45 on every sum and product
+of nonnegative bounds, which exceeds their rounding), so the
 true value of the operation on any point of the box always lies in the form's range.
 
 Square: x^2 = c^2 + 2 c lin + 2 c delta + (lin + delta)^2 with 0 <= (lin + delta)^2 <= R^2,
@@ -24,6 +25,7 @@ __all__ = ["Aff", "box_variables"]
 
 _U = 4.5e-16  # > 2 * 2^-53 (1 + 2^-52): two roundings of products and one of their sum
 _ETA = 1e-300  # far above the underflow error 2^-1075 of one operation
+_F = 1.0 + 2.0**-45  # covers the relative rounding (<= n 2^-53, n <= 16 terms) of a computed sum
 
 
 def _up(x):
@@ -35,15 +37,25 @@ def _dn(x):
 
 
 def _rnd(x):
-    """Upper bound of the rounding error of a computed float (array) x."""
-    return _up(_up(np.abs(x) * _U) + _ETA)
+    """Upper bound of the rounding error of a computed float (array) x: 4.5e-16 |x| + 1e-300."""
+    return np.abs(x) * _U + _ETA
 
 
 def _sum_up(*terms):
+    """Upper bound of the exact sum of the nonnegative quantities bounded by ``terms`` (<= 16).
+
+    The computed sum of n nonnegative floats exceeds the exact one by a factor at most
+    1 + n 2^-53 (plus underflow); the product with _F (itself rounded, >= 1 + 2^-46) covers both.
+    """
     out = terms[0]
     for t in terms[1:]:
-        out = _up(out + t)
-    return out
+        out = out + t
+    return out * _F + len(terms) * _ETA
+
+
+def _mul_up(x, y):
+    """Upper bound of x * y for nonnegative x, y."""
+    return x * y * _F + _ETA
 
 
 class Aff:
@@ -77,7 +89,7 @@ class Aff:
     def scale(self, s: float):
         """Product with an exact float s."""
         c, a = self.c * s, self.a * s
-        e = _sum_up(_up(self.e * abs(s)), _rnd(c), _rnd(a).sum(axis=0) * 1.0000001)
+        e = _sum_up(_mul_up(self.e, abs(s)), _rnd(c), _rnd(a).sum(axis=0) * 1.0000001)
         return Aff(c, a, e)
 
     def mul_interval(self, lo, hi):
@@ -85,7 +97,7 @@ class Aff:
         m = 0.5 * (lo + hi)
         r = np.maximum(_up(hi - m), _up(m - lo))
         out = self.scale_array(m)
-        return Aff(out.c, out.a, _sum_up(out.e, _up(r * _sum_up(np.abs(self.c), self.rad()))))
+        return Aff(out.c, out.a, _sum_up(out.e, _mul_up(r, _sum_up(np.abs(self.c), self.rad()))))
 
     def add_interval(self, lo, hi):
         m = 0.5 * (lo + hi)
@@ -95,7 +107,7 @@ class Aff:
 
     def scale_array(self, s):
         c, a = self.c * s, self.a * s
-        e = _sum_up(_up(self.e * np.abs(s)), _rnd(c), _rnd(a).sum(axis=0) * 1.0000001)
+        e = _sum_up(_mul_up(self.e, np.abs(s)), _rnd(c), _rnd(a).sum(axis=0) * 1.0000001)
         return Aff(c, a, e)
 
     def __mul__(self, o):
@@ -103,25 +115,25 @@ class Aff:
         a = self.a * o.c + o.a * self.c
         ac = np.abs(self.c)
         oc = np.abs(o.c)
-        lin_err = _up((np.abs(o.a) * ac + np.abs(self.a) * oc).sum(axis=0) * 1.0000001)
+        lin_err = (np.abs(o.a) * ac + np.abs(self.a) * oc).sum(axis=0) * 1.0000001
         e = _sum_up(
-            _up(ac * o.e),
-            _up(oc * self.e),
-            _up(self.rad() * o.rad()),
+            _mul_up(ac, o.e),
+            _mul_up(oc, self.e),
+            _mul_up(self.rad(), o.rad()),
             _rnd(c),
-            _up(lin_err * _U),
+            _mul_up(lin_err, _U),
             np.full_like(c, 10 * _ETA),
         )
         return Aff(c, a, e)
 
     def sqr(self):
         R = self.rad()
-        h = _up(R * R) * 0.5  # exact halving of the upper bound of R^2 (no underflow here)
+        h = _mul_up(R, R) * 0.5  # exact halving of the upper bound of R^2 (no underflow here)
         c0 = self.c * self.c
         c = c0 + h
         a = self.a * (2.0 * self.c)
         e = _sum_up(
-            _up(_up(2.0 * np.abs(self.c)) * self.e),
+            _mul_up(2.0 * np.abs(self.c), self.e),
             h,
             _rnd(c0),
             _rnd(c),

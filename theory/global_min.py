@@ -370,7 +370,7 @@ def _in_hole(hole, lo, hi):
     return ok
 
 
-def _branch_and_bound(dom, rule, d, T_hi, T_lo, max_boxes=200_000, batch=8192):
+def _branch_and_bound(dom, rule, d, T_hi, T_lo, max_boxes=200_000, batch=8192, progress=None):
     """Decide every box of the domain (step 4), largest boxes first; returns an _Outcome.
 
     Stats: boxes evaluated, pruned by value / gradient, certified (inside Z*), outside the chart
@@ -390,6 +390,8 @@ def _branch_and_bound(dom, rule, d, T_hi, T_lo, max_boxes=200_000, batch=8192):
             queue.appendleft((lo[batch:], hi[batch:]))
             lo, hi = lo[:batch], hi[:batch]
         st["evaluated"] += lo.shape[0]
+        if progress is not None and st["evaluated"] % (50 * batch) < lo.shape[0]:
+            progress(dom.name, st, decided)
         if st["evaluated"] > max_boxes:
             st["volume_decided_fraction"] = decided
             return _Outcome(False, f"box budget {max_boxes} exhausted", st)
@@ -610,27 +612,45 @@ class GlobalMinimumProof:
         return json.loads(json.dumps(asdict(self)))
 
 
-def _method(n, d, cs, star_r, total, proved, reason):
-    head = (
-        "Proved: no point of R^5 (a_0, a_1, a_2, b_0, b_1) has phi_3 below the certified minimum "
-        if proved
-        else "NOT proved ("
-        + reason
-        + "). Attempted: a proof that no point has phi_3 below the candidate "
+def _method(n, d, sign_cases, cbox, domains, total, proved, reason):
+    """One paragraph: what was proved (or what was established and what remains) and how."""
+    how = (
+        "Method: phi_3 = d sum_i w_i p(x_i)^2 with the 14-point Gauss rule of the spectral measure "
+        "(nodes isolated by flint, weights in arb); sign cases a_1 >= 0 or a_2 >= 0 closed where the "
+        "exact kernel-polynomial bounds K_10 / K_4 exceed the value; the sublevel set confined to "
+        "explicit chart boxes (a_0, K = |a_1|, Lam = sqrt|a_2|, M = Lam a_1 b_1, c_0 = a_0 b_0 for "
+        "|c_0| <= C, and u = 1/c_0 beyond, closure included) by an ellipsoid bound on p's "
+        "coefficients (exact Hankel inverse), Cauchy's root bound and factor bounds; a branch and "
+        "bound removing boxes whose rigorous affine-arithmetic lower bound (outward-rounded float64) "
+        "exceeds the value; the candidate (Krawczyk-certified critical point) inside a whitened box "
+        f"of half-width {cbox.get('half_width_whitened', 0)} where the Hessian enclosure is positive "
+        f"definite (verified eigenvalue bounds), so phi_3 is convex there.  {total} boxes evaluated."
+    )
+    if proved:
+        return (
+            f"Proved: no point of R^5 (a_0, a_1, a_2, b_0, b_1) has phi_3 below the certified minimum "
+            f"at n = {n}, d = {d} (family (11), L = 3, on S); the global minimum is attained there.  "
+            + how
+        )
+    closed_signs = [k for k, v in sign_cases.items() if v.startswith("closed")]
+    closed = [k for k, v in domains.items() if v.get("closed")]
+    open_ = [
+        f"{k} ({v['reason']}; {100 * v.get('volume_decided_fraction', 0):.3g}% of its volume decided)"
+        for k, v in domains.items()
+        if not v.get("closed")
+    ]
+    est = "; ".join(
+        ([f"phi_3 > the value on the sign cases {closed_signs}"] if closed_signs else [])
+        + (["the sublevel set lies in the chart boxes"] if domains else [])
+        + ([f"phi_3 >= the value on {closed}"] if closed else [])
     )
     return (
-        head
-        + f"at n = {n}, d = {d} (family (11), L = 3, on S).  Method: phi_3 = d sum_i w_i p(x_i)^2 with "
-        "the 14-point Gauss rule of the spectral measure (nodes isolated by flint, weights in arb); "
-        "sign cases a_1 >= 0 / a_2 >= 0 closed where the exact kernel-polynomial bounds K_10 / K_4 "
-        f"exceed the value ({cs}); the sublevel set confined to explicit chart boxes (coordinates "
-        "a_0, K = |a_1|, Lam = sqrt|a_2|, M = Lam a_1 b_1, c_0 = a_0 b_0 for |c_0| <= C, and u = 1/c_0 "
-        "beyond, closure included) by an ellipsoid bound on p's coefficients (exact Hankel inverse), "
-        "Cauchy's root bound and factor bounds; a branch and bound over those boxes removing boxes "
-        "whose rigorous affine-arithmetic lower bound (outward-rounded float64) exceeds the value; "
-        "the candidate (Krawczyk-certified critical point, theory.certify) enclosed in a whitened "
-        f"box of half-width {star_r} where the Hessian enclosure is positive definite (verified "
-        f"eigenvalue bounds), so the minimum there is the candidate's value.  {total} boxes evaluated."
+        f"NOT proved at n = {n}, d = {d} ({reason}).  Established rigorously: "
+        + (est or "nothing beyond the candidate's certificate")
+        + ".  Not established: "
+        + ("; ".join(open_) if open_ else "the remaining domains were not searched")
+        + ".  "
+        + how
     )
 
 
@@ -646,8 +666,9 @@ def prove_global_minimum(
     C: float | None = None,
     seed: int = 0,
     starts: int = 8,
-    max_boxes: int = 200_000,
+    max_boxes: int = 50_000,
     rho: float = 0.005,
+    progress=None,
 ) -> GlobalMinimumProof:
     """Prove (or refuse to prove) that a certified minimum of phi_3 is its global minimum on S.
 
@@ -686,7 +707,16 @@ def prove_global_minimum(
         fields = dict(
             proved=False,
             value=(repr(loss_lo), repr(loss_hi)),
-            method=_method(n, d, kw.get("cs", "-"), 0, kw.get("total", 0), False, reason),
+            method=_method(
+                n,
+                d,
+                kw.get("sign_cases", {}),
+                kw.get("certified_box", {}),
+                kw.get("domains", {}),
+                kw.get("total", 0),
+                False,
+                reason,
+            ),
             reason=reason,
             box=kw.get("box", {}),
             sign_cases=kw.get("sign_cases", {}),
@@ -719,6 +749,8 @@ def prove_global_minimum(
     if C is None:
         C = max(1.0, 2.0 ** math.ceil(math.log2(2 * abs(float(x_star[4].mid())) + 1e-300)))
     cb = coercivity_bounds(n, d, T, Fraction(C))
+    if cb.get("empty"):
+        return refuse("the level is below K_13: the candidate's value cannot be certified")
     box = {k: v for k, v in cb.items()} | {"C": C, "level": loss_hi}
     # step 4: branch and bound per domain
     domains, total, ok, reason, star_r = {}, 0, True, "", 0
@@ -745,15 +777,18 @@ def prove_global_minimum(
             for job in jobs:
                 if job.z_lo is None:
                     job.z_lo, job.z_hi = job.box_lo.copy(), job.box_hi.copy()
-                out = _branch_and_bound(job, rule, d, loss_hi, loss_lo, max_boxes=max_boxes)
+                out = _branch_and_bound(
+                    job, rule, d, loss_hi, loss_lo, max_boxes=max_boxes, progress=progress
+                )
                 total += out.stats["evaluated"]
                 domains[job.name] = {"closed": out.closed, "reason": out.reason, **out.stats}
-                if not out.closed:
+                if not out.closed and ok:  # keep searching the other domains for the record
                     ok, reason = False, f"{job.name}: {out.reason}"
+                if out.reason.startswith("refuted"):
                     break
-            if not ok:
+            if reason.startswith(f"{dom.name}") and "refuted" in reason:
                 break
-        if not ok:
+        if "refuted" in reason:
             break
     if not ok:
         return refuse(
@@ -763,13 +798,12 @@ def prove_global_minimum(
             domains=domains,
             certified_box=cbox,
             total=total,
-            cs=sign_cases,
         )
     return GlobalMinimumProof(
         **common,
         proved=True,
         value=(repr(loss_lo), repr(loss_hi)),
-        method=_method(n, d, sign_cases, star_r, total, True, ""),
+        method=_method(n, d, sign_cases, cbox, domains, total, True, ""),
         reason="every box decided",
         box=box,
         sign_cases=sign_cases,
@@ -792,7 +826,7 @@ def cache_dir() -> Path:
     return Path(base) / "icl-verify"
 
 
-def cached_global_minimum(n: int, d: int, L: int = 3, max_boxes: int = 200_000) -> dict:
+def cached_global_minimum(n: int, d: int, L: int = 3, max_boxes: int = 50_000) -> dict:
     """:func:`prove_global_minimum` (default candidate search) as JSON, cached per (n, d, L, budget).
 
     The file global_min_L{L}_n{n}_d{d}_b{max_boxes}_v{VERSION}.json in :func:`cache_dir` is written
@@ -822,7 +856,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m theory.global_min", description=main.__doc__)
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--d", type=int, default=5)
-    ap.add_argument("--max-boxes", type=int, default=200_000)
+    ap.add_argument("--max-boxes", type=int, default=50_000)
     ap.add_argument("--json", action="store_true", help="print the JSON record")
     args = ap.parse_args(argv)
     if args.n < 1 or args.d < 1 or args.max_boxes < 1:
