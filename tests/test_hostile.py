@@ -220,9 +220,14 @@ def test_a_candidate_that_forks_or_leaves_a_printing_thread_cannot_touch_the_out
         def f(sigma, n):
             if os.fork() == 0:  # a process that lingers and one that returns too
                 if os.fork() == 0:
-                    with open({str(tmp_path / "pid")!r}, "w") as fh:
+                    with open({str(tmp_path / "pid.tmp")!r}, "w") as fh:
                         fh.write(str(os.getpid()))
+                    os.rename({str(tmp_path / "pid.tmp")!r}, {str(tmp_path / "pid")!r})
                     time.sleep(1000)
+            # readiness, not a delay: return only once the lingering process has named itself
+            # (written whole, then renamed), so the kill below is always of a known pid
+            while not os.path.exists({str(tmp_path / "pid")!r}):
+                time.sleep(0.001)
             threading.Thread(target=_chatter, daemon=True).start()
             return np.eye(sigma.shape[0])
     """)
