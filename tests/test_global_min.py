@@ -219,3 +219,25 @@ def test_box_variables_cover_the_box():
     z = box_variables(lo, hi)
     for k in range(2):
         assert z[k].lower()[0, 0] <= lo[0, k] and z[k].upper()[0, 0] >= hi[0, k]
+
+
+def test_cache_is_keyed_written_atomically_and_reused(tmp_path, monkeypatch):
+    import theory.global_min as gm
+
+    calls = []
+
+    class Fake:
+        def to_json(self):
+            calls.append(1)
+            return {"n": N, "d": D, "L": 3, "proved": False, "version": gm.VERSION}
+
+    monkeypatch.setenv("ICL_VERIFY_CACHE", str(tmp_path))
+    monkeypatch.setattr(gm, "prove_global_minimum", lambda *a, **k: Fake())
+    first = gm.cached_global_minimum(N, D, max_boxes=7)
+    again = gm.cached_global_minimum(N, D, max_boxes=7)
+    assert first == again and len(calls) == 1
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"global_min_L3_n{N}_d{D}_b7_v{gm.VERSION}.json"]  # no temporary left
+    (tmp_path / files[0]).write_text("{not json")
+    gm.cached_global_minimum(N, D, max_boxes=7)
+    assert len(calls) == 2  # a corrupt file is recomputed
