@@ -481,15 +481,27 @@ def _search(rule, d, box, signs, rng, starts):
     best = (math.inf, None, None)
     lo = np.array([b[0] for b in box])
     hi = np.array([b[1] for b in box])
-    scale = np.minimum(hi - lo, 10.0)
+    # starts uniform in a moderate region (step sizes of order one), clipped to the chart box
+    s_lo = np.maximum(lo, [-2.0, 0.0, 0.0, -10.0, -1.0])
+    s_hi = np.minimum(hi, [2.0, 10.0, 5.0, 10.0, 1.0])
     for tau in signs:
         f = lambda x, tau=tau: _phi_float(x, nodes, weights, d, 1, *tau)
         for _ in range(starts):
-            x0 = np.clip(0.5 * (lo + hi) + (rng.random(5) - 0.5) * scale, lo + 1e-9, hi - 1e-9)
+            x0 = s_lo + (s_hi - s_lo) * rng.random(5)
             r = minimize(f, x0, method="L-BFGS-B", bounds=list(zip(lo, hi)))
             if r.fun < best[0]:
                 best = (float(r.fun), r.x, tau)
     return best
+
+
+def _lowest_table_row(n, d):
+    """Lowest row of theory/data/gdpp_L3_n{n}_d{d}.json (a float search's output), or None."""
+    from theory.critical import _load_table
+
+    table = _load_table(3, n, d)
+    if table is None or not table["points"]:
+        return None
+    return min(table["points"], key=lambda r: r["loss_float"])
 
 
 def _chart1_to_effective(x, tau):
@@ -694,10 +706,12 @@ def prove_global_minimum(
     rule = gauss_enclosure(n, d)
     signs_all = [(-1, -1), (1, -1), (-1, 1), (1, 1)]
     if candidate is None:
-        pre = coercivity_bounds(n, d, Fraction(1), Fraction(1))["chart1"]
-        kern = [global_minimum_value_family8(D, n, d) for D in (4, 10)]
-        _, x, tau = _search(rule, d, pre, [(-1, -1)], np.random.default_rng(seed), starts)
+        pre = coercivity_bounds(n, d, Fraction(d), Fraction(1))["chart1"]  # level of a = 0
+        val, x, tau = _search(rule, d, pre, [(-1, -1)], np.random.default_rng(seed), starts)
         candidate = _chart1_to_effective(x, tau)
+        row = _lowest_table_row(n, d)  # the shipped search table, where one exists, as a start too
+        if row is not None and row["loss_float"] < val:
+            candidate = row["t"]
     cert = certify_point("11", 3, n, d, list(candidate))
     c = cert["certificate"]
     loss_lo = float(cert["loss"]) - 2 * c["loss_radius"] - 1e-30
