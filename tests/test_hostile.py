@@ -497,7 +497,9 @@ def test_an_interrupted_report_leaves_the_previous_report_whole(tmp_path, monkey
         (tmp_path / name).write_text(text)
 
     def interrupted_figures(claim, verdict, setting, out_dir, budget):
-        gallery._write(Path(out_dir), "lemma1_heatmaps.png", b"new figure")
+        from verify.report.io import atomic_write_bytes
+
+        atomic_write_bytes(Path(out_dir) / "lemma1_heatmaps.png", b"new figure")  # as draw() does
         raise KeyboardInterrupt
 
     monkeypatch.setattr(gallery, "build_figures", interrupted_figures)
