@@ -196,3 +196,39 @@ def test_float_refinement_flags_an_escaping_sequence():
     a0, gamma, c = esc["a0"], esc["gamma"], 100.0
     out = refine_float(2, *gauss_float(20, 5, 30), 5, [a0, gamma / c**2, c / a0])
     assert not out["converged"] and out["escaping"]
+
+
+def test_on_demand_table_is_cached_reused_and_regenerated_when_stale(monkeypatch, tmp_path):
+    import json
+
+    from verify import critical_sets, search
+
+    monkeypatch.setenv("ICL_VERIFY_CACHE", str(tmp_path))
+    monkeypatch.setattr(search, "ON_DEMAND", {"starts": 4, "seed": 0, "version": 1})
+    first = critical_sets.search_table(3, 6, 2)
+    path = tmp_path / "gdpp_L3_n6_d2_v1.json"
+    assert json.loads(path.read_text()) == first and not list(tmp_path.glob("*.tmp"))
+
+    def no_search(*_):
+        raise AssertionError("searched again although the cache holds the table")
+
+    monkeypatch.setattr(search, "on_demand_table", no_search)
+    assert critical_sets.search_table(3, 6, 2) == first  # same list at every call and effort
+    stale = dict(first, seed=1)  # another search's table under this name: not trusted
+    path.write_text(json.dumps(stale))
+    monkeypatch.undo()
+    monkeypatch.setenv("ICL_VERIFY_CACHE", str(tmp_path))
+    monkeypatch.setattr(search, "ON_DEMAND", {"starts": 4, "seed": 0, "version": 1})
+    assert critical_sets.search_table(3, 6, 2) == first
+
+
+def test_a_table_row_that_is_not_critical_is_never_listed():
+    from theory.critical import family11_three_layers
+
+    # an edited cache: a made-up row fails certification and is dropped, never listed
+    fake = {"t": ["-0.5", "-1.0", "-2.0", "0.3", "0.2"], "t_float": [-0.5, -1, -2, 0.3, 0.2]}
+    table = {"n": 6, "d": 2, "command": "edited", "starts": 1, "points": [fake]}
+    cs = family11_three_layers(6, 2, table, "test")
+    assert all(p.certified for p in cs.points) and not cs.complete
+    assert not any(p.provenance.startswith("table") for p in cs.points)
+    assert "1 search rows failed certification" in cs.coverage_statement
