@@ -229,6 +229,11 @@ def run(
     if evidence is not None:
         notes.append(_evidence_note(evidence, cps, cs))
     notes.append(lowest_note(cs, cps))
+    if cs.source:
+        notes.append(
+            f"how the list of critical points was obtained: {cs.source}"
+            + ("" if cs.complete else f"; {len(cps)} points in this run's list")
+        )
     paper = paper_values(s, L)
     notes += [_paper_note(p) for p in paper]
     facts = {
