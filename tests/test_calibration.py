@@ -94,3 +94,15 @@ def test_summary_counts_false_failures_and_near_misses_per_n():
 
 def test_runner_tiny_calibration_config_is_small():
     assert sum(CALIBRATION_TINY["counts"].values()) == 2 and callable(runner_calibration)
+
+
+def test_claim4_joins_the_grid_without_moving_the_other_claims():
+    from benchmarks.calibration import CLAIM4_MAX_N, COUNTS, claim4_settings
+
+    full = settings(seed=0)
+    others = settings({k: v for k, v in COUNTS.items() if k != "4"}, seed=0)
+    assert [g for g in full if g["claim"] != "4"] == others
+    four = [g["options"] for g in full if g["claim"] == "4"]
+    assert len(four) >= 40 and four == [g["options"] for g in claim4_settings(len(four), 0)]
+    assert {o["d"] for o in four} == set(range(1, 7)) and {o["layers"] for o in four} == {2, 3}
+    assert all(o["d"] + 1 <= o["n"] <= CLAIM4_MAX_N and len(o["spectrum"]) == o["d"] for o in four)
