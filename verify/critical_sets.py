@@ -85,7 +85,9 @@ def certify_from_evidence(family, L: int, n: int, d: int, t0) -> EvidencePoint:
     t0 = tuple(float(x) for x in t0)
     x, w = gauss_float(n, d, EVIDENCE_NODES)
     fl = refine_float(L, x, w, d, t0)
-    if not fl["converged"]:
+    # the exact Newton decides: a float end point short of ROOT_GRAD_TOL (round-off of the Gauss
+    # sums, e.g. 1.1e-8 at d = 1, n = 20 where phi ~ 1e-5) is still handed to it, unless it ran off
+    if fl["escaping"] or not np.all(np.isfinite(fl["t"])):
         status = "escaping" if fl["escaping"] else "not converged"
         where = np.round(fl["t"], 4).tolist()
         why = (
@@ -102,14 +104,24 @@ def certify_from_evidence(family, L: int, n: int, d: int, t0) -> EvidencePoint:
         )
     p = certify_candidate("11", L, n, d, [float(v) for v in fl["t"]], EVIDENCE_PROVENANCE)
     if not p.certified:
-        return EvidencePoint(
-            "uncertified",
+        # e.g. a near-degenerate trough (d = 1, n = 20: smallest Hessian eigenvalue ~2e-6 of 4):
+        # Newton cannot settle; the minimum a descent reaches may still be certified
+        others = _descend_and_certify(L, n, d, x, w, t0, None)
+        out = EvidencePoint(
+            "certified" if others else "uncertified",
             t0,
-            p,
-            f"Newton reached a point whose certificate failed ({p.certificate.get('reason')}; "
-            f"kind {p.kind})",
+            others[0] if others else p,
+            f"Newton from the root finder's end point (max |grad phi| {fl['grad_max']:.2g}) "
+            f"reached a point whose certificate failed ({p.certificate.get('reason')})"
+            + (
+                f"; descent on phi from the replica mean: certified {others[0].kind} phi = "
+                f"{float(others[0].loss):.6g}"
+                if others
+                else ""
+            ),
             fl["grad_max"],
         )
+        return out
     out = EvidencePoint(
         "certified", t0, p, f"certified {p.kind} phi = {float(p.loss):.6g}", fl["grad_max"]
     )
@@ -142,10 +154,10 @@ def _descend_and_certify(L, n, d, x, w, t0, first) -> tuple:
     if not np.all(np.isfinite(res.x)):
         return ()
     fl = refine_float(L, x, w, d, res.x)
-    if not fl["converged"]:
+    if fl["escaping"] or not np.all(np.isfinite(fl["t"])):
         return ()
     q = certify_candidate("11", L, n, d, [float(v) for v in fl["t"]], EVIDENCE_PROVENANCE)
-    if not q.certified or same_point(q, first):
+    if not q.certified or (first is not None and same_point(q, first)):
         return ()
     return (q,)
 
@@ -299,7 +311,7 @@ def same_point(p, q, tol: float = 1e-30) -> bool:
     return max(abs(float(x - y)) for x, y in zip(p.a + p.b, q.a + q.b)) < tol
 
 
-def lowest_note(cs, points=None) -> str:
+def lowest_note(cs, points=None, status: str = "") -> str:
     """One line on the lowest CERTIFIED point of ``points`` (default: the list's points): value,
     kind, and whether it is the proved global minimum."""
     certified = [p for p in (cs.points if points is None else points) if p.certified]
@@ -311,6 +323,6 @@ def lowest_note(cs, points=None) -> str:
         f"lowest critical point: a = {[round(float(x), 5) for x in best.a]}"
         + (f", b = {b}" if b else "")
         + f", phi = {best.row()['loss']}, {best.kind}, certified {best.certified}; "
-        + (best.global_status or "lowest known critical point (not proved global)")
+        + (status or best.global_status or "lowest known critical point (not proved global)")
         + ("" if cs.complete else "; the list is not proved complete")
     )
