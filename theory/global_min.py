@@ -30,7 +30,8 @@ with mu the expected spectral measure of S_hat = W / n (theory.spectral).  The p
    Hankel form (|v_k - v*_k| <= sqrt((T / d - Q_min) (H_1^-1)_kk), exact rationals), hence the
    reciprocal roots of p by R (Cauchy's bound), hence every factor's coefficients (elementary
    symmetric functions of a subset of those roots: |e_k| <= C(deg, k) R^k), hence the chart
-   coordinates (q's coefficients through |q|^2 = |r| on [-nu, nu] and Lagrange interpolation).
+   coordinates (q's coefficients through |q|^2 = |r| on [-nu, nu] and Lagrange interpolation, and
+   in chart 1 through q_1^2 = r_2 - 6 Lam M c_0).
    Outside that explicit box phi_3 > T.
 
 4. Branch and bound.  Each remaining (sign case, chart) box is bisected; a box is removed when
@@ -260,11 +261,15 @@ def coercivity_bounds(n: int, d: int, T: Fraction, C: Fraction) -> dict:
         q1 = min(_q1_bound(rb, fmpq(1, 2**k)) for k in range(0, 12))
         Ca = arb(_fq(C))
         lam1 = (9 * Ra).sqrt()
+        # chart 1 also: q_1^2 = r_2 - 6 Lam M c_0 and |M| <= |q_1| + Lam C give
+        # |q_1| <= 3 Lam C + sqrt(15 Lam^2 C^2 + |r_2|)
+        q1c = 3 * lam1 * Ca + (15 * lam1**2 * Ca**2 + rb[2]).sqrt()
+        q1c = q1c if q1c < q1 else q1
         box1 = [
             (-Ra, Ra),
             (arb(0), 3 * Ra),
             (arb(0), lam1),
-            (-(q1 + Ca * lam1), q1 + Ca * lam1),
+            (-(q1c + Ca * lam1), q1c + Ca * lam1),
             (-Ca, Ca),
         ]
         m2 = Ra**4 * Ra.sqrt()
