@@ -129,7 +129,7 @@ def test_coercivity_box_holds_the_minimiser_and_outside_points_lie_above_the_lev
     # evidence for the bound (not part of it): points just outside the box are far above T
     rng = np.random.default_rng(5)
     dom = _Domain("test", 1, -1, -1, np.zeros(5), np.zeros(5))
-    for k in (0, 1, 2):  # a_0, K and Lam just beyond their bounds
+    for k in (0, 1, 2, 3):  # a_0, K, Lam and M just beyond their bounds
         pts = np.array([[float(v.mid()) for v in xs]] * 4)
         pts[:, k] = box[k][1] * (1.01 + rng.random(4))
         lb = phi_lower_upper(pts, pts, dom, rule, D)[0]
