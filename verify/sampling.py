@@ -186,3 +186,9 @@ class PromptLaw:
         from theory.single_layer import optimal_preconditioner
 
         return optimal_preconditioner(self.sigma, n, self.omega, self.noise)
+
+    def optimal_loss(self, n: int) -> float:
+        """f(A*), the optimum's population loss under this law (Theorem 1, generalised)."""
+        from theory.single_layer import optimal_loss
+
+        return optimal_loss(self.sigma, n, self.omega, self.noise)

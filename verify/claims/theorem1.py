@@ -53,7 +53,7 @@ from ..families import GD
 from ..model import predict
 from ..progress import Progress
 from ..resolution import next_effort, run_resolution
-from ..sampling import sample_prompts, sample_tasks, sqrtm_psd
+from ..sampling import sqrtm_psd
 from ..setting import Setting
 from ..training.integrated import fit_integrated_layer
 from ..training.one_layer import (
@@ -180,23 +180,24 @@ class Evidence:
     )
 
 
-def gather_integrated(s: Setting, sigma, om, contexts: int, stream: str = "theorem1/integrated"):
+def gather_integrated(s: Setting, contexts: int, stream: str = "theorem1/integrated"):
     """R Rao-Blackwellised family-(8) replicas of ``contexts`` contexts each: (R, d, d), max cond."""
-    rng = s.rng(stream)
-    out = [fit_integrated_layer(contexts, s.n, sigma, rng, om, s.noise) for _ in range(REPLICAS)]
+    rng, law = s.rng(stream), s.law
+    out = [
+        fit_integrated_layer(contexts, s.n, law.sigma, rng, law.omega, law.noise)
+        for _ in range(REPLICAS)
+    ]
     return np.array([a for a, _ in out]), max(c for _, c in out)
 
 
-def gather_full(s: Setting, sigma, om, eff: Effort, progress: Progress):
+def gather_full(s: Setting, eff: Effort, progress: Progress):
     """All-(P, Q) replicas: multi-start fits, convergence diagnosis and the pooled basin test."""
     d = s.d
     rng = s.rng("theorem1/full")
     fits, pooled = [], None
     for r in range(REPLICAS):
         progress.update(f"all-(P,Q) replica {r + 1}/{REPLICAS}")
-        stats = OneLayerStats.from_prompts(
-            sample_prompts(eff.full_prompts, s.n, sigma, rng, om, s.noise)
-        )
+        stats = OneLayerStats.from_prompts(s.law.prompts(eff.full_prompts, s.n, rng))
         fits.append(fit_unconstrained_multistart(stats, rng, starts=eff.full_starts))
         pooled = (
             stats
@@ -251,22 +252,19 @@ def gather(s: Setting, progress: Progress | None = None) -> Evidence:
     progress = progress or Progress(None)
     eff = Effort.for_setting(s)
     sigma = s.sigma
-    omega = s.omega(sigma)
-    om = None if s.prior == "identity" else omega
+    omega = s.law.Omega
     progress.update("family (8) Rao-Blackwellised replicas")
-    A_int, _ = gather_integrated(s, sigma, om, eff.int_contexts)
+    A_int, _ = gather_integrated(s, eff.int_contexts)
     A_gd, conds = [], []
     rng = s.rng("theorem1/gd")
     for r in range(REPLICAS):
         progress.update(f"family (8) replica {r + 1}/{REPLICAS}")
-        A, cond = fit_gd_layer(
-            sample_tasks(eff.gd_contexts, s.n, sigma, rng, om, s.noise, eff.gd_queries)
-        )
+        A, cond = fit_gd_layer(s.law.tasks(eff.gd_contexts, s.n, rng, eff.gd_queries))
         A_gd.append(A)
         conds.append(cond)
-    A_full, vanish, opt, infos, excluded = gather_full(s, sigma, om, eff, progress)
+    A_full, vanish, opt, infos, excluded = gather_full(s, eff, progress)
     progress.update("test prompts")
-    test = sample_prompts(eff.test_prompts, s.n, sigma, s.rng("theorem1/test"), om, s.noise)
+    test = s.law.prompts(eff.test_prompts, s.n, s.rng("theorem1/test"))
     fam = GD(s.d, 1)
     preds = np.array([predict(fam.unpack(A.ravel()), test) for A in A_gd])
     return Evidence(
@@ -310,7 +308,6 @@ def _spread_check(check: CheckDef, observed, estimates, scale, extra, basis):
 def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
     """Every comparison of the trained models with a claimed preconditioner C (d x d)."""
     d = s.d
-    om = None if s.prior == "identity" else ev.omega
     sig_half = sqrtm_psd(ev.sigma)
     C = np.asarray(C, dtype=float)
     nC = max(np.linalg.norm(C), EPS)
@@ -373,7 +370,7 @@ def closed_form_checks(C: np.ndarray, ev: Evidence, s: Setting) -> list:
         )
     )
     sq = (ev.test_pred_gd.mean(0) - ev.test.target) ** 2
-    fC = sl.population_loss(C, ev.sigma, s.n, om, s.noise)
+    fC = s.law.population_loss(C, s.n)
     se = float(sq.std(ddof=1) / np.sqrt(sq.size))
     checks.append(
         TEST_LOSS_CHECK.at_most(
@@ -396,9 +393,8 @@ def cannot_be_beaten(C, ev: Evidence, s: Setting, fC: float):
     which the best trained model beats C (0 when it does not); the signed difference is in
     the reason, so no negative value is printed as an observation.
     """
-    om = None if s.prior == "identity" else ev.omega
     means = [ev.A_int.mean(0), ev.A_gd.mean(0)] + ([ev.A_full.mean(0)] if len(ev.A_full) else [])
-    best = min(sl.population_loss(M, ev.sigma, s.n, om, s.noise) for M in means)
+    best = min(s.law.population_loss(M, s.n) for M in means)
     floor = quadratic_form_floor(s.d, float(np.linalg.cond(ev.sigma)))
     gap = (fC - best) / fC
     return UNBEATEN_CHECK.at_most(
@@ -417,9 +413,7 @@ def controls(s: Setting, sigma: np.ndarray, omega: np.ndarray) -> list:
     """Plausible wrong closed forms (:class:`~verify.checks.Control`: a d x d matrix and its
     relative distance from the optimum).  The off-by-one forms are the regulariser and the
     data factor shifted by one in n (issue 8)."""
-    A_star = sl.optimal_preconditioner(
-        sigma, s.n, None if s.prior == "identity" else omega, s.noise
-    )
+    A_star = s.law.optimum(s.n)
     return [Control(name, C, rel_fro(C, A_star)) for name, C in _wrong_forms(s, sigma)]
 
 
@@ -512,16 +506,13 @@ def convergence_check(ev: Evidence):
 def _grow_resolution(s: Setting, ev: Evidence, target: np.ndarray, progress: Progress):
     """Grow the Rao-Blackwellised stream until the resolution reaches ``s.resolution`` (or the
     cap); each round is a fresh sample, so the final evidence is not selected on its outcome."""
-    om = None if s.prior == "identity" else ev.omega
     t0, rounds, spent = time.perf_counter(), 0, 0
     res, _ = run_resolution(closed_form_checks(target, ev, s), RESOLUTION_CHECKS)
     while res > s.resolution and ev.int_contexts < MAX_INT_CONTEXTS:
         B = next_effort(ev.int_contexts, res, s.resolution, MAX_INT_CONTEXTS)
         rounds += 1
         progress.update(f"resolution round {rounds}: {REPLICAS} x {B} contexts")
-        ev.A_int, _ = gather_integrated(
-            s, ev.sigma, om, B, stream=f"theorem1/integrated/round{rounds}"
-        )
+        ev.A_int, _ = gather_integrated(s, B, stream=f"theorem1/integrated/round{rounds}")
         ev.int_contexts = B
         spent += REPLICAS * B
         res, _ = run_resolution(closed_form_checks(target, ev, s), RESOLUTION_CHECKS)
@@ -554,13 +545,12 @@ def prepare(s: Setting, candidate) -> np.ndarray:
 
 def judge(s: Setting, ev: Evidence, target, progress: Progress) -> Judgement:
     """The checks of the evidence against the optimum (or ``target``); see the module docstring."""
-    om = None if s.prior == "identity" else ev.omega
-    A_star = sl.optimal_preconditioner(ev.sigma, s.n, om, s.noise)
+    A_star = s.law.optimum(s.n)
     G_inv = np.linalg.inv(sl.gamma(ev.sigma, s.n))
     closed = {
         "preconditioner": A_star,
         "gamma_inverse_eq6": G_inv,
-        "optimal_loss": sl.optimal_loss(ev.sigma, s.n, om, s.noise),
+        "optimal_loss": s.law.optimal_loss(s.n),
     }
     notes = [f"all-(P,Q) replica {r} excluded: {w}" for r, w in ev.excluded]
     if s.d == 1:
