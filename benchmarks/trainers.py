@@ -231,7 +231,7 @@ def theorem3_race(
     """Theorem 3 with L layers: paper protocol vs Levenberg-Marquardt on summaries."""
     s = Setting(d=d, n=n, seed=seed, prior="inverse", layers=L)
     sigma = s.sigma
-    omega = s.omega(sigma)
+    omega = s.law.Omega
     half = sqrtm_psd(sigma)
     cps = FAMILY8.critical_points(L, n, d)
     a_star = np.sort([float(a) for a in next(p for p in cps if p.is_global_minimum_on_S).a])

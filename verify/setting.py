@@ -124,10 +124,6 @@ class Setting:
         omega = None if self.prior == "identity" else np.linalg.inv(self.sigma)
         return PromptLaw(self.sigma, omega, self.noise)
 
-    def omega(self, sigma: np.ndarray) -> np.ndarray:
-        """Covariance of w*: I or Sigma^{-1}."""
-        return np.eye(self.d) if self.prior == "identity" else np.linalg.inv(sigma)
-
     def describe(self, sigma: np.ndarray) -> dict:
         out = {
             "d": self.d,
