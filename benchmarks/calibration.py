@@ -38,6 +38,8 @@ __all__ = [
     "claim4_sweep",
     "markdown",
     "limit_settings",
+    "limits_sweep",
+    "write_limits",
     "run_calibration",
     "settings",
     "summarise",
@@ -152,6 +154,18 @@ def _corners() -> list:
     }
     any_spectrum = ("lemma1", "1", "3", "4", "lemma4")
     out = [(any_spectrum, {"spectrum": list(v)}) for v in spectra.values()]
+    # claim 1's own, narrower condition limit (a hypothesis of its checks), at three scales
+    from verify.claims.theorem1 import MAX_CONDITION_CLAIM1 as c1
+
+    out = [
+        (cl if "condition" not in k else tuple(x for x in cl if x != "1"), o)
+        for (cl, o), k in zip(out, spectra)
+    ]
+    out += [
+        (("1",), {"spectrum": [1.0, 1.0 / c1, 1.0, 0.25, 1.0]}),
+        (("1",), {"spectrum": [hi, hi / c1, hi, hi, hi]}),
+        (("1",), {"spectrum": [lo * c1, lo, lo * c1, lo * c1, lo * c1]}),
+    ]
     # sizes: the largest d, and the largest n the prompt-size limit admits (at d = 1)
     out += [(("lemma1", "1", "2", "3", "4", "lemma4", "5"), {"d": 12, "n": 77})]
     out += [(("1", "2", "3", "5"), {"d": 1, "n": 511})]
@@ -186,6 +200,45 @@ def limit_settings(seeds=(0, 1), depth_seeds=(0, 1)) -> list:
             for L in range(2 if claim == "lemma4" else 1, CLAIMS[claim].max_layers + 1):
                 out.append({"claim": claim, "options": {"layers": L, "seed": seed}})
     return out
+
+
+def limits_sweep(out_dir, grid=None, jobs: int = 1) -> dict:
+    """The settings of :func:`limit_settings` (or ``grid``), written to ``out_dir``/
+    calibration_limits.{json,md} after every setting (a stopped sweep leaves what it did).
+    Run with ``nice -n 10 python -c "from benchmarks.calibration import limits_sweep;
+    limits_sweep('docs/benchmarks')"``."""
+    grid = limit_settings() if grid is None else grid
+    res = run_calibration(grid, jobs=jobs, on_progress=lambda r: write_limits(out_dir, r))
+    write_limits(out_dir, res)
+    return res
+
+
+def write_limits(out_dir, res: dict) -> None:
+    """``out_dir``/calibration_limits.{json,md} of a (possibly partial) limits sweep."""
+    import json
+    from pathlib import Path
+
+    out = Path(out_dir)
+    (out / "calibration_limits.json").write_text(
+        json.dumps(res, indent=1, sort_keys=True, default=float) + "\n"
+    )
+    md = (
+        markdown(res)
+        .replace(
+            "random settings (claims 1, 3, 5 at `--quick` effort",
+            "settings at the corners of the documented limits (`--quick`, depths at the "
+            "default effort",
+        )
+        .replace(
+            "Regenerate with `python -m benchmarks --only calibration --jobs 2` "
+            "(writes this file and `calibration.json`).",
+            "Corners of `verify/limits.py` (`benchmarks.calibration.limit_settings`). "
+            'Regenerate with `python -c "from benchmarks.calibration import limits_sweep; '
+            "limits_sweep('docs/benchmarks')\"` (writes this file and "
+            "`calibration_limits.json`).",
+        )
+    )
+    (out / "calibration_limits.md").write_text(md)
 
 
 def calibrate_one(claim: str, options: dict, blas_threads: int | None = 1) -> dict:

@@ -305,7 +305,6 @@ def _preflight(args, ids, options) -> dict:
 
         check_spec(args.candidate)
         check_timeout(args.candidate_timeout)
-    _check_stdout()
     if args.report is not None:
         from .report.io import check_report_dir
 
@@ -466,6 +465,7 @@ def _main(argv) -> int:
         return progresses[-1]
 
     try:
+        _check_stdout()  # before the parser imports the claims: nothing is done for no reader
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, --version
