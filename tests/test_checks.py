@@ -12,6 +12,7 @@ import pytest
 from verify.checks import (
     SPREAD_CEILING,
     Check,
+    Control,
     Verdict,
     check_at_least,
     check_at_most,
@@ -140,7 +141,9 @@ def _checker(C, ev, s):
 def test_a_control_is_rejected_only_by_a_check_the_truth_passes():
     truth = _checker(0.0, 5.0, None)
     assert [c.status for c in truth] == ["passed", "failed"]
-    rows = evaluate_controls([("near", 0.5), ("far", 3.0)], 5.0, None, _checker, truth_checks=truth)
+    rows = evaluate_controls(
+        [Control("near", 0.5), Control("far", 3.0)], 5.0, None, _checker, truth_checks=truth
+    )
     near, far = rows
     # 'near' fails 'broken' (|0.5 - 5| > 0.5) but the truth fails that check too: not a rejection
     assert not near["rejected"] and near["rejected_by"] is None and near["margin"] == 0.5
@@ -154,7 +157,7 @@ def test_a_control_is_rejected_only_by_a_check_the_truth_passes():
 def test_without_any_check_the_truth_passes_no_control_is_rejected():
     truth = [check_at_most("strict", "sampling", 2.0, 1.0, "b")]
     rows = evaluate_controls(
-        [("far", 3.0)],
+        [Control("far", 3.0)],
         0.0,
         None,
         lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
@@ -165,7 +168,7 @@ def test_without_any_check_the_truth_passes_no_control_is_rejected():
 
 def test_worst_control_is_the_rejected_one_closest_to_acceptance():
     rows = evaluate_controls(
-        [("a", 3.0), ("b", 1.5), ("c", 10.0)],
+        [Control("a", 3.0), Control("b", 1.5), Control("c", 10.0)],
         0.0,
         None,
         lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
@@ -180,7 +183,7 @@ def test_worst_control_is_the_rejected_one_closest_to_acceptance():
 def test_discrimination_is_inconclusive_when_no_check_the_truth_passes_could_judge():
     truth = [check_at_most("strict", "sampling", 2.0, 1.0, "b")]  # the truth fails its only check
     rows = evaluate_controls(
-        [("far", 3.0)],
+        [Control("far", 3.0)],
         0.0,
         None,
         lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],
@@ -194,7 +197,7 @@ def test_a_control_within_the_resolution_is_not_required_but_a_farther_one_is():
     from verify.checks import mark_within_resolution
 
     rows = evaluate_controls(
-        [("tiny", 0.5), ("far", 0.9)],
+        [Control("tiny", 0.5), Control("far", 0.9)],
         0.0,
         None,
         lambda C, ev, s: [check_at_most("strict", "sampling", C, 1.0, "b")],

@@ -20,15 +20,17 @@ import pytest
 
 from theory import relu as tr
 from theory import single_layer as sl
+from verify import critical_sets as crit
 from verify.claims import lemma1 as l1
 from verify.claims import lemma4 as l4
 from verify.claims import theorem1 as c1
 from verify.claims import theorem2 as c2
 from verify.claims import theorem3 as c3
+from verify.claims import theorem4 as c4
 from verify.claims import theorem5 as c5
 from verify.claims.layers import LayerEvidence
 from verify.critical_sets import critical_set
-from verify.families import FAMILY8, GD
+from verify.families import FAMILY8, FAMILY11, GD
 from verify.model import RELU, predict
 from verify.progress import Progress
 from verify.resolution import check_resolution, run_resolution
@@ -479,14 +481,14 @@ def _minimum(i, p):
 
 THEOREM3 = {
     c3.HANKEL.id: _c3_hankel,
-    c3.CRITICAL[0].id: _c3_critical(change_point=lambda i, p: replace(p, certified=False)),
-    c3.CRITICAL[1].id: _c3_critical(
+    crit.EXISTS.id: _c3_critical(change_point=lambda i, p: replace(p, certified=False)),
+    crit.CERTIFIED.id: _c3_critical(
         change_point=lambda i, p: replace(p, certified=False) if i == 1 else p
     ),
-    c3.CRITICAL[2].id: _c3_critical(
+    crit.GRADIENT.id: _c3_critical(
         change_point=lambda i, p: replace(p, gradient_residual=1e-10) if i == 1 else p
     ),
-    c3.CRITICAL[3].id: _c3_critical(change_set={"complete": False}),
+    crit.COMPLETE.id: _c3_critical(change_set={"complete": False}),
     c3.LOCAL_MINIMUM.id: _c3_critical(
         change_point=lambda i, p: replace(p, kind="saddle") if _minimum(i, p) else p
     ),
@@ -498,6 +500,90 @@ THEOREM3 = {
         )
     ),
     c3.ON_S.id: _c3_evidence(aniso=(1.0, 1.05)),
+}
+
+
+# -- Theorem 4 -----------------------------------------------------------------------------
+
+
+def _ev4(scale=1.0, aniso=(1.0, 1.0), b_aniso=(1.0, 1.0)):
+    """Population replicas at a certified minimum of phi_2 (family (11), Sigma = I, d = 2,
+    n = 8: the list is proved complete), 1e-4 apart, and a plain fit at the same point."""
+    s = c4.default_setting(d=2, n=8, layers=2, spectrum=(1.0, 1.0))
+    best = min(
+        (p for p in critical_set(FAMILY11, 2, 8, 2).points if p.kind == "minimum"),
+        key=lambda p: p.loss,
+    )
+    a, b = [float(x) for x in best.a], [float(x) for x in best.b]
+    rng = np.random.default_rng(0)
+    A = np.array([scale * x * np.diag(aniso) for x in a])
+    B = np.array([scale * b[0] * np.diag(b_aniso), np.zeros((2, 2))])
+    A_r = A + 1e-4 * rng.standard_normal((R, 2, 2, 2))
+    B_r = B + 1e-4 * rng.standard_normal((R, 2, 2, 2))
+    thetas = np.concatenate([A_r.reshape(R, -1), B_r.reshape(R, -1)], axis=1)
+    test = Summaries.from_prompts(sample_prompts(100, 8, np.eye(2), rng))
+    pop = LayerEvidence(np.eye(2), FAMILY11, 2, thetas, A_r, B_r, 0.0, [], test, np.ones(R))
+    fit = type("Fit", (), {"trajectory": type("T", (), {"info": {"loss": 0.1}})(), "starts": 1})()
+    plain = {
+        "fit": fit,
+        "A_white": A,
+        "B": B,
+        "step_sizes": (np.array(a), np.array(b)),
+        "test_loss": 0.1,
+    }
+    return s, c4.Evidence(pop, fit, plain)
+
+
+def _theorem4():
+    return (*_ev4(), None)
+
+
+def _c4_evidence(**kw):
+    def breaker(s, ev, target):
+        return _judged(c4, s, _ev4(**kw)[1], target)
+
+    return breaker
+
+
+def _c4_critical(change_set=None, change_point=None):
+    def breaker(s, ev, target):
+        cs = critical_set(FAMILY11, 2, 8, 2)
+        pts = [change_point(i, p) if change_point else p for i, p in enumerate(cs.points)]
+        bad = replace(cs, points=pts, **(change_set or {}))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(c4, "critical_set", lambda *a: bad)
+            return _judged(c4, s, ev, target)
+
+    return breaker
+
+
+def _c4_b_last_read(s, ev, target):
+    """A model whose read-out sees the last layer's B (as family (11)'s never does)."""
+    true = c4.forward
+
+    def leaky(params, prompts, full=False):
+        out, cache = true(params, prompts, full=full)
+        return out + params[-1][0][:-1, :-1].sum(), cache
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(c4, "forward", leaky)
+        return _judged(c4, s, ev, target)
+
+
+THEOREM4 = {
+    crit.EXISTS.id: _c4_critical(change_point=lambda i, p: replace(p, certified=False)),
+    crit.CERTIFIED.id: _c4_critical(
+        change_point=lambda i, p: replace(p, certified=False) if i == 2 else p
+    ),
+    crit.GRADIENT.id: _c4_critical(
+        change_point=lambda i, p: replace(p, gradient_residual=1e-10) if i == 2 else p
+    ),
+    crit.COMPLETE.id: _c4_critical(change_set={"complete": False}),
+    c4.B_LAST.id: _c4_b_last_read,
+    c4.ON_S_A.id: _c4_evidence(aniso=(1.0, 1.05)),
+    c4.ON_S_B.id: _c4_evidence(b_aniso=(1.0, 1.05)),
+    c4.STEP_SIZES.id: _c4_evidence(scale=1.05),
+    c4.REACHED_MINIMUM.id: _c4_evidence(scale=1.05),
 }
 
 
@@ -554,6 +640,7 @@ CLAIMS = {
     "5": Entry(c5, _theorem5, THEOREM5, (c5.CONVERGED_CHECK.id, c5.RESOLUTION_CHECK.id)),
     "2": Entry(c2, _theorem2, THEOREM2),
     "3": Entry(c3, _theorem3, THEOREM3),
+    "4": Entry(c4, _theorem4, THEOREM4),
     "lemma4": Entry(l4, _lemma4, LEMMA4),
 }
 

@@ -41,7 +41,7 @@ def test_hypotheses_are_checked_before_any_work(monkeypatch):
 
     import verify.claims as registry
 
-    spy = dataclasses.replace(CLAIMS["5"], run=None, gather=lambda *a: called.append(1))
+    spy = dataclasses.replace(CLAIMS["5"], gather=lambda *a: called.append(1))
     monkeypatch.setitem(registry.CLAIMS, "5", spy)
     with pytest.raises(AssumptionError, match="Theorem 5 assumes x\\^\\(i\\) ~ N\\(0, I\\)"):
         verify_theorem("5", spectrum=(1.0, 2.0), quick=True)

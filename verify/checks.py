@@ -244,11 +244,8 @@ def check_key(check) -> str:
 
 
 def refers_to(check, keys) -> bool:
-    """Whether ``keys`` (check ids, e.g. an erratum's) name ``check``.  A check built without an
-    id (a claim not yet declared through :class:`CheckDef`) is matched by title substring."""
-    if check.id:
-        return check.id in keys
-    return any(k.lower() in check.name.lower() for k in keys)
+    """Whether ``keys`` (check ids, e.g. an erratum's) name ``check``: by id, never by title."""
+    return bool(check.id) and check.id in keys
 
 
 @dataclass(frozen=True)
@@ -529,7 +526,7 @@ def eligible_check_names(truth_checks) -> set:
 
 
 def evaluate_controls(ctrls, ev, s, checker, truth_checks=None) -> list:
-    """Run the closed-form checks on each wrong closed form ``(name, C)``.
+    """Run the closed-form checks on each wrong closed form (a :class:`Control`).
 
     ``checker(C, ev, s) -> list[Check]``.  ``truth_checks``: the same checks of the true
     closed form in this run; only a check the truth PASSES can reject a control (a check the
@@ -544,8 +541,9 @@ def evaluate_controls(ctrls, ev, s, checker, truth_checks=None) -> list:
     eligible = None if truth_checks is None else eligible_check_names(truth_checks)
     out = []
     for ctrl in ctrls:
-        name, C = (ctrl.name, ctrl.value) if isinstance(ctrl, Control) else ctrl
-        out.append(control_row(name, checker(C, ev, s), eligible))
+        if not isinstance(ctrl, Control):
+            raise TypeError(f"a negative control is a Control record; got {type(ctrl).__name__}")
+        out.append(control_row(ctrl.name, checker(ctrl.value, ev, s), eligible))
     return out
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_at_most
+from .checks import CheckDef
 
 __all__ = [
     "EVIDENCE_PROVENANCE",
@@ -259,27 +259,43 @@ def _write_atomically(path: Path, text: str) -> None:
         pass
 
 
+#: The checks of a certified critical set, by stable id (:func:`critical_checks`).
+EXISTS = CheckDef(
+    "exists", "eq. ({equation}): a critical point of phi on S exists (gradient infimum attained)"
+)
+CERTIFIED = CheckDef(
+    "certified",
+    "every listed critical point is certified (Krawczyk existence and uniqueness; kind "
+    "from verified Hessian eigenvalue bounds)",
+)
+GRADIENT = CheckDef(
+    "gradient", "full gradient of f in every matrix direction vanishes at each critical point"
+)
+COMPLETE = CheckDef(
+    "complete",
+    "the list of critical points on S is complete (exact elimination, every case decided)",
+)
+CRITICAL_CHECKS = (EXISTS, CERTIFIED, GRADIENT, COMPLETE)
+
+
 def critical_checks(cs, equation: str, complete_expected: bool) -> list:
     """Checks that can fail: existence, certification of every point, completeness when claimed."""
     pts = cs.points
     checks = [
-        check_at_most(
-            f"eq. ({equation}): a critical point of phi on S exists (gradient infimum attained)",
+        EXISTS.at_most(
             "exact",
             0 if any(p.certified for p in pts) else 1,
             0,
             "a Krawczyk-certified zero of the exact gradient (ball arithmetic, 400 bits)",
+            title=EXISTS.title_for(equation=equation),
         ),
-        check_at_most(
-            "every listed critical point is certified (Krawczyk existence and uniqueness; kind "
-            "from verified Hessian eigenvalue bounds)",
+        CERTIFIED.at_most(
             "exact",
             sum(not p.certified for p in pts) if pts else 1,
             0,
             "interval arithmetic: a point either has a certificate or is reported uncertified",
         ),
-        check_at_most(
-            "full gradient of f in every matrix direction vanishes at each critical point",
+        GRADIENT.at_most(
             "exact",
             max((float(p.gradient_residual) for p in pts), default=float("inf")),
             1e-20,
@@ -289,8 +305,7 @@ def critical_checks(cs, equation: str, complete_expected: bool) -> list:
     ]
     if complete_expected:
         checks.append(
-            check_at_most(
-                "the list of critical points on S is complete (exact elimination, every case decided)",
+            COMPLETE.at_most(
                 "exact",
                 0 if cs.complete else 1,
                 0,

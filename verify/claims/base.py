@@ -117,6 +117,9 @@ class Judgement:
     #: the evidence the judgement rests on, where it replaced the gathered one (a run grown to a
     #: requested resolution); controls are judged on it
     evidence: object = None
+    #: what the claim's controls need from the judgement (e.g. the optimum they perturb); not
+    #: part of the verdict
+    context: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,8 @@ class Claim:
     work), ``controls(setting, evidence, judgement) -> [Control]`` and
     ``control_checks(value, evidence, setting) -> [Check]`` (how a wrong closed form is judged),
     and ``checks``, its :class:`~verify.checks.CheckDef` records (stable ids).
-    :func:`run_claim` runs every declared claim: hypotheses, timing, the verdict's id and the
-    controls; ``claim.run(setting, with_controls, candidate, progress)`` is that function
-    bound to the claim (a claim not yet declared passes its own ``run``).
+    :func:`run_claim` runs every claim: hypotheses, timing, the verdict's id and the controls;
+    :meth:`run` is that function bound to the claim.
 
     ``default_setting(**options) -> Setting`` applies the claim's defaults (e.g. Sigma = I);
     ``hypotheses`` are checked by :meth:`check` before any work; ``options`` are the options
@@ -147,7 +149,8 @@ class Claim:
     title: str
     source: str
     statement: str
-    run: Callable | None = None
+    gather: Callable
+    judge: Callable
     hypotheses: tuple = ()
     options: frozenset = COMMON_OPTIONS
     default_setting: Callable = Setting
@@ -156,21 +159,21 @@ class Claim:
     derivation: tuple = ()
     errata: tuple = ()
     figures: tuple = ()
-    gather: Callable | None = None
-    judge: Callable | None = None
     prepare: Callable | None = None
     controls: Callable | None = None
     control_checks: Callable | None = None
     checks: tuple = ()
 
     def __post_init__(self):
-        if self.run is None:
-            if self.gather is None or self.judge is None:
-                raise ValueError(f"claim {self.id}: declare gather and judge (or a run)")
-            object.__setattr__(self, "run", _Bound(self))
         ids = [c.id for c in self.checks]
         if len(set(ids)) != len(ids):
             raise ValueError(f"claim {self.id}: check ids must be unique; got {ids}")
+
+    def run(
+        self, s: Setting, with_controls: bool = False, candidate=None, progress=None
+    ) -> Verdict:
+        """Verify the claim at setting ``s`` (:func:`run_claim`)."""
+        return run_claim(self, s, with_controls, candidate, progress)
 
     @property
     def name(self) -> str:
@@ -260,16 +263,6 @@ def inverse_prior(s: Setting) -> bool:
 def noiseless(s: Setting) -> bool:
     """No label noise (the paper has none anywhere)."""
     return s.noise == 0
-
-
-class _Bound:
-    """``claim.run``: :func:`run_claim` bound to a declared claim."""
-
-    def __init__(self, claim: Claim):
-        self.claim = claim
-
-    def __call__(self, s, with_controls=False, candidate=None, progress=None) -> Verdict:
-        return run_claim(self.claim, s, with_controls, candidate, progress)
 
 
 def run_claim(

@@ -477,7 +477,7 @@ def judge(s: Setting, ev: Evidence, cand, progress) -> Judgement:
         checks,
         notes=_notes(ev, closed["layer_order_counts"]),
         truth=truth_checks,
-        artifacts={"a_star": best_S.a, "equal": equal},
+        context={"a_star": best_S.a, "equal": equal},
     )
 
 
@@ -515,7 +515,7 @@ def _notes(ev: Evidence, order: dict) -> list:
 
 
 def _controls(s: Setting, ev: Evidence, judgement: Judgement) -> list:
-    return controls(s, judgement.artifacts["a_star"], judgement.artifacts["equal"])
+    return controls(s, judgement.context["a_star"], judgement.context["equal"])
 
 
 def _control_checks(C, ev: Evidence, s: Setting) -> list:

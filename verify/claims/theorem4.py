@@ -38,8 +38,7 @@ there.  The verdict reports both trained points with their exact phi.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mpmath
 import numpy as np
@@ -47,16 +46,15 @@ import numpy as np
 from ..checks import (
     K_SIGMA,
     SPREAD_CEILING,
-    Verdict,
-    check_at_most,
-    controls_check,
-    evaluate_controls,
+    CheckDef,
+    Control,
     inconclusive,
-    mark_within_resolution,
     replica_tolerance,
 )
 from ..compare import EPS, dist_identity, dist_tolerance, rel_fro
 from ..critical_sets import (
+    CRITICAL_CHECKS,
+    EXISTS,
     certify_from_evidence,
     closed_form_fields,
     critical_checks,
@@ -73,7 +71,7 @@ from ..search import gauss_float
 from ..setting import Setting
 from ..training.multilayer import FamilyObjective, Summaries
 from . import layers
-from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis
+from .base import COMMON_OPTIONS, Claim, Erratum, Hypothesis, Judgement
 
 #: The paper's reported values (Figs. 4-5; text says n = 10, the official code n = 20):
 #: Sigma^1/2 A_l Sigma^1/2 ~ -0.38 I, -2.40 I, -9.59 I and B_0 ~ 0.90 I, B_1 ~ 0.56 I.
@@ -129,132 +127,209 @@ def tail_share(a, b, n, d, quantile_weight: float = 1e-6, nodes: int = 30) -> fl
     return float(c[w < quantile_weight].sum() / c.sum())
 
 
-def run(
-    s: Setting, with_controls: bool = False, candidate=None, progress: Progress | None = None
-) -> Verdict:
-    L = layers.preamble(CLAIM, s, candidate)
-    t0 = time.perf_counter()
-    progress = progress or Progress(None)
-    eff = Effort.for_setting(s)
-    progress.update(f"critical points of phi_{L} (exact, certified)")
-    cs = critical_set(FAMILY11, L, s.n, s.d)  # the same list at every effort (theory.critical)
-    cps = cs.points
+#: The checks of Theorem 4, by stable id (tests, the erratum and the controls use the ids);
+#: the critical set's own checks are :data:`verify.critical_sets.CRITICAL_CHECKS`.
+B_LAST = CheckDef("b_last", "f does not depend on B_{L-1} (NumPy model, full forward pass)")
+ON_S_A = CheckDef("on_S_A", "trained A_l lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)")
+ON_S_B = CheckDef("on_S_B", "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)")
+STEP_SIZES = CheckDef(
+    "step_sizes",
+    "population-trained step sizes (a_l, b_l) vs a critical point's (rel. Euclidean)",
+)
+REACHED_MINIMUM = CheckDef(
+    "reached_minimum",
+    "trained replicas within tolerance of a certified minimum of phi (Hessian on S and off it)",
+)
+CHECKS = (*CRITICAL_CHECKS, B_LAST, ON_S_A, ON_S_B, STEP_SIZES, REACHED_MINIMUM)
+
+
+@dataclass
+class Evidence:
+    """The population replicas (with their pilot) and the paper-style plain-sample fit (None
+    where the erratum it serves does not apply)."""
+
+    population: layers.LayerEvidence
+    pilot: object
+    plain: dict | None
+
+
+def gather(s: Setting, progress: Progress) -> Evidence:
+    """Train the pilot, the replicas and the plain fit (no closed form, no critical point)."""
+    L, eff = s.layers or 3, Effort.for_setting(s)
     ev, pilot = gather_population(s, L, eff, progress)
     # the plain-sample trainer serves the erratum on the paper's printed values (d = 5, L = 3)
     plain = fit_plain(s, L, eff, progress) if erratum_applies(s, L) else None
+    return Evidence(ev, pilot, plain)
+
+
+def on_S_checks(ev, s: Setting, L: int) -> list:
+    """The trained A_l and B_l (l < L-1) are multiples of Sigma^-1 and I within sampling error."""
     samp = f"sampling: {K_SIGMA:g} standard errors of the mean of {layers.REPLICAS} replicas"
+    basis = f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}"
+    W = ev.A_white.mean(0)
+    Bm = ev.B.mean(0)[: L - 1]
+    tauA = replica_tolerance(ev.A_white, max(np.linalg.norm(W), EPS))
+    out = [
+        _within_ceiling(
+            ON_S_A.at_most(
+                "sampling",
+                max(dist_identity(M) for M in W),
+                dist_tolerance(np.eye(s.d), tauA) + ev.opt,
+                basis,
+            ),
+            tauA + ev.opt,
+        )
+    ]
+    if L > 1:
+        tauB = replica_tolerance(ev.B[:, : L - 1], max(np.linalg.norm(Bm), EPS))
+        out.append(
+            _within_ceiling(
+                ON_S_B.at_most(
+                    "sampling",
+                    max(dist_identity(M) for M in Bm),
+                    dist_tolerance(np.eye(s.d), tauB) + ev.opt,
+                    basis,
+                ),
+                tauB + ev.opt,
+            )
+        )
+    return out
+
+
+def judge(s: Setting, evidence: Evidence, target, progress: Progress) -> Judgement:
+    L, ev, plain = s.layers or 3, evidence.population, evidence.plain
+    progress.update(f"critical points of phi_{L} (exact, certified)")
+    cs = critical_set(FAMILY11, L, s.n, s.d)  # the same list at every effort (theory.critical)
     checks = [
         *critical_checks(cs, "12", complete_expected=L <= 2),
-        check_at_most(
-            "f does not depend on B_{L-1} (NumPy model, full forward pass)",
+        B_LAST.at_most(
             "floating point",
             b_last_is_invisible(ev.thetas[0], s, L),
             0.0,
             "exact: the covariate rows of the last layer are never read",
         ),
+        *on_S_checks(ev, s, L),
     ]
     a_tr, b_tr = layers.step_sizes(ev)
-    W = ev.A_white.mean(0)
-    Bm = ev.B.mean(0)[: L - 1]
-    tauA = replica_tolerance(ev.A_white, max(np.linalg.norm(W), EPS))
-    tauB = replica_tolerance(ev.B[:, : L - 1], max(np.linalg.norm(Bm), EPS)) if L > 1 else 0.0
-    checks.append(
-        _within_ceiling(
-            check_at_most(
-                "trained A_l lie on S: max_l Dist(Sigma^1/2 A_l Sigma^1/2, I)",
-                "sampling",
-                max(dist_identity(M) for M in W),
-                dist_tolerance(np.eye(s.d), tauA) + ev.opt,
-                f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
-            ),
-            tauA + ev.opt,
-        )
-    )
-    if L > 1:
-        checks.append(
-            _within_ceiling(
-                check_at_most(
-                    "trained B_l (l < L-1) lie on S: max_l Dist(B_l, I)",
-                    "sampling",
-                    max(dist_identity(M) for M in Bm),
-                    dist_tolerance(np.eye(s.d), tauB) + ev.opt,
-                    f"{samp} via Dist's Lipschitz bound + optimisation error {ev.opt:.1e}",
-                ),
-                tauB + ev.opt,
-            )
-        )
     a_mean, b_mean = a_tr.mean(0), b_tr.mean(0)
     b_mean[-1] = 0.0  # b_{L-1} is invisible to f
-    evidence = None
+    cps, certified = cs.points, None
     if not cs.complete:  # a complete list already holds every critical point the replicas can reach
         progress.update("certifying the critical point the replicas point at (Newton, Krawczyk)")
-        evidence = certify_from_evidence(
+        certified = certify_from_evidence(
             FAMILY11, L, s.n, s.d, list(a_mean) + list(b_mean[: L - 1])
         )
-        cps = with_evidence_point(cps, evidence)
+        cps = with_evidence_point(cps, certified)
     near, within = reached_point(ev, s, cps)
     truth = truth_checks(near, within, ev, s, cs.complete)
     checks += truth
-    checks.append(reached_minimum_check(near, within, cs.complete, evidence, truth))
+    checks.append(reached_minimum_check(near, within, cs.complete, certified, truth))
     R = FAMILY11.restricted_loss(L, s.n, s.d)
     pop = _exact_at(R, a_mean, b_mean, L)
     pl = _exact_at(R, *plain["step_sizes"], L) if plain else None
-    test_loss = float(ev.test_loss.mean())
-    certified = [c for c in cps if c.certified]
-    best = min(certified, key=lambda c: c.loss) if certified else None
+    best = min((c for c in cps if c.certified), key=lambda c: c.loss, default=None)
+    glob = global_minimum(s, L, best)
     closed = {
         **closed_form_fields(cs),
         "critical_points": [c.as_record() for c in sorted(cps, key=lambda c: c.loss)],
-        "certified_from_replicas": None if evidence is None else evidence.record(),
+        "certified_from_replicas": None if certified is None else certified.record(),
         "trained_step_sizes_mean": {"a": a_mean.tolist(), "b": b_mean.tolist()},
         "plain_trained_step_sizes": None
         if plain is None
         else {"a": list(plain["step_sizes"][0]), "b": list(plain["step_sizes"][1])},
     }
-    glob = global_minimum(s, L, best)
     if L == 3:  # L <= 2: proved (or not) with the complete list, by theory.critical
         closed["global_minimum_proved"] = bool(glob and glob["proved"])
         closed["global_minimum"] = glob
     tail_tr = tail_share(*plain["step_sizes"], s.n, s.d) if plain else None
     notes = [
-        _population_note(a_mean, b_mean, pop, test_loss, near, pilot),
+        _population_note(a_mean, b_mean, pop, float(ev.test_loss.mean()), near, evidence.pilot),
         _plain_note(plain, pl, tail_tr)
         if plain
         else "plain-sample trainer not run: it serves the comparison with the paper's printed "
         "values, made at d = 5, L = 3 only",
+        *_within_note(within),
+        *([] if certified is None else [_evidence_note(certified, cps, cs)]),
+        *_list_notes(cs, cps, glob, s, L),
     ]
-    if len(within) > 1:
-        notes.append(
-            f"{len(within)} certified critical points lie within the step-size tolerance of the "
-            "replica mean: "
-            + "; ".join(f"{c.kind} phi = {float(c.loss):.6g}" for c in within)
-            + ". This run cannot tell them apart; it is compared with the nearest minimum among "
-            "them (a larger effort narrows the tolerance)"
-        )
-    if evidence is not None:
-        notes.append(_evidence_note(evidence, cps, cs))
+    paper = paper_values(s, L)
+    notes += [_paper_note(p) for p in paper]
+    facts = _facts(paper, plain, pl, tail_tr, ev, pop, a_mean, b_mean, near, best)
+    return Judgement(
+        s.describe(ev.sigma),
+        closed,
+        checks,
+        notes=notes,
+        artifacts={**_trained_artifacts(evidence), **facts},
+        context={"lowest": best, "near": near},
+        # only a check the reached critical point itself passes can reject a control (issue 8)
+        truth=truth,
+        # a control within twice the step-size tolerance of the point the replicas reached may
+        # be accepted while that point passes (triangle inequality): not required
+        control_resolution=2 * truth[0].tolerance
+        if near is not None and truth and truth[0].passed
+        else None,
+    )
+
+
+def _list_notes(cs, cps, glob, s: Setting, L: int) -> list:
+    """The lowest point, the global minimum (L = 3) and how the list was obtained."""
     proved_here = bool(glob and glob["proved"] and glob["matches_lowest"])
-    notes.append(
+    out = [
         lowest_note(
             cs, cps, "global minimum on S (proved: theory.global_min)" if proved_here else ""
         )
-    )
+    ]
     if L == 3:
-        notes.append(_global_note(glob, s))
+        out.append(_global_note(glob, s))
     if cs.source:
-        notes.append(
+        out.append(
             f"how the list of critical points was obtained: {cs.source}"
             + ("" if cs.complete else f"; {len(cps)} points in this run's list")
         )
-    paper = paper_values(s, L)
-    notes += [_paper_note(p) for p in paper]
-    facts = {
+    return out
+
+
+def _within_note(within) -> list:
+    if len(within) <= 1:
+        return []
+    return [
+        f"{len(within)} certified critical points lie within the step-size tolerance of the "
+        "replica mean: "
+        + "; ".join(f"{c.kind} phi = {float(c.loss):.6g}" for c in within)
+        + ". This run cannot tell them apart; it is compared with the nearest minimum among "
+        "them (a larger effort narrows the tolerance)"
+    ]
+
+
+def _trained_artifacts(evidence: Evidence) -> dict:
+    """Arrays for the figures (not part of the JSON)."""
+    ev, plain = evidence.population, evidence.plain
+    return {
+        "A_white": ev.A_white.mean(0),
+        "B": ev.B.mean(0),
+        "population_trajectory": evidence.pilot.trajectory,
+        **(
+            {}
+            if plain is None
+            else {
+                "plain_A_white": plain["A_white"],
+                "plain_B": plain["B"],
+                "plain_trajectory": plain["fit"].trajectory,
+            }
+        ),
+    }
+
+
+def _facts(paper, plain, pl, tail_tr, ev, pop, a_mean, b_mean, near, best) -> dict:
+    """The numbers the erratum and the figures quote (verdict.artifacts)."""
+    return {
         "paper_values": paper,
         "trained": None
         if plain is None
         else {"test_loss": plain["test_loss"], "phi": pl["phi"], "tail": tail_tr},
         "population": {
-            "test_loss": test_loss,
+            "test_loss": float(ev.test_loss.mean()),
             "phi": pop["phi"],
             "a": a_mean.tolist(),
             "b": b_mean.tolist(),
@@ -269,45 +344,19 @@ def run(
         },
         "lowest": None if best is None else {"loss": float(best.loss), "kind": best.kind},
     }
-    verdict = Verdict(
-        "4",
-        s.describe(ev.sigma),
-        closed,
-        checks,
-        notes=notes,
-        artifacts={
-            "A_white": ev.A_white.mean(0),
-            "B": ev.B.mean(0),
-            "population_trajectory": pilot.trajectory,
-            **(
-                {}
-                if plain is None
-                else {
-                    "plain_A_white": plain["A_white"],
-                    "plain_B": plain["B"],
-                    "plain_trajectory": plain["fit"].trajectory,
-                }
-            ),
-            **facts,
-        },
-    )
-    if with_controls:
-        # only a check the reached critical point itself passes can reject a control (issue 8)
-        ctrls = controls(s, L, best)
-        verdict.controls = evaluate_controls(
-            ctrls, ev, s, lambda ab, ev, s: _trained_vs(*ab, ev, s), truth_checks=truth
-        )
-        if near is not None and truth and truth[0].passed:
-            # a control within twice the step-size tolerance of the point the replicas reached
-            # may be accepted while that point passes (triangle inequality): not required
-            mark_within_resolution(
-                verdict.controls,
-                [_step_distance(ab, near, ev) for _, ab in ctrls],
-                2 * truth[0].tolerance,
-            )
-        verdict.checks.append(controls_check(verdict.controls))
-    verdict.timings["seconds"] = time.perf_counter() - t0
-    return verdict
+
+
+def _controls(s: Setting, evidence: Evidence, judgement: Judgement) -> list:
+    """The wrong step sizes, each with its distance from the point the replicas reached."""
+    ctrls = controls(s, s.layers or 3, judgement.context["lowest"])
+    near = judgement.context["near"]
+    if near is None:
+        return ctrls
+    return [replace(c, deviation=_step_distance(c.value, near, evidence.population)) for c in ctrls]
+
+
+def _control_checks(ab, evidence: Evidence, s: Setting) -> list:
+    return _trained_vs(*ab, evidence.population, s)
 
 
 #: Why a spread-derived tolerance above SPREAD_CEILING (relative) leaves a check no power.
@@ -331,6 +380,7 @@ def _within_ceiling(chk, relative: float):
         chk.basis,
         f"no finite tolerance: relative replica spread + optimisation error {relative:.3g} >= 1 "
         f"(Dist's Lipschitz bound needs it below 1); observed {chk.observed:.3g} would have passed",
+        id=chk.id,
     )
 
 
@@ -479,6 +529,7 @@ def truth_checks(near, within, ev, s, complete: bool) -> list:
             c.basis,
             "no certified critical point within tolerance, and the list is not proved complete "
             "(the nearest listed point is not evidence against the claim)",
+            id=c.id,
         )
         for c in chk
     ]
@@ -493,37 +544,29 @@ def reached_minimum_check(point, within, complete: bool = False, evidence=None, 
     or the step-size check (``truth``) has no power (spread above the ceiling).
     failed: no critical point within tolerance while the list IS proved complete (L <= 2).
     """
-    name = (
-        "trained replicas within tolerance of a certified minimum of phi (Hessian on S and off it)"
-    )
     basis = (
         "kinds (full Hessian blocks, theory.critical) of the certified critical points the "
         "step-size check accepts (the list, and the point certified from the replicas)"
     )
+
+    def undecided(reason):
+        return REACHED_MINIMUM.inconclusive("exact", 1, 0, basis, reason)
 
     def describe(c):
         return f"{c.kind} phi = {float(c.loss):.6g}"
 
     powerless = [c for c in truth if c.inconclusive and "ceiling" in c.reason]
     if powerless:
-        return inconclusive(
-            name, "exact", 1, 0, basis, f"the step-size check has no power: {powerless[0].reason}"
-        )
+        return undecided(f"the step-size check has no power: {powerless[0].reason}")
     if point is None or not any(c is point for c in within):
         where = "" if point is None else f"; nearest: {describe(point)}"
         if evidence is not None and evidence.status == "escaping":
-            return inconclusive(
-                name,
-                "exact",
-                1,
-                0,
-                basis,
+            return undecided(
                 f"no critical point within tolerance; the replicas point along an escaping "
-                f"sequence: {evidence.reason}{where}",
+                f"sequence: {evidence.reason}{where}"
             )
         if complete:
-            return check_at_most(
-                name,
+            return REACHED_MINIMUM.at_most(
                 "exact",
                 1,
                 0,
@@ -532,25 +575,15 @@ def reached_minimum_check(point, within, complete: bool = False, evidence=None, 
                 f"complete{where}",
             )
         ev_why = "" if evidence is None else f"; from the replicas: {evidence.reason}"
-        return inconclusive(
-            name,
-            "exact",
-            1,
-            0,
-            basis,
+        return undecided(
             f"no certified critical point within tolerance of the replica mean, and the list is "
-            f"not proved complete{ev_why}{where}",
+            f"not proved complete{ev_why}{where}"
         )
     if point.kind != "minimum" or not point.certified:
         listed = "; ".join(describe(c) + _off_S(c) for c in within)
-        return inconclusive(
-            name,
-            "exact",
-            1,
-            0,
-            basis,
+        return undecided(
             f"only non-minima within tolerance (the replicas settled near a saddle; it is a "
-            f"critical point, but not a minimum): {listed}",
+            f"critical point, but not a minimum): {listed}"
         )
     others = [c for c in within if c is not point]
     reason = f"within tolerance: {describe(point)}" + (
@@ -561,7 +594,7 @@ def reached_minimum_check(point, within, complete: bool = False, evidence=None, 
     )
     if point.provenance.startswith("certified from the trained replicas"):
         reason += " (certified from the trained replicas; not in the list)"
-    return check_at_most(name, "exact", 0, 0, basis, reason=reason)
+    return REACHED_MINIMUM.at_most("exact", 0, 0, basis, reason=reason)
 
 
 def _off_S(c) -> str:
@@ -698,8 +731,7 @@ def _trained_vs(a, b, ev, s):
     c = np.array([float(x) for x in list(a) + list(b)[: L - 1]])
     scale = max(np.linalg.norm(T.mean(0)), EPS)
     return [
-        check_at_most(
-            "population-trained step sizes (a_l, b_l) vs a critical point's (rel. Euclidean)",
+        STEP_SIZES.at_most(
             "sampling",
             float(np.linalg.norm(T.mean(0) - c) / scale),
             replica_tolerance(T, scale) + ev.opt,
@@ -727,17 +759,17 @@ def controls(s: Setting, L: int, best) -> list:
     and the paper's reported Figs. 4-5 values (a sample-loss point, not a critical point of phi)."""
     one = -s.n / (s.n + 1 + s.d)  # one-layer optimum (family (11) sign), b = 0: plain GD
     out = [
-        (
+        Control(
             f"one-layer optimum {one:.4f} in every layer, b = 0 (GD, not GD++)",
             ([one] * L, [0.0] * L),
         ),
-        (f"one-layer optimum {one:.4f} in every layer, b_l = 0.5", ([one] * L, [0.5] * L)),
+        Control(f"one-layer optimum {one:.4f} in every layer, b_l = 0.5", ([one] * L, [0.5] * L)),
     ]
     if best is not None:
         a = [float(x) for x in best.a]
         b = [float(x) for x in best.b]
         out.append(
-            (
+            Control(
                 "equal step sizes: every a_l = mean of the lowest critical point's a",
                 ([float(np.mean(a))] * L, b),
             )
@@ -745,7 +777,9 @@ def controls(s: Setting, L: int, best) -> list:
     if erratum_applies(s, L):  # the printed values are a claim at d = 5, L = 3 only
         pa, pb = PAPER_FIG45
         out.append(
-            ("the paper's reported Figs. 4-5 values (a sample-loss point)", (list(pa), list(pb)))
+            Control(
+                "the paper's reported Figs. 4-5 values (a sample-loss point)", (list(pa), list(pb))
+            )
         )
     return out
 
@@ -829,7 +863,11 @@ CLAIM = Claim(
     source="Theorem 4, eq. (12)",
     statement="For x ~ N(0, Sigma), w* ~ N(0, Sigma^-1), family (11): inf over S = {A_l = a_l Sigma^-1, "
     "B_l = b_l I} of sum_l ||grad_{A_l} f||^2 + ||grad_{B_l} f||^2 is 0; f does not depend on B_{L-1}.",
-    run=run,
+    gather=gather,
+    judge=judge,
+    controls=_controls,
+    control_checks=_control_checks,
+    checks=CHECKS,
     hypotheses=layers.INVERSE_PRIOR_HYPOTHESES
     + (
         Hypothesis(
@@ -849,8 +887,10 @@ CLAIM = Claim(
             "Sigma^1/2 A_l Sigma^1/2 ~ -0.38 I, -2.40 I, -9.59 I and a log loss of about -6 to -7.",
             _sample_loss_erratum,
             steps=("every listed point is stationary",),
-            checks=("a critical point of phi on S exists",),
+            checks=(EXISTS.id,),
         ),
     ),
     figures=(_figures,),
 )
+
+run = CLAIM.run
