@@ -48,6 +48,8 @@ from theory.certify import (
     krawczyk,
     to_fmpq,
 )
+from theory.families import FAMILIES as EXACT_FAMILIES
+from theory.families import exact_family
 from theory.family8 import all_patterns, partitions
 from theory.hessian import block_dimension, hessian_block
 from theory.restricted import effective_symbols, p_coefficients_mpoly
@@ -69,7 +71,7 @@ __all__ = [
 ]
 
 #: Largest L with an exact treatment per family (family 11, L = 3: shipped table, not complete).
-MAX_L = {"8": 6, "11": 3}
+MAX_L = {f.equation: f.max_L for f in EXACT_FAMILIES}
 #: Krawczyk box radius relative to max(1, |t|): far above the 1e-100 error of the Newton centre,
 #: far below the distance between distinct critical points.
 BOX_RADIUS = mpmath.mpf(10) ** -40
@@ -110,7 +112,7 @@ class CriticalPoint:
     @property
     def orbit(self) -> tuple:
         """Layer permutations of a (Lemma 4, family 8) or just the point (family 11)."""
-        if self.family == "8":
+        if exact_family(self.family).layers_commute:
             return tuple(sorted(set(itertools.permutations(self.a))))
         return ((self.a, self.b),)
 
@@ -148,7 +150,9 @@ class CriticalPoint:
         cert = self.certificate
         return {
             "a": ", ".join(mpmath.nstr(x, 6) for x in self.a),
-            "b": ", ".join(mpmath.nstr(x, 6) for x in self.b[:-1]) if self.family == "11" else "",
+            "b": ", ".join(mpmath.nstr(x, 6) for x in self.b[:-1])
+            if exact_family(self.family).has_b
+            else "",
             "loss": mpmath.nstr(self.loss, 20),
             "kind": self.kind,
             "certified": self.certified,
@@ -361,7 +365,7 @@ def certify_point(
         full_needed = d >= 2 and len(restricted_signs) == 1 and 0 not in restricted_signs
         if full_needed:
             a_box = X[:L]
-            b_box = (X[L:] + [arb(0)]) if family == "11" else []
+            b_box = (X[L:] + [arb(0)]) if exact_family(family).has_b else []
             with ctx.workprec(BLOCK_PREC):
                 for kind in ("sym", "antisym"):
                     # keep = m drops b_{L-1} (index 2L - 1): f does not depend on it
@@ -418,11 +422,14 @@ def certify_point(
 def _point(family, L, n, d, t, pattern=(), provenance="", prec=PREC):
     res = certify_point(family, L, n, d, t, prec)
     tt = res["t"]
-    a, b = tuple(tt[:L]), (tuple(tt[L:]) + (mpmath.mpf(0),) if family == "11" else ())
+    fam = exact_family(family)
+    a, b = tuple(tt[:L]), (tuple(tt[L:]) + (mpmath.mpf(0),) if fam.has_b else ())
     orbit = (
-        len(set(itertools.permutations([mpmath.nstr(x, 30) for x in a]))) if family == "8" else 1
+        len(set(itertools.permutations([mpmath.nstr(x, 30) for x in a])))
+        if fam.layers_commute
+        else 1
     )
-    zero = ("B_{L-1}: all d^2 entries (f does not depend on B_{L-1})",) if family == "11" else ()
+    zero = ("B_{L-1}: all d^2 entries (f does not depend on B_{L-1})",) if fam.has_b else ()
     return CriticalPoint(
         family,
         L,
@@ -713,6 +720,11 @@ def _load_table(L, n, d):
     return json.loads(text)
 
 
+#: The critical-point search of each family (the one part that is not generic: a polynomial
+#: system per family), by equation number.
+_SOLVERS = {"8": _family8, "11": _family11}
+
+
 @functools.cache
 def certified_critical_points(family: str, L: int, n: int, d: int) -> CriticalSet:
     """All (family 8, family 11 L <= 2) or all tabulated (family 11 L = 3) critical points, certified.
@@ -720,16 +732,12 @@ def certified_critical_points(family: str, L: int, n: int, d: int) -> CriticalSe
     Returns a CriticalSet sorted by loss.  Raises ValueError outside 1 <= L <= MAX_L[family].
     Theorems 3, 4 (eqs. 10, 12).
     """
-    family = str(family)
-    if family not in MAX_L:
-        raise ValueError(f"family must be '8' or '11'; got {family!r}")
-    if not (isinstance(L, int) and 1 <= L <= MAX_L[family]):
-        raise ValueError(
-            f"family ({family}) is supported for 1 <= L <= {MAX_L[family]}; got L={L!r}"
-        )
+    fam = exact_family(family)
+    if not (isinstance(L, int) and 1 <= L <= fam.max_L):
+        raise ValueError(f"family ({fam}) is supported for 1 <= L <= {fam.max_L}; got L={L!r}")
     if not (isinstance(n, int) and isinstance(d, int) and n >= 1 and d >= 1):
         raise ValueError(f"n and d must be positive integers; got n={n!r}, d={d!r}")
-    return _family8(L, n, d) if family == "8" else _family11(L, n, d)
+    return _SOLVERS[fam.equation](L, n, d)
 
 
 def critical_points(
@@ -829,7 +837,7 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
             "a Krawczyk-certified zero: inf ||grad|| = 0 is attained there",
         )
     )
-    if family == "8":
+    if exact_family(family).hankel_minimum:
         closed = global_minimum_value_family8(L, n, d)
         with mpmath.workdps(60):
             ok = abs(cs.points[0].loss - mpmath.mpf(closed.p) / closed.q) < mpmath.mpf(10) ** -40
@@ -866,6 +874,4 @@ def derive_critical_points(family: str, L: int, n: int, d: int, dps: int = 40, *
             )
         )
     title = f"Critical points of phi_{L}, family ({family}), n = {n}, d = {d}"
-    return Derivation(
-        title, "Theorem 3 (eq. 10)" if family == "8" else "Theorem 4 (eq. 12)", tuple(steps)
-    )
+    return Derivation(title, exact_family(family).theorem, tuple(steps))

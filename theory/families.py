@@ -39,7 +39,9 @@ class ExactFamily:
     ``equation``: the paper's equation number ("8", "11"), also its name in derivations;
     ``a_sign``: Q_x = a_sign a_l; ``has_b``: P_x = b_l is trainable (else P_x = 0);
     ``max_L``: the deepest L whose critical points :mod:`theory.critical` computes;
-    ``theorem``: the claim about it.
+    ``theorem``: the claim about it; ``layers_commute``: phi_L is symmetric in the a_l (Lemma 4),
+    so a critical point has an orbit of layer permutations; ``hankel_minimum``: the global
+    minimum on S has the closed form d / (H^{-1})_00 (kernel polynomial, family (8)).
     """
 
     equation: str
@@ -47,6 +49,8 @@ class ExactFamily:
     has_b: bool
     max_L: int
     theorem: str
+    layers_commute: bool = False
+    hankel_minimum: bool = False
 
     def __str__(self) -> str:
         return self.equation
@@ -68,7 +72,9 @@ class ExactFamily:
         return self.has_b and l < L - 1
 
 
-FAMILY8 = ExactFamily("8", -1, False, 6, "Theorem 3 (eq. 10)")
+FAMILY8 = ExactFamily(
+    "8", -1, False, 6, "Theorem 3 (eq. 10)", layers_commute=True, hankel_minimum=True
+)
 FAMILY11 = ExactFamily("11", 1, True, 3, "Theorem 4 (eq. 12)")
 FAMILIES = (FAMILY8, FAMILY11)
 _BY_EQUATION = {f.equation: f for f in FAMILIES}
