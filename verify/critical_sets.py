@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from theory.families import exact_family
+
 from .checks import CheckDef
 
 __all__ = [
@@ -333,7 +335,7 @@ def lowest_note(cs, points=None, status: str = "") -> str:
     best = min(certified, key=lambda p: p.loss) if certified else None
     if best is None:
         return "no certified critical point: " + cs.coverage_statement
-    b = [round(float(x), 5) for x in best.b[:-1]] if best.family == "11" else []
+    b = [round(float(x), 5) for x in best.b[:-1]] if exact_family(best.family).has_b else []
     return (
         f"lowest critical point: a = {[round(float(x), 5) for x in best.a]}"
         + (f", b = {b}" if b else "")
