@@ -131,100 +131,18 @@ def _one_layer(n, d, prec):
 
 
 def _two_layers(n, d, prec):
+    """phi_2's critical points, proved complete: the psi coordinates c = a_0 b_0, the stratum
+    a_0 = 0, and the boundary at infinity (limits of sequences leaving every compact set)."""
     a0, a1, b0 = effective_symbols("11", 2)
-    c = sympy.Symbol("c", real=True)
-    p = sympy.expand(residual_polynomial("11", 2).subs(b0, c / a0))
-    if (
-        any(e < 0 for mono in sympy.Poly(p, S_SYMBOL, a0, a1, c, b0).monoms() for e in mono)
-        or sympy.denom(sympy.together(p)) != 1
-    ):
-        raise ValueError("p does not depend on b_0 through a_0 b_0 only")
-    steps = []
-    # (i) psi(a_0, a_1, c)
-    _, psi = loss_mpoly(p, (a0, a1, c), n, d)
-    sol_psi = solve_real(_grad(psi), prec)
-    steps.append(
-        {
-            "title": "critical points of psi(a_0, a_1, c = a_0 b_0)",
-            "statement": sol_psi.statement,
-            "status": "proved" if sol_psi.complete else "open",
-        }
-    )
-    psi_vals = _values(psi, sol_psi.solutions, prec)
-    points, boxes, escaping, in_S, undecided = [], [], [], [], 0
-    with mpmath.workdps(int(prec / 3.4)):
-        for K, v in zip(sol_psi.solutions, psi_vals):
-            A0, A1, C = K
-            if A0.is_zero():
-                if C.is_zero():
-                    in_S.append((v, True))  # the a_0 = 0 point, found again in (ii)
-                elif not C.contains(0):
-                    escaping.append(
-                        {
-                            "a0": 0.0,
-                            "a1": float(A1.mid()),
-                            "c": float(C.mid()),
-                            "loss_limit": float(v.mid()),
-                            "description": "a_0 -> 0, b_0 = c / a_0 -> inf: grad phi -> 0, never 0",
-                        }
-                    )
-                    in_S.append((v, False))
-                else:
-                    undecided += 1
-            elif not A0.contains(0):
-                with ctx.workprec(prec):
-                    B0 = C / A0
-                points.append([_mid_mpf(A0), _mid_mpf(A1), _mid_mpf(B0)])
-                boxes.append([A0, A1, B0])
-                in_S.append((v, True))
-            else:
-                undecided += 1
-    # (ii) a_0 = 0 in the original coordinates
-    _, phi = loss_mpoly(residual_polynomial("11", 2), (a0, a1, b0), n, d)
-    g = _grad(phi)
-    c2 = fmpq_mpoly_ctx.get(("a_1", "b_0"), "lex")
-    A1_, B0_ = c2.gens()
-    zero = c2.from_dict({})
-    restrict = lambda poly: poly.compose(zero, A1_, B0_, ctx=c2)
-    g0 = [restrict(x) for x in g]
-    if not g0[2].is_zero():
-        raise ValueError("d phi / d b_0 should vanish identically at a_0 = 0")
-    sol0 = solve_real([g0[0], g0[1]], prec)
-    steps.append(
-        {
-            "title": "critical points with a_0 = 0 (d phi / d b_0 = 0 identically there)",
-            "statement": sol0.statement,
-            "status": "proved" if sol0.complete else "open",
-        }
-    )
-    with mpmath.workdps(int(prec / 3.4)):
-        for K in sol0.solutions:
-            points.append([mpmath.mpf(0), _mid_mpf(K[0]), _mid_mpf(K[1])])
-            boxes.append([arb(0), K[0], K[1]])
-    # boundary at infinity: p = (1 + a_0 s)(1 + gamma s^3)
-    gam = sympy.Symbol("gamma", real=True)
-    _, bnd = loss_mpoly((1 + a0 * S_SYMBOL) * (1 + gam * S_SYMBOL**3), (a0, gam), n, d)
-    sol_b = solve_real(_grad(bnd), prec)
-    b_vals = _values(bnd, sol_b.solutions, prec)
-    b_low = _lowest_lower(b_vals)  # arb or None
-    for K, v in zip(sol_b.solutions, b_vals):
-        escaping.append(
-            {
-                "a0": float(K[0].mid()),
-                "gamma": float(K[1].mid()),
-                "loss_limit": float(v.mid()),
-                "description": "critical point of the boundary at infinity beta(a_0, gamma): the "
-                "possible limit of sequences a_1 -> 0, c = a_0 b_0 -> inf (|b_0| -> inf) "
-                "with a_1 c^2 -> gamma; not a point of S",
-            }
-        )
-    steps.append(
-        {
-            "title": "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
-            "its minimum is its lowest critical value",
-            "statement": f"{sol_b.statement}; min beta >= {_fmt_lower(b_low)}",
-            "status": "proved" if sol_b.complete else "open",
-        }
+    acc = {"points": [], "boxes": [], "escaping": [], "in_S": [], "undecided": 0, "steps": []}
+    sol_psi = _psi_stratum(a0, a1, b0, n, d, prec, acc)
+    sol0 = _zero_stratum(a0, a1, b0, n, d, prec, acc)
+    sol_b, b_low = _boundary_at_infinity(a0, n, d, prec, acc)
+    points, escaping, in_S, undecided = (
+        acc["points"],
+        acc["escaping"],
+        acc["in_S"],
+        acc["undecided"],
     )
     # the boundary solve enters the completeness of the description of S and its closure
     complete = sol_psi.complete and sol0.complete and sol_b.complete and undecided == 0
@@ -247,9 +165,14 @@ def _two_layers(n, d, prec):
     )
     stmt = stmt.replace("{above}", above)
     out = Family11Solution(
-        points, complete, stmt, escaping, steps, provenance="exact elimination (theory.family11)"
+        points,
+        complete,
+        stmt,
+        escaping,
+        acc["steps"],
+        provenance="exact elimination (theory.family11)",
     )
-    out.enclosures = boxes
+    out.enclosures = acc["boxes"]
     out.infimum_lower = inf_lower
     if lowest is not None:
         out.lowest_psi = lowest
@@ -259,6 +182,114 @@ def _two_layers(n, d, prec):
         "and lies strictly below both"
     )
     return out
+
+
+def _step(title: str, sol, statement=None) -> dict:
+    return {
+        "title": title,
+        "statement": sol.statement if statement is None else statement,
+        "status": "proved" if sol.complete else "open",
+    }
+
+
+def _psi_stratum(a0, a1, b0, n, d, prec, acc):
+    """(i) The critical points of psi(a_0, a_1, c = a_0 b_0): points of S where a_0 != 0,
+    escaping sequences where a_0 = 0 and c != 0."""
+    c = sympy.Symbol("c", real=True)
+    p = sympy.expand(residual_polynomial("11", 2).subs(b0, c / a0))
+    if (
+        any(e < 0 for mono in sympy.Poly(p, S_SYMBOL, a0, a1, c, b0).monoms() for e in mono)
+        or sympy.denom(sympy.together(p)) != 1
+    ):
+        raise ValueError("p does not depend on b_0 through a_0 b_0 only")
+    _, psi = loss_mpoly(p, (a0, a1, c), n, d)
+    sol_psi = solve_real(_grad(psi), prec)
+    acc["steps"].append(_step("critical points of psi(a_0, a_1, c = a_0 b_0)", sol_psi))
+    psi_vals = _values(psi, sol_psi.solutions, prec)
+    with mpmath.workdps(int(prec / 3.4)):
+        for K, v in zip(sol_psi.solutions, psi_vals):
+            _classify_psi_point(K, v, prec, acc)
+    return sol_psi
+
+
+def _classify_psi_point(K, v, prec, acc):
+    A0, A1, C = K
+    if A0.is_zero():
+        if C.is_zero():
+            acc["in_S"].append((v, True))  # the a_0 = 0 point, found again in (ii)
+        elif not C.contains(0):
+            acc["escaping"].append(
+                {
+                    "a0": 0.0,
+                    "a1": float(A1.mid()),
+                    "c": float(C.mid()),
+                    "loss_limit": float(v.mid()),
+                    "description": "a_0 -> 0, b_0 = c / a_0 -> inf: grad phi -> 0, never 0",
+                }
+            )
+            acc["in_S"].append((v, False))
+        else:
+            acc["undecided"] += 1
+    elif not A0.contains(0):
+        with ctx.workprec(prec):
+            B0 = C / A0
+        acc["points"].append([_mid_mpf(A0), _mid_mpf(A1), _mid_mpf(B0)])
+        acc["boxes"].append([A0, A1, B0])
+        acc["in_S"].append((v, True))
+    else:
+        acc["undecided"] += 1
+
+
+def _zero_stratum(a0, a1, b0, n, d, prec, acc):
+    """(ii) The critical points with a_0 = 0, in the original coordinates."""
+    _, phi = loss_mpoly(residual_polynomial("11", 2), (a0, a1, b0), n, d)
+    g = _grad(phi)
+    c2 = fmpq_mpoly_ctx.get(("a_1", "b_0"), "lex")
+    A1_, B0_ = c2.gens()
+    zero = c2.from_dict({})
+    restrict = lambda poly: poly.compose(zero, A1_, B0_, ctx=c2)
+    g0 = [restrict(x) for x in g]
+    if not g0[2].is_zero():
+        raise ValueError("d phi / d b_0 should vanish identically at a_0 = 0")
+    sol0 = solve_real([g0[0], g0[1]], prec)
+    acc["steps"].append(
+        _step("critical points with a_0 = 0 (d phi / d b_0 = 0 identically there)", sol0)
+    )
+    with mpmath.workdps(int(prec / 3.4)):
+        for K in sol0.solutions:
+            acc["points"].append([mpmath.mpf(0), _mid_mpf(K[0]), _mid_mpf(K[1])])
+            acc["boxes"].append([arb(0), K[0], K[1]])
+    return sol0
+
+
+def _boundary_at_infinity(a0, n, d, prec, acc):
+    """(iii) The boundary at infinity, p = (1 + a_0 s)(1 + gamma s^3): its critical points
+    (escaping sequences) and a certified lower bound of its minimum."""
+    gam = sympy.Symbol("gamma", real=True)
+    _, bnd = loss_mpoly((1 + a0 * S_SYMBOL) * (1 + gam * S_SYMBOL**3), (a0, gam), n, d)
+    sol_b = solve_real(_grad(bnd), prec)
+    b_vals = _values(bnd, sol_b.solutions, prec)
+    b_low = _lowest_lower(b_vals)  # arb or None
+    for K, v in zip(sol_b.solutions, b_vals):
+        acc["escaping"].append(
+            {
+                "a0": float(K[0].mid()),
+                "gamma": float(K[1].mid()),
+                "loss_limit": float(v.mid()),
+                "description": "critical point of the boundary at infinity beta(a_0, gamma): the "
+                "possible limit of sequences a_1 -> 0, c = a_0 b_0 -> inf (|b_0| -> inf) "
+                "with a_1 c^2 -> gamma; not a point of S",
+            }
+        )
+    acc["steps"].append(
+        _step(
+            "boundary at infinity beta(a_0, gamma) (limit a_1 -> 0, c -> inf): coercive, "
+            "its minimum is its lowest critical value",
+            sol_b,
+            f"{sol_b.statement}; min beta >= {_fmt_lower(b_low)}",
+        )
+    )
+    return sol_b, b_low
 
 
 def _lowest_lower(vals):
