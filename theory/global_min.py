@@ -48,10 +48,11 @@ with mu the expected spectral measure of S_hat = W / n (theory.spectral).  The p
    A midpoint whose rigorous upper bound falls below the candidate's lower bound refutes the claim.
 
 Status (measured at d = 5, n = 20): steps 1-3 hold and the inner whitened region closes
-(37,441 boxes); the outer chart-1 box and the chart-2 box do not close within the budget (no box
-of the outer region is pruned after 400,000 boxes: the coercivity box, e.g. |M| <= 5862 against
-|M| ~ 4 at the low minima, is far too loose for a five-dimensional bisection of a degree-26
-polynomial).  So ``proved`` is False there, with the record saying which parts were established.
+(37,441 boxes); the outer chart-1 box and the chart-2 box do not close within any budget tried:
+after 6.15 million boxes (374 CPU-s) 15.4% of the outer chart-1 box's volume is decided (the
+coercivity box, e.g. |M| <= 1056 against |M| ~ 4 at the low minima, is far too loose for a
+five-dimensional bisection of a degree-26 polynomial).  So ``proved`` is False there, with the
+record saying which parts were established.
 
 Paper: Theorem 4 (eq. 12) and its footnote (attainment).  Result: :class:`GlobalMinimumProof`.
 """
