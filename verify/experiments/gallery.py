@@ -104,7 +104,7 @@ def _endpoint_sentence(tr, optimum: float, end, prompts: int) -> str:
     est, se = end
     final = tr.loss[-1]
     text = (
-        f" Population loss of the Adam run's end point: {est:.4g} +- {se:.2g} (importance-sampled, "
+        f" Population loss of the run's end point: {est:.4g} +- {se:.2g} (importance-sampled, "
         f"{prompts} prompts, verify.population)"
     )
     if final < optimum:
@@ -143,7 +143,7 @@ def _loss_and_dist(
     )
     if end is not None:  # the held-out sample's loss is biased here; say both
         loss_note = (
-            f"\nAdam run's end: held-out loss {final:.3g}, population loss {end[0]:.3g}; "
+            f"\nend of the run: held-out loss {final:.3g}, population loss {end[0]:.3g}; "
             f"optimum {optimum:.3g}"
         )
     series = [("held-out loss (Adam run)", tr.steps, tr.loss)]

@@ -315,7 +315,7 @@ def curve_figure(
         ax.set_title(title, fontsize=10)
         ax.grid(True, alpha=0.3)
         # below the axes, never over the data
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         fig.tight_layout()
         png = _png(fig, tight=True)
     return Drawn(png, _series_caption(series, hlines, vline, vline_label, logy, xname or xlabel))
