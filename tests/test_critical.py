@@ -373,8 +373,12 @@ def test_family11_three_layers_perturbed_table_row_fails_certification(gdpp_l3_l
 
 @pytest.mark.slow
 def test_family11_three_layers_whole_table_is_recertified_and_not_claimed_complete():
-    cs = certified_critical_points("11", 3, N, D)  # ~40 s: 46 points, 13 minima with full blocks
+    cs = certified_critical_points("11", 3, N, D)  # ~40 s: 61 points, 14 minima with full blocks
     assert cs.points and all(p.certified for p in cs.points)
+    # the (a, c = a b) search adds 15 saddles the 1000-start (a, b) search missed (issue 18),
+    # among them phi_3 = 0.7245 near a = (-0.977, -0.0132, -0.474)
+    assert len(cs.points) == 61
+    assert any(abs(float(p.loss) - 0.72447901) < 1e-8 for p in cs.points)
     assert (
         not cs.complete
         and not cs.global_minimum_proved

@@ -667,7 +667,9 @@ def family11_three_layers(n: int, d: int, table: dict | None, source: str = "") 
     ]
     search = (
         f"the open stratum a_0 a_1 a_2 != 0 is covered only by a float search ({table['command']}; "
-        f"{table['starts']} starts, {source or 'shipped as data'}): {len(points) - n_emb} points "
+        f"{table['starts']} starts"
+        + (f" + {table['c_search']['starts']} in c" if "c_search" in table else "")
+        + f", {source or 'shipped as data'}): {len(points) - n_emb} points "
         f"there, re-certified now ({dropped} search rows failed certification and are not listed)"
         if table is not None
         else f"no search table for n = {n}, d = {d} (generate one with `python -m verify.search gdpp "
