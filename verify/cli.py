@@ -134,6 +134,15 @@ def _epilog() -> str:
         "",
         "limits (checked before any work):",
         _wrap(LIMITS_TEXT),
+        _wrap(
+            "and each claim's own, where its checks lose their power: "
+            + "; ".join(
+                f"{cid}: {h.text.split(',')[0]}"
+                for cid, c in CLAIMS.items()
+                for h in c.hypotheses
+                if "a limit of th" in h.text
+            )
+        ),
         "",
         "exit codes:",
     ]
