@@ -97,7 +97,12 @@ def gather(s: Setting, progress) -> Evidence:
     a = rng.uniform(0.2, 1.5, L)
     perm_err = _permutation_error([x * si for x in a], prompts)
     floor = 8.0 * (s.n + s.d + 1) * L * EPS * float(np.linalg.cond(sigma))
-    A_off = [0.5 * x * si + 0.2 * rng.standard_normal((s.d, s.d)) / s.d for x in a]
+    # the perturbation off S in the units of Sigma^-1 (an exact power of two, 1 when they are
+    # within a factor 16 of 1): an absolute 0.2/d vanished beside Sigma^-1 = 1e8 I, and the scope
+    # check then failed (calibration corner Sigma = 1e-8 I)
+    k = int(np.round(np.log2(np.trace(si) / s.d)))
+    unit = 2.0**k if abs(k) > 4 else 1.0
+    A_off = [0.5 * x * si + 0.2 * unit * rng.standard_normal((s.d, s.d)) / s.d for x in a]
     return Evidence(
         L,
         perm_err,
