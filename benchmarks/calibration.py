@@ -356,7 +356,7 @@ def summarise(rows: list) -> dict:
         ]
         buckets = {}
         for r in rs:
-            b = buckets.setdefault(_bucket(r["options"]["n"]), [0, 0])
+            b = buckets.setdefault(_bucket(r["options"].get("n", 20)), [0, 0])  # 20: the default
             b[0] += sum(m["rejected"] for m in r["near_miss"])
             b[1] += len(r["near_miss"])
         out[claim] = {
@@ -371,7 +371,9 @@ def summarise(rows: list) -> dict:
             "resolution_max": max(res) if res else None,
             "near_miss_by_n": {
                 k: {"rejected": v[0], "of": v[1], "rate": v[0] / v[1] if v[1] else None}
-                for k, v in sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0]))
+                for k, v in sorted(
+                    buckets.items(), key=lambda kv: int(kv[0].strip(">").split("-")[0])
+                )
             },
         }
     return out
