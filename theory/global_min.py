@@ -664,9 +664,13 @@ def _method(n, d, sign_cases, cbox, domains, total, proved, reason):
         if not v.get("closed")
     ]
     est = "; ".join(
-        ([f"phi_3 > the value on the sign cases {closed_signs}"] if closed_signs else [])
+        (
+            [f"phi_3 > the value on the sign cases ({'), ('.join(closed_signs)})"]
+            if closed_signs
+            else []
+        )
         + (["the sublevel set lies in the chart boxes"] if domains else [])
-        + ([f"phi_3 >= the value on {closed}"] if closed else [])
+        + ([f"phi_3 >= the value on {' and '.join(closed)}"] if closed else [])
     )
     return (
         f"NOT proved at n = {n}, d = {d} ({reason}).  Established rigorously: "
