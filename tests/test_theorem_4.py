@@ -266,3 +266,35 @@ def test_a_table_row_that_is_not_critical_is_never_listed():
     assert all(p.certified for p in cs.points) and not cs.complete
     assert not any(p.provenance.startswith("table") for p in cs.points)
     assert "1 search rows failed certification" in cs.coverage_statement
+
+
+def test_population_trainer_is_scale_equivariant_and_off_by_default():
+    """Sigma -> Sigma / 4^k maps trained A_l -> 4^k A_l exactly (verify.population.units): at
+    Sigma = 1e8 I and 1e-8 I the whitened fit is the one at the same spectrum in units near 1
+    (before the change of units, 1e8 I left S: calibration corners, issue 21)."""
+    from verify.claims import layers
+    from verify.claims.theorem4 import Effort, default_setting, gather_population, on_S_checks
+    from verify.population import units
+    from verify.progress import Progress
+
+    assert units(default_setting().sigma) == 1.0  # every tuned setting: no change of units
+    assert units(np.eye(3) * 1e8) == 2.0**26 and units(np.eye(3) * 1e-8) == 2.0**-26
+
+    def fit(lam):
+        s = default_setting(d=2, n=10, quick=True, layers=2, spectrum=(lam, lam))
+        ev, _ = gather_population(s, 2, Effort.for_setting(s), Progress(None))
+        return ev, s
+
+    for big, unit in ((1e8, 1e8 * 2.0**-26), (1e-8, 1e-8 * 2.0**26)):
+        (ev, s), (ev_u, s_u) = fit(big), fit(unit)
+        assert units(s_u.sigma) == 1.0
+        np.testing.assert_allclose(ev.A_white, ev_u.A_white, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(ev.B, ev_u.B)
+        # the trained A_l (first L d^2 entries) are the unit fit's divided by c exactly; B_l equal
+        np.testing.assert_array_equal(ev.thetas[:, :8] * units(s.sigma), ev_u.thetas[:, :8])
+        a, b = layers.step_sizes(ev)
+        a_u, b_u = layers.step_sizes(ev_u)
+        np.testing.assert_allclose(a, a_u, rtol=1e-12)
+        for c, c_u in zip(on_S_checks(ev, s, 2), on_S_checks(ev_u, s_u, 2)):
+            assert c.passed and c_u.passed
+            assert c.observed == pytest.approx(c_u.observed, rel=1e-9, abs=1e-12)

@@ -89,6 +89,8 @@ __all__ = [
     "sample_population",
     "sphere_average_exp",
     "train_population_adam",
+    "units",
+    "from_units",
 ]
 
 
@@ -325,6 +327,41 @@ def _multilayer_family(family):
     return fam
 
 
+def units(sigma: np.ndarray) -> float:
+    """The unit of Sigma the trainers work in: ``c = 4^k``, k the nearest integer to
+    log_4(tr(Sigma) / d) (the mean square of a covariate), or 1 when |k| <= 2, i.e. when the
+    root mean square of a covariate is within a factor 2^2.5 ~ 5.7 of 1 (every setting the
+    trainers' starts, budgets and stopping rules were tuned at: nothing changes there).
+
+    Why.  Families (8) and (11) with w* ~ N(0, Sigma^-1) are exactly scale-equivariant: the
+    label y = <w*, x> has a law independent of Sigma, and Sigma -> Sigma / c maps the model
+    (A_l, B_l) to (c A_l, B_l) with every prompt's output unchanged.  The trainers are not:
+    the small random start N(0, init_std^2), L-BFGS's absolute gtol and Levenberg-Marquardt's
+    damping and step-length rules are absolute, so at Sigma = 1e8 I the start sits 1e8 times
+    too far from S in the units of A_l and the fit leaves S (calibration corners, issue 21).
+    Training at Sigma / c and mapping back with :func:`from_units` is exact in floating point
+    (c is a power of two), so Sigma = 4^j Sigma' gives bit-for-bit the same whitened fit as
+    Sigma'.  Shapes: sigma (d, d) -> float.
+    """
+    sigma = np.asarray(sigma, dtype=float)
+    ms = float(np.trace(sigma)) / sigma.shape[0]
+    if not (np.isfinite(ms) and ms > 0):
+        return 1.0
+    k = int(np.round(np.log2(ms) / 2))
+    return 1.0 if abs(k) <= 2 else 4.0**k
+
+
+def from_units(family, theta: np.ndarray, d: int, L: int, c: float) -> np.ndarray:
+    """Parameters trained at Sigma / c mapped to Sigma (:func:`units`): A_l -> A_l / c (exact
+    for a power of two c), B_l unchanged.  ``theta`` (..., size): the A_l blocks are the first
+    L d^2 entries in both families (:mod:`verify.families`)."""
+    _multilayer_family(family)
+    out = np.array(theta, dtype=float)
+    if c != 1.0:
+        out[..., : L * d * d] /= c
+    return out
+
+
 #: Stages of :func:`fit_from_small_start`: (prompts, method, iteration budget).  L-BFGS on a
 #: few hundred prompts leaves the plateau around the small start (cheap iterations); LM on a
 #: thousand walks the ill-conditioned valley in tens of steps; LM on the whole sample converges.
@@ -363,6 +400,9 @@ def fit_from_small_start(
     declared unconverged (e.g. drifting along an escaping direction |b_l| -> inf) and a new
     random start is drawn, at most ``max_starts`` in all; the kept fit is the first converged
     one, else the lowest final loss.  No closed form or critical point is consulted.
+
+    The start, budgets and stopping rule are absolute: callers train in the units of
+    :func:`units` (prompts drawn at Sigma / c) and map back with :func:`from_units`.
     """
     family = _multilayer_family(family)
     d = sm.S.shape[1]

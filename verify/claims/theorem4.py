@@ -64,7 +64,7 @@ from ..critical_sets import (
 )
 from ..families import FAMILY11, GDPlusPlus
 from ..model import forward
-from ..population import fit_from_small_start, refit, sample_population
+from ..population import fit_from_small_start, from_units, refit, sample_population, units
 from ..progress import Progress
 from ..sampling import sample_prompts, sqrtm_psd
 from ..search import gauss_float
@@ -391,15 +391,23 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
     REPLICAS Levenberg-Marquardt refits from it, each on its own fresh sample; nothing here
     knows a closed form or a critical point.  Returns ``(LayerEvidence, pilot Fit)``; the
     test losses are importance-sampled estimates of f (unbiased).
+
+    Units: training runs at Sigma / c (:func:`verify.population.units`, c an exact power of
+    two, 1 unless the mean eigenvalue is beyond a factor ~32 of 1) and the trained A_l are
+    mapped back by 1/c exactly, so the fit is scale-equivariant (the problem is: with
+    w* ~ N(0, Sigma^-1), Sigma -> Sigma / c maps A_l -> c A_l).  The optimisation error ``opt``
+    is the one measured in those units; the test losses are taken on prompts of Sigma itself.
     """
     sigma, d = s.sigma, s.d
     sh = sqrtm_psd(sigma)
+    c = units(sigma)
+    sig_u = sigma / c  # exact: c is a power of two
     rng = s.rng(f"population/L{L}/train")
     progress.update(f"population trainer: pilot from a small random start ({eff.prompts} prompts)")
     pilot = fit_from_small_start(
         FAMILY11,
         L,
-        sample_population(eff.prompts, s.n, sigma, rng).summaries,
+        sample_population(eff.prompts, s.n, sig_u, rng).summaries,
         s.rng(f"population/L{L}/init"),
         max_starts=PILOT_STARTS,
         max_lm=PILOT_LM,
@@ -408,11 +416,12 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
     thetas, infos = [], []
     for r in range(layers.REPLICAS):
         progress.update(f"population trainer: replica {r + 1}/{layers.REPLICAS}")
-        sm = sample_population(eff.prompts, s.n, sigma, rng).summaries
+        sm = sample_population(eff.prompts, s.n, sig_u, rng).summaries
         theta, info = refit(FAMILY11, L, sm, pilot.theta, max_lm=REFIT_LM, rtol=REFIT_RTOL)
         thetas.append(theta)
         infos.append(info)
-    thetas = np.array(thetas)
+    thetas = from_units(FAMILY11, np.array(thetas), d, L, c)
+    pilot = _pilot_from_units(pilot, d, L, c)
     A_white = np.array([[sh @ A @ sh for A in FAMILY11.split(th, d, L)[0]] for th in thetas])
     B = np.array([FAMILY11.split(th, d, L)[1] for th in thetas])
     test = sample_population(eff.test_prompts, s.n, sigma, s.rng(f"population/L{L}/test")).summaries
@@ -422,6 +431,15 @@ def gather_population(s: Setting, L: int, eff: Effort, progress) -> tuple:
         sigma, FAMILY11, L, thetas, A_white, B, max(i["opt"] for i in infos), infos, test, test_loss
     )
     return ev, pilot
+
+
+def _pilot_from_units(pilot, d: int, L: int, c: float):
+    """The pilot :class:`verify.population.Fit` trained at Sigma / c, its parameters (and its
+    trajectory's) mapped to Sigma; the losses are invariant.  Unchanged when c = 1."""
+    if c == 1.0:
+        return pilot
+    traj = replace(pilot.trajectory, thetas=from_units(FAMILY11, pilot.trajectory.thetas, d, L, c))
+    return replace(pilot, theta=from_units(FAMILY11, pilot.theta, d, L, c), trajectory=traj)
 
 
 #: The pilot needs only to reach a basin (the replicas refine): LM on all its prompts for at most
@@ -451,12 +469,16 @@ def fit_plain(s: Setting, L: int, eff: Effort, progress) -> dict:
     progress.update(f"plain-sample trainer ({eff.plain_prompts} prompts)")
     sigma, d = s.sigma, s.d
     omega = np.linalg.inv(sigma)
+    c = units(sigma)  # trained at Sigma / c, mapped back exactly (as gather_population)
     sm = Summaries.from_prompts(
-        sample_prompts(eff.plain_prompts, s.n, sigma, s.rng(f"plain/L{L}/train"), omega)
+        sample_prompts(
+            eff.plain_prompts, s.n, sigma / c, s.rng(f"plain/L{L}/train"), np.linalg.inv(sigma / c)
+        )
     )
     fit = fit_from_small_start(
         FAMILY11, L, sm, s.rng(f"plain/L{L}/init"), max_starts=1, max_lm=PILOT_LM, rtol=PILOT_RTOL
     )
+    fit = _pilot_from_units(fit, d, L, c)
     sh = sqrtm_psd(sigma)
     A, Bm = FAMILY11.split(fit.theta, d, L)
     A_white = np.array([sh @ M @ sh for M in A])
