@@ -523,7 +523,11 @@ def _ev4(scale=1.0, aniso=(1.0, 1.0), b_aniso=(1.0, 1.0)):
     thetas = np.concatenate([A_r.reshape(R, -1), B_r.reshape(R, -1)], axis=1)
     test = Summaries.from_prompts(sample_prompts(100, 8, np.eye(2), rng))
     pop = LayerEvidence(np.eye(2), FAMILY11, 2, thetas, A_r, B_r, 0.0, [], test, np.ones(R))
-    fit = type("Fit", (), {"trajectory": type("T", (), {"info": {"loss": 0.1}})(), "starts": 1})()
+    fit = type(
+        "Fit",
+        (),
+        {"trajectory": type("T", (), {"info": {"loss": 0.1}})(), "starts": 1, "converged": True},
+    )()
     plain = {
         "fit": fit,
         "A_white": A,

@@ -298,3 +298,21 @@ def test_population_trainer_is_scale_equivariant_and_off_by_default():
         for c, c_u in zip(on_S_checks(ev, s, 2), on_S_checks(ev_u, s_u, 2)):
             assert c.passed and c_u.passed
             assert c.observed == pytest.approx(c_u.observed, rel=1e-9, abs=1e-12)
+
+
+def test_on_S_is_judged_only_at_a_point_shown_stationary():
+    """An unfinished fit (no pilot start met its rule, replicas far from every certified
+    critical point: the cond-1e4 corners) leaves the on-S checks inconclusive, never failed."""
+    from types import SimpleNamespace
+
+    from verify.checks import CheckDef
+    from verify.claims.theorem4 import only_if_stationary
+
+    off = [CheckDef("x", "on S").at_most("sampling", 0.9, 0.4, "b")]
+    far = [CheckDef("y", "step sizes").at_most("sampling", 2.0, 0.2, "b")]
+    near = [CheckDef("y", "step sizes").at_most("sampling", 0.1, 0.2, "b")]
+    unfinished = SimpleNamespace(converged=False, starts=3)
+    (out,) = only_if_stationary(off, unfinished, far)
+    assert out.inconclusive and "would have failed" in out.reason
+    assert only_if_stationary(off, SimpleNamespace(converged=True, starts=1), far) == off
+    assert only_if_stationary(off, unfinished, near) == off  # at a certified critical point
