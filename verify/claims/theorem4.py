@@ -723,8 +723,8 @@ def _global_note(glob, s) -> str:
         else "; NOTE: the proved value is not this run's lowest certified point"
     )
     return (
-        f"global minimum of phi_3 on S: {status}, value in [{glob['value'][0]}, "
-        f"{glob['value'][1]}]{match}. {glob['method']}"
+        f"global minimum of phi_3 on S: {status}, value between {glob['value'][0]} and "
+        f"{glob['value'][1]}{match}. {glob['method']}"
     )
 
 
